@@ -1,6 +1,13 @@
 package plugin
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
 	"sync"
 )
 
@@ -34,9 +41,10 @@ type Config struct {
 
 	engine *Engine
 
-	once sync.Once
-	set  *settings // validated view, built once per instance
-	err  error     // the config error, if any
+	once    sync.Once
+	set     *settings // validated view, built once per instance
+	err     error     // the config error, if any
+	logOnce sync.Once // the config error is logged once per instance
 }
 
 // NewConfig returns an empty instance config bound to the engine. go-pdk
@@ -44,21 +52,210 @@ type Config struct {
 // unmarshals Kong's JSON into the result.
 func NewConfig(e *Engine) *Config { return &Config{engine: e} }
 
-// configJSON mirrors Config's exported fields (same tags) so that
-// UnmarshalJSON can decode them without recursing.
-type configJSON struct {
-	ProvisionKey                  *string  `json:"provision_key"`
-	Scopes                        []string `json:"scopes"`
-	MandatoryScope                *bool    `json:"mandatory_scope"`
-	TokenExpiration               *int     `json:"token_expiration"`
-	RefreshTokenTTL               *int     `json:"refresh_token_ttl"`
-	ReuseRefreshToken             *bool    `json:"reuse_refresh_token"`
-	GlobalCredentials             *bool    `json:"global_credentials"`
-	HideCredentials               *bool    `json:"hide_credentials"`
-	AcceptHTTPIfAlreadyTerminated *bool    `json:"accept_http_if_already_terminated"`
-	Anonymous                     *string  `json:"anonymous"`
-	AuthHeaderName                *string  `json:"auth_header_name"`
-	Realm                         *string  `json:"realm"`
-	ServiceID                     *string  `json:"service_id"`
-	RouteID                       *string  `json:"route_id"`
+// Defaults, as in Kong's oauth2 schema (contract.md).
+const (
+	defaultTokenExpiration = 7200
+	defaultRefreshTokenTTL = 1209600
+	defaultAuthHeaderName  = "authorization"
+	maxRefreshTokenTTL     = 100000000 // Kong's DAO_MAX_TTL
+)
+
+// UnmarshalJSON decodes Kong's instance config. It never fails: an error
+// here makes go-pdk drop the connection and Kong answer a bare 500 with no
+// hint of the cause, so a bad field is recorded instead and every request
+// of the instance is answered with a 500 naming it (see settings).
+//
+// Keys are matched case-insensitively, as encoding/json would; unknown keys
+// (Kong's __seq__, __key__, plugin_instance_name, ...) are ignored.
+func (c *Config) UnmarshalJSON(data []byte) error {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(data, &raw); err != nil {
+		c.err = errors.New("config: not a JSON object")
+		return nil
+	}
+	fields := make(map[string]json.RawMessage, len(raw))
+	for k, v := range raw {
+		fields[strings.ToLower(k)] = v
+	}
+	// Fixed order so that "the first bad field" is deterministic.
+	decoders := []struct {
+		name string
+		dec  func(json.RawMessage) error
+	}{
+		{"provision_key", strField(&c.ProvisionKey)},
+		{"scopes", func(m json.RawMessage) error {
+			if json.Unmarshal(m, &c.Scopes) != nil {
+				return errors.New("expected an array of strings")
+			}
+			return nil
+		}},
+		{"mandatory_scope", boolField(&c.MandatoryScope)},
+		{"token_expiration", intField(&c.TokenExpiration)},
+		{"refresh_token_ttl", intField(&c.RefreshTokenTTL)},
+		{"reuse_refresh_token", boolField(&c.ReuseRefreshToken)},
+		{"global_credentials", boolField(&c.GlobalCredentials)},
+		{"hide_credentials", boolField(&c.HideCredentials)},
+		{"accept_http_if_already_terminated", boolField(&c.AcceptHTTPIfAlreadyTerminated)},
+		{"anonymous", strField(&c.Anonymous)},
+		{"auth_header_name", strField(&c.AuthHeaderName)},
+		{"realm", strField(&c.Realm)},
+		{"service_id", plainStr(&c.serviceID)},
+		{"route_id", plainStr(&c.routeID)},
+	}
+	for _, d := range decoders {
+		v, ok := fields[d.name]
+		if !ok || bytes.Equal(bytes.TrimSpace(v), []byte("null")) {
+			continue
+		}
+		if err := d.dec(v); err != nil && c.err == nil {
+			c.err = fmt.Errorf("%s: %v", d.name, err)
+		}
+	}
+	return nil
 }
+
+func strField(p **string) func(json.RawMessage) error {
+	return func(m json.RawMessage) error {
+		var s string
+		if json.Unmarshal(m, &s) != nil {
+			return errors.New("expected a string")
+		}
+		*p = &s
+		return nil
+	}
+}
+
+func plainStr(p *string) func(json.RawMessage) error {
+	return func(m json.RawMessage) error {
+		if json.Unmarshal(m, p) != nil {
+			return errors.New("expected a string")
+		}
+		return nil
+	}
+}
+
+func boolField(p **bool) func(json.RawMessage) error {
+	return func(m json.RawMessage) error {
+		var b bool
+		if json.Unmarshal(m, &b) != nil {
+			return errors.New("expected a boolean")
+		}
+		*p = &b
+		return nil
+	}
+}
+
+// intField accepts any integral JSON number (7200 or 7200.0: Lua numbers
+// are doubles) that fits in 32 bits.
+func intField(p **int) func(json.RawMessage) error {
+	return func(m json.RawMessage) error {
+		var f float64
+		if json.Unmarshal(m, &f) != nil || f != math.Trunc(f) || math.Abs(f) > math.MaxInt32 {
+			return errors.New("expected an integer")
+		}
+		i := int(f)
+		*p = &i
+		return nil
+	}
+}
+
+// settings is the validated view of a Config with defaults applied.
+type settings struct {
+	provisionKey   [32]byte // SHA-256 of the key: compared in constant time, length hidden
+	scopes         []string // nil: no scopes configured
+	mandatoryScope bool
+	tokenExp       int64
+	refreshTTL     int64
+	reuseRefresh   bool
+	global         bool
+	hide           bool
+	acceptHTTP     bool
+	anonymous      string
+	authHeader     string // lower case
+	realm          string // "" = none
+	serviceID      string // "" when the plugin is not scoped to a service
+}
+
+// settings validates the config once per instance. The error message names
+// the field but never echoes the provision_key.
+func (c *Config) settings() (*settings, error) {
+	c.once.Do(func() {
+		if c.err == nil {
+			c.set, c.err = c.validate()
+		}
+		if c.err != nil {
+			c.err = fmt.Errorf("invalid plugin configuration: %v", c.err)
+		}
+	})
+	return c.set, c.err
+}
+
+func (c *Config) validate() (*settings, error) {
+	s := &settings{
+		tokenExp:   defaultTokenExpiration,
+		refreshTTL: defaultRefreshTokenTTL,
+		authHeader: defaultAuthHeaderName,
+		serviceID:  c.serviceID,
+	}
+	if c.ProvisionKey == nil || *c.ProvisionKey == "" {
+		return nil, errors.New("provision_key: required field missing")
+	}
+	s.provisionKey = sha256.Sum256([]byte(*c.ProvisionKey))
+	if c.Scopes != nil {
+		for _, sc := range c.Scopes {
+			if sc == "" || strings.IndexFunc(sc, isLuaSpace) >= 0 {
+				return nil, errors.New("scopes: every scope must be non-empty and contain no whitespace")
+			}
+		}
+		s.scopes = append([]string{}, c.Scopes...)
+	}
+	s.mandatoryScope = boolOr(c.MandatoryScope)
+	if s.mandatoryScope && len(s.scopes) == 0 {
+		return nil, errors.New("scopes: required when mandatory_scope is true")
+	}
+	if c.TokenExpiration != nil {
+		if *c.TokenExpiration < 0 {
+			return nil, errors.New("token_expiration: value should be 0 or greater")
+		}
+		s.tokenExp = int64(*c.TokenExpiration)
+	}
+	if c.RefreshTokenTTL != nil {
+		if *c.RefreshTokenTTL < 0 || *c.RefreshTokenTTL > maxRefreshTokenTTL {
+			return nil, fmt.Errorf("refresh_token_ttl: value should be between 0 and %d", maxRefreshTokenTTL)
+		}
+		s.refreshTTL = int64(*c.RefreshTokenTTL)
+	}
+	if c.AuthHeaderName != nil {
+		h := strings.TrimSpace(*c.AuthHeaderName)
+		if h == "" || strings.ContainsAny(h, " \t\r\n:") {
+			return nil, errors.New("auth_header_name: must be a non-empty header name")
+		}
+		s.authHeader = strings.ToLower(h)
+	}
+	if c.Realm != nil {
+		s.realm = *c.Realm
+	}
+	if c.Anonymous != nil {
+		s.anonymous = strings.TrimSpace(*c.Anonymous)
+	}
+	s.reuseRefresh = boolOr(c.ReuseRefreshToken)
+	s.global = boolOr(c.GlobalCredentials)
+	s.hide = boolOr(c.HideCredentials)
+	s.acceptHTTP = boolOr(c.AcceptHTTPIfAlreadyTerminated)
+	return s, nil
+}
+
+func boolOr(b *bool) bool { return b != nil && *b }
+
+// isLuaSpace matches Lua's %s (ASCII whitespace), which Kong uses to split
+// scopes and headers.
+func isLuaSpace(r rune) bool {
+	switch r {
+	case ' ', '\t', '\n', '\v', '\f', '\r':
+		return true
+	}
+	return false
+}
+
+// luaFields splits s on Lua whitespace (Kong's gmatch("%S+")).
+func luaFields(s string) []string { return strings.FieldsFunc(s, isLuaSpace) }

@@ -1,6 +1,8 @@
 package plugin
 
 import (
+	"context"
+	"log"
 	"time"
 )
 
@@ -16,15 +18,56 @@ type Options struct {
 	Logf func(format string, args ...any)
 }
 
+// Defaults for Options.
+const (
+	DefaultStoreTimeout = 2 * time.Second
+	DefaultConsumerTTL  = 30 * time.Second
+	DefaultMaxBodyBytes = 64 << 10
+)
+
 // Engine is the OAuth2 engine shared by every plugin instance of the process.
 type Engine struct {
-	opt Options
+	opt       Options
+	consumers *consumerCache
 }
 
 // NewEngine applies defaults to o and returns the engine.
-func NewEngine(o Options) *Engine { return &Engine{opt: o} }
+func NewEngine(o Options) *Engine {
+	if o.StoreTimeout <= 0 {
+		o.StoreTimeout = DefaultStoreTimeout
+	}
+	if o.ConsumerTTL <= 0 {
+		o.ConsumerTTL = DefaultConsumerTTL
+	}
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logf == nil {
+		o.Logf = log.Printf
+	}
+	return &Engine{opt: o, consumers: newConsumerCache(o.ConsumerTTL)}
+}
 
-// Access handles Kong's access phase for one request. It never panics.
-func (c *Config) Access(k Kong) {}
+// fallback serves a Config built without an engine (NewConfig(nil)), so
+// that such a config still answers instead of dereferencing nil.
+var fallback = NewEngine(Options{})
 
-type settings struct{}
+func (c *Config) eng() *Engine {
+	if c.engine == nil {
+		return fallback
+	}
+	return c.engine
+}
+
+func (e *Engine) logf(format string, args ...any) { e.opt.Logf(format, args...) }
+
+func (e *Engine) now() time.Time { return e.opt.Now() }
+
+// storeCtx bounds one store call: a store that hangs must cost a request
+// StoreTimeout, not Kong's 60 s socket timeout.
+func (e *Engine) storeCtx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), e.opt.StoreTimeout)
+}

@@ -1,0 +1,200 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"net/url"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/oauth2-password/oauth2-password/plugin"
+	"github.com/oauth2-password/oauth2-password/store"
+)
+
+// minSecretLen is the shortest client secret accepted from --client-secret.
+// Secrets are stored as a fast SHA-256 digest, which is safe only for
+// high-entropy values: 22 characters of [A-Za-z0-9] carry 131 bits when
+// random. Kong's own generated secrets (32 characters) fit.
+const minSecretLen = 22
+
+// stringList collects a repeated flag.
+type stringList []string
+
+func (s *stringList) String() string     { return strings.Join(*s, ",") }
+func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
+
+// clientJSON is the CLI's view of a client. The secret appears only in the
+// answer to `clients create`, and only when it was generated or given there.
+type clientJSON struct {
+	ClientID     string   `json:"client_id"`
+	ClientSecret string   `json:"client_secret,omitempty"`
+	Consumer     string   `json:"consumer"`
+	Name         string   `json:"name"`
+	ClientType   string   `json:"client_type"`
+	RedirectURIs []string `json:"redirect_uris,omitempty"`
+	CreatedAt    string   `json:"created_at,omitempty"`
+}
+
+func (c *cli) clientsCreate(args []string) error {
+	fs := c.flagSet("clients create")
+	var (
+		consumer, name, id, secret string
+		public                     bool
+		redirects                  stringList
+	)
+	fs.StringVar(&consumer, "consumer", "", "Kong consumer id or username")
+	fs.StringVar(&name, "name", "", "client name")
+	fs.StringVar(&id, "client-id", "", "client_id (default: generated)")
+	fs.StringVar(&secret, "client-secret", "", "client secret (default: generated)")
+	fs.BoolVar(&public, "public", false, "public client: no secret")
+	fs.Var(&redirects, "redirect-uri", "redirect URI (repeatable; informational for the password grant)")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	switch {
+	case len(pos) > 0:
+		return usagef("clients create takes no arguments, got %q", pos[0])
+	case strings.TrimSpace(consumer) == "":
+		return usagef("clients create: --consumer is required")
+	case strings.TrimSpace(name) == "":
+		return usagef("clients create: --name is required")
+	case public && secret != "":
+		return usagef("clients create: --client-secret cannot be used with --public")
+	}
+	if id != "" {
+		if err := checkClientID(id); err != nil {
+			return err
+		}
+	}
+	if secret != "" && len(secret) < minSecretLen {
+		return usagef("clients create: --client-secret must be at least %d characters (it should be random; omit it to have one generated)", minSecretLen)
+	}
+	for _, u := range redirects {
+		if err := checkRedirectURI(u); err != nil {
+			return err
+		}
+	}
+
+	if id == "" {
+		if id, err = plugin.RandomString(); err != nil {
+			return err
+		}
+	}
+	cl := store.Client{
+		ID: id, Name: name, Consumer: consumer, Type: store.Confidential,
+		RedirectURIs: redirects, CreatedAt: time.Now().UTC().Truncate(time.Second),
+	}
+	if public {
+		cl.Type = store.Public
+	} else {
+		if secret == "" {
+			if secret, err = plugin.RandomString(); err != nil {
+				return err
+			}
+		}
+		cl.SecretDigest = store.DigestOf(secret)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), cliTimeout)
+	defer cancel()
+	s, err := c.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	if err := s.CreateClient(ctx, cl); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return errorf("a client with client_id %q already exists", id)
+		}
+		return err
+	}
+	return c.printJSON(clientJSON{
+		ClientID: cl.ID, ClientSecret: secret, Consumer: cl.Consumer,
+		Name: cl.Name, ClientType: cl.Type, RedirectURIs: cl.RedirectURIs,
+	})
+}
+
+func (c *cli) clientsList(args []string) error {
+	fs := c.flagSet("clients list")
+	var consumer string
+	fs.StringVar(&consumer, "consumer", "", "only this consumer's clients")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("clients list takes no arguments, got %q", pos[0])
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), cliTimeout)
+	defer cancel()
+	s, err := c.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	cls, err := s.Clients(ctx, consumer)
+	if err != nil {
+		return err
+	}
+	out := make([]clientJSON, 0, len(cls))
+	for _, cl := range cls {
+		out = append(out, clientJSON{
+			ClientID: cl.ID, Consumer: cl.Consumer, Name: cl.Name, ClientType: cl.Type,
+			RedirectURIs: cl.RedirectURIs, CreatedAt: cl.CreatedAt.UTC().Format(time.RFC3339),
+		})
+	}
+	return c.printJSON(out)
+}
+
+func (c *cli) clientsDelete(args []string) error {
+	fs := c.flagSet("clients delete")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("usage: clients delete CLIENT_ID")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), cliTimeout)
+	defer cancel()
+	s, err := c.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	if err := s.DeleteClient(ctx, pos[0]); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return errorf("no client with client_id %q", pos[0])
+		}
+		return err
+	}
+	return c.printJSON(map[string]any{"deleted": pos[0]})
+}
+
+// checkClientID accepts printable ids without spaces: a client_id travels in
+// form bodies and in Basic credentials (where ':' would split it).
+func checkClientID(id string) error {
+	if len(id) > 255 {
+		return usagef("clients create: --client-id is longer than 255 characters")
+	}
+	for _, r := range id {
+		if unicode.IsSpace(r) || !unicode.IsPrint(r) || r == ':' {
+			return usagef("clients create: --client-id must be printable, without spaces or ':'")
+		}
+	}
+	return nil
+}
+
+// checkRedirectURI mirrors Kong's validator: scheme and host, no fragment.
+func checkRedirectURI(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return usagef("clients create: cannot parse '%s'", s)
+	}
+	if u.Fragment != "" || strings.Contains(s, "#") {
+		return usagef("clients create: fragment not allowed in '%s'", s)
+	}
+	return nil
+}

@@ -1,0 +1,86 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"strings"
+
+	"github.com/oauth2-password/oauth2-password/store"
+)
+
+func (c *cli) tokensRevoke(args []string) error {
+	fs := c.flagSet("tokens revoke")
+	var access, refresh, client, user string
+	fs.StringVar(&access, "access-token", "", "revoke this access token (- reads it from stdin)")
+	fs.StringVar(&refresh, "refresh-token", "", "revoke this refresh token and every token descended from the same grant (- reads it from stdin)")
+	fs.StringVar(&client, "client", "", "revoke every token of this client_id")
+	fs.StringVar(&user, "user", "", "revoke every token of this authenticated_userid")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("tokens revoke takes no arguments, got %q", pos[0])
+	}
+	n := 0
+	for _, v := range []string{access, refresh, client, user} {
+		if v != "" {
+			n++
+		}
+	}
+	if n != 1 {
+		return usagef("tokens revoke needs exactly one of --access-token, --refresh-token, --client, --user")
+	}
+
+	var r store.Revocation
+	switch {
+	case access != "":
+		t, err := c.secretArg(access)
+		if err != nil {
+			return err
+		}
+		d := store.DigestOf(t)
+		r.Access = &d
+	case refresh != "":
+		t, err := c.secretArg(refresh)
+		if err != nil {
+			return err
+		}
+		d := store.DigestOf(t)
+		r.Refresh = &d
+	case client != "":
+		r.ClientID = client
+	default:
+		r.UserID = user
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), cliTimeout)
+	defer cancel()
+	s, err := c.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	count, err := s.Revoke(ctx, r)
+	if err != nil {
+		return err
+	}
+	return c.printJSON(map[string]int{"revoked": count})
+}
+
+// secretArg returns a token given on the command line, or read from the
+// first line of stdin for "-" so that it stays out of the process list.
+func (c *cli) secretArg(v string) (string, error) {
+	if v != "-" {
+		return v, nil
+	}
+	sc := bufio.NewScanner(c.stdin)
+	if !sc.Scan() {
+		return "", usagef("tokens revoke: no token on stdin")
+	}
+	t := strings.TrimSpace(sc.Text())
+	if t == "" {
+		return "", usagef("tokens revoke: no token on stdin")
+	}
+	return t, nil
+}

@@ -1,0 +1,93 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"log"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/Kong/go-pdk/server"
+
+	"github.com/oauth2-password/oauth2-password/pdk"
+	"github.com/oauth2-password/oauth2-password/plugin"
+	"github.com/oauth2-password/oauth2-password/store"
+)
+
+// priority places the plugin in Kong's authentication band, like Kong's own
+// oauth2 plugin (1400): after jwt (1450), before acl (950).
+const priority = 1400
+
+// kongFlags are the process settings of Kong mode. go-pdk adds -kong-prefix,
+// -dump and -help to the same global flag set.
+type kongFlags struct {
+	db           dbFlags
+	storeTimeout time.Duration
+	cache        store.CacheOptions
+	consumerTTL  time.Duration
+	maxBody      int
+	purgeEvery   time.Duration
+	purgeBatch   int
+}
+
+func (f *kongFlags) register(fs *flag.FlagSet) {
+	f.db.register(fs)
+	fs.DurationVar(&f.storeTimeout, "store-timeout", 2*time.Second, "deadline of each store call; past it the request is answered 503")
+	fs.DurationVar(&f.cache.SyncInterval, "cache-sync-interval", 2*time.Second, "how often the change feed is read: the bound within which a revocation by another process is honoured")
+	fs.DurationVar(&f.cache.MaxTTL, "cache-max-ttl", 10*time.Minute, "longest a token or client stays cached")
+	fs.DurationVar(&f.cache.StaleIfError, "cache-stale-if-error", 60*time.Second, "while the store is unreachable, cached tokens keep validating this long after the last successful sync")
+	fs.DurationVar(&f.consumerTTL, "consumer-cache-ttl", 30*time.Second, "how long a Kong consumer loaded by the plugin is cached")
+	fs.IntVar(&f.maxBody, "max-body-bytes", 64<<10, "largest token-request body accepted (at most 1 MiB)")
+	fs.DurationVar(&f.purgeEvery, "purge-interval", time.Minute, "how often expired tokens are purged")
+	fs.IntVar(&f.purgeBatch, "purge-batch", 1000, "rows deleted per purge statement")
+}
+
+// runKong serves the plugin on <kong-prefix>/oauth2-password.socket, or
+// prints the plugin info with -dump.
+func runKong() error {
+	var f kongFlags
+	f.register(flag.CommandLine)
+	flag.Parse()
+
+	if flag.Lookup("dump").Value.String() == "true" {
+		// Kong's query command: print the info and touch no store.
+		return server.StartServer(pdk.Constructor(plugin.NewEngine(plugin.Options{})), version, priority)
+	}
+	if f.maxBody <= 0 || f.maxBody > pdk.MaxFileBody {
+		return errorf("-max-body-bytes must be between 1 and %d", pdk.MaxFileBody)
+	}
+	url, err := f.db.resolve()
+	if err != nil {
+		return err
+	}
+	if url == "" {
+		url = "sqlite:" + store.DefaultPathFor(flag.Lookup("kong-prefix").Value.String())
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	st := &lazyStore{}
+	go st.open(ctx, url, f)
+
+	engine := plugin.NewEngine(plugin.Options{
+		Store:        st,
+		StoreTimeout: f.storeTimeout,
+		ConsumerTTL:  f.consumerTTL,
+		MaxBodyBytes: f.maxBody,
+		Logf:         log.Printf,
+	})
+
+	// Kong stops the plugin server with SIGTERM when its worker exits.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	go func() {
+		<-sig
+		cancel()
+		st.close()
+		os.Exit(0)
+	}()
+
+	return server.StartServer(pdk.Constructor(engine), version, priority)
+}

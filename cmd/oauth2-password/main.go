@@ -1,0 +1,34 @@
+// Command oauth2-password is the Kong plugin server for the oauth2-password
+// plugin and its admin CLI, in one binary.
+//
+// Kong runs it with flags only (`-dump`, `-kong-prefix DIR`): that is Kong
+// mode (kong.go). Run with a word first (`migrate`, `clients`, `tokens`) it
+// is the admin CLI (cli.go). The binary's file name is the plugin name Kong
+// sees, so it must stay `oauth2-password`.
+package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "0.1.0"
+
+// Exit codes of the admin CLI (contract.md).
+const (
+	exitOK    = 0
+	exitFail  = 1
+	exitUsage = 2
+)
+
+func main() {
+	if len(os.Args) > 1 && !strings.HasPrefix(os.Args[1], "-") {
+		os.Exit(runCLI(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	}
+	if err := runKong(); err != nil {
+		fmt.Fprintln(os.Stderr, "oauth2-password:", err)
+		os.Exit(exitFail)
+	}
+}

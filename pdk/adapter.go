@@ -1,0 +1,128 @@
+// Package pdk is the narrow boundary between the engine and Kong: Adapter
+// implements plugin.Kong over go-pdk, and Instance is the type go-pdk
+// instantiates for each plugin configuration.
+package pdk
+
+import (
+	"errors"
+	"io"
+	"os"
+	"strings"
+
+	gopdk "github.com/Kong/go-pdk"
+	"github.com/Kong/go-pdk/client"
+	"github.com/Kong/go-pdk/entities"
+	kpp "github.com/Kong/go-pdk/server/kong_plugin_protocol"
+
+	"github.com/oauth2-password/oauth2-password/plugin"
+)
+
+// MaxFileBody bounds how much of a request body that nginx buffered to a
+// file we read (go-pdk would read the whole file). The engine's own cap
+// (default 64 KiB) is far below it, so a larger body is refused there.
+const MaxFileBody = 1 << 20
+
+// Adapter implements plugin.Kong with one go-pdk call per method, so that
+// the engine's round-trip count is exactly its number of method calls.
+type Adapter struct{ k *gopdk.PDK }
+
+var _ plugin.Kong = Adapter{}
+
+// NewAdapter wraps the PDK of one event.
+func NewAdapter(k *gopdk.PDK) Adapter { return Adapter{k: k} }
+
+func (a Adapter) Method() (string, error)             { return a.k.Request.GetMethod() }
+func (a Adapter) Path() (string, error)               { return a.k.Request.GetPath() }
+func (a Adapter) Header(name string) (string, error)  { return a.k.Request.GetHeader(name) }
+func (a Adapter) RawQuery() (string, error)           { return a.k.Request.GetRawQuery() }
+func (a Adapter) Scheme() (string, error)             { return a.k.Request.GetScheme() }
+func (a Adapter) ClientIP() (string, error)           { return a.k.Client.GetIp() }
+func (a Adapter) IsTrustedIP(ip string) (bool, error) { return a.k.IP.IsTrusted(ip) }
+
+// Headers returns up to 100 request headers (Kong's default limit), keyed by
+// lower-case name.
+func (a Adapter) Headers() (map[string][]string, error) { return a.k.Request.GetHeaders(-1) }
+
+// RawBody reads the request body. A body nginx buffered to a file is read
+// from that file, at most MaxFileBody+1 bytes.
+func (a Adapter) RawBody() ([]byte, error) {
+	out := new(kpp.RawBodyResult)
+	if err := a.k.Request.Ask("kong.request.get_raw_body", nil, out); err != nil {
+		return nil, err
+	}
+	switch x := out.Kind.(type) {
+	case *kpp.RawBodyResult_BodyFilepath:
+		f, err := os.Open(x.BodyFilepath)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		return io.ReadAll(io.LimitReader(f, MaxFileBody+1))
+	case *kpp.RawBodyResult_Error:
+		return nil, errors.New(x.Error)
+	default:
+		return out.GetContent(), nil
+	}
+}
+
+// ServiceID asks Kong for the matched service: one round trip, used only by
+// plugins not bound to a service (their config has no service_id).
+func (a Adapter) ServiceID() (string, error) {
+	s, err := a.k.Router.GetService()
+	if err != nil {
+		return "", err
+	}
+	return s.Id, nil
+}
+
+// HasCredential reports whether another auth plugin already authenticated
+// the request (Kong answers an empty credential when none did).
+func (a Adapter) HasCredential() (bool, error) {
+	c, err := a.k.Client.GetCredential()
+	if err != nil {
+		return false, err
+	}
+	return c.Id != "" || c.ConsumerId != "", nil
+}
+
+// LoadConsumer always asks with by_username=true: Kong then tries the id
+// first and the username second, and does not raise an error (a 500) for a
+// reference that is not a UUID (kong-plugin-protocol.md §9).
+func (a Adapter) LoadConsumer(ref string) (plugin.Consumer, bool, error) {
+	c, err := a.k.Client.LoadConsumer(ref, true)
+	if err != nil {
+		return plugin.Consumer{}, false, err
+	}
+	if c.Id == "" {
+		return plugin.Consumer{}, false, nil
+	}
+	return plugin.Consumer{ID: c.Id, Username: c.Username, CustomID: c.CustomId}, true, nil
+}
+
+func (a Adapter) Authenticate(c plugin.Consumer, cred *plugin.Credential) error {
+	consumer := &entities.Consumer{Id: c.ID, Username: c.Username, CustomId: c.CustomID}
+	var kc *client.AuthenticatedCredential
+	if cred != nil {
+		kc = &client.AuthenticatedCredential{Id: cred.ID, ConsumerId: cred.ConsumerID}
+	}
+	return a.k.Client.Authenticate(consumer, kc)
+}
+
+func (a Adapter) SetUpstreamHeaders(h map[string][]string) error {
+	return a.k.ServiceRequest.SetHeaders(h)
+}
+func (a Adapter) SetUpstreamRawQuery(q string) error { return a.k.ServiceRequest.SetRawQuery(q) }
+func (a Adapter) SetUpstreamRawBody(b []byte) error  { return a.k.ServiceRequest.SetRawBody(string(b)) }
+
+// Exit sends kong.response.exit. Kong never replies to it and go-pdk closes
+// the connection, so the caller must return at once.
+func (a Adapter) Exit(status int, body []byte, headers map[string][]string) {
+	a.k.Response.Exit(status, body, headers)
+}
+
+// LogErr and LogWarn write into Kong's error log. Only strings are passed:
+// go-pdk's structpb conversion silently drops other types (e.g. error).
+func (a Adapter) LogErr(msg string)  { _ = a.k.Log.Err(oneLine(msg)) }
+func (a Adapter) LogWarn(msg string) { _ = a.k.Log.Warn(oneLine(msg)) }
+
+func oneLine(s string) string { return strings.ReplaceAll(s, "\n", " ") }

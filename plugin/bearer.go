@@ -1,0 +1,227 @@
+package plugin
+
+import (
+	"strings"
+
+	"github.com/oauth2-password/oauth2-password/store"
+)
+
+// extracted is the access token of a proxied request and what
+// hide_credentials must strip from the upstream request.
+type extracted struct {
+	token      string
+	fromHeader bool
+	newQuery   *string // the query without access_token; nil = unchanged
+	newBody    []byte  // the form body without access_token; nil = unchanged
+}
+
+// extractToken follows Kong's parse_access_token (kong-oauth2-behaviour.md
+// §4.2; RFC 6750 §2): the auth header wins; "Bearer t" or "token t", else
+// the raw header value. Only without the header are the access_token
+// query argument (RFC 6750 §2.3) and, for POST/PUT/PATCH, the body
+// argument (§2.2) read, the body winning.
+//
+// A header present but empty is treated as absent: Kong.Header cannot tell
+// them apart.
+func (r *request) extractToken() (extracted, error) {
+	h, err := r.k.Header(r.s.authHeader)
+	if err != nil {
+		return extracted{}, kongErr("get header", err)
+	}
+	if h != "" {
+		tok := h
+		if parts := luaFields(h); len(parts) == 2 &&
+			(strings.EqualFold(parts[0], "bearer") || strings.EqualFold(parts[0], "token")) {
+			tok = parts[1]
+		}
+		return extracted{token: tok, fromHeader: true}, nil
+	}
+
+	var ex extracted
+	method, err := r.k.Method()
+	if err != nil {
+		return ex, kongErr("get method", err)
+	}
+	rawQuery, err := r.k.RawQuery()
+	if err != nil {
+		return ex, kongErr("get raw query", err)
+	}
+	qp, _ := parseArgs(rawQuery) // too many arguments: no token from there
+	tok := qp["access_token"]
+	if r.s.hide {
+		if q, changed := stripArg(rawQuery, "access_token"); changed {
+			ex.newQuery = &q
+		}
+	}
+
+	if method != "GET" && method != "HEAD" {
+		ct, err := r.k.Header("content-type")
+		if err != nil {
+			return ex, kongErr("get header", err)
+		}
+		bodyMethod := method == "POST" || method == "PUT" || method == "PATCH"
+		kind := bodyKindOf(ct)
+		stripForm := r.s.hide && isFormContentType(ct)
+		if (bodyMethod && kind != bodyNone) || stripForm {
+			body, err := r.k.RawBody()
+			if err != nil {
+				return ex, kongErr("get raw body", err)
+			}
+			// Larger bodies are not searched for a token (nor stripped).
+			if len(body) <= r.e.opt.MaxBodyBytes {
+				if bodyMethod {
+					if bp, _ := parseBody(kind, ct, body); bp != nil {
+						if v, ok := bp["access_token"]; ok {
+							tok = v
+						}
+					}
+				}
+				if stripForm {
+					if b, changed := stripArg(string(body), "access_token"); changed {
+						ex.newBody = []byte(b)
+					}
+				}
+			}
+		}
+	}
+	ex.token, _ = tok.(string) // a repeated argument is not a token
+	return ex, nil
+}
+
+// identity is what a valid token authenticates.
+type identity struct {
+	token    store.Token
+	client   store.Client
+	consumer Consumer
+}
+
+// authFailure is a failed validation: the error to answer and whether it
+// ends the request even in anonymous mode.
+type authFailure struct {
+	err      *Error
+	terminal bool
+	global   bool // the special body for a global token (§4.3 step 2a)
+}
+
+var (
+	failMissing = &authFailure{err: ErrInvalidRequest.WithDescription(descMissingToken).WithStatus(401)}
+	failInvalid = &authFailure{err: ErrInvalidToken}
+	failGlobal  = &authFailure{err: ErrInvalidToken.WithDescription(descGlobalToken), terminal: true, global: true}
+	failStore   = &authFailure{err: ErrTemporarilyUnavailable, terminal: true}
+)
+
+// validate checks an access token (kong-oauth2-behaviour.md §4.3).
+// There is no scope enforcement on proxied requests: the scope is only
+// forwarded upstream.
+func (r *request) validate(tok string) (*identity, *authFailure, error) {
+	if tok == "" {
+		return nil, failMissing, nil
+	}
+	ctx, cancel := r.e.storeCtx()
+	t, err := r.e.opt.Store.TokenByAccess(ctx, store.DigestOf(tok))
+	cancel()
+	switch {
+	case isNotFound(err):
+		return nil, failInvalid, nil
+	case err != nil:
+		r.e.logf("oauth2-password: token store: loading an access token: %v", err)
+		return nil, failStore, nil
+	}
+	if t.Revoked {
+		return nil, failInvalid, nil
+	}
+	if !r.s.global && t.ServiceID == "" {
+		return nil, failGlobal, nil
+	}
+	if t.ServiceID != "" {
+		svc, err := r.serviceID()
+		if err != nil {
+			return nil, nil, err
+		}
+		if t.ServiceID != svc {
+			return nil, failInvalid, nil
+		}
+	}
+	if t.AccessExpired(r.e.now()) {
+		return nil, failInvalid, nil
+	}
+
+	ctx, cancel = r.e.storeCtx()
+	client, err := r.e.opt.Store.Client(ctx, t.ClientID)
+	cancel()
+	switch {
+	case isNotFound(err):
+		return nil, failInvalid, nil // client deleted: its tokens die with it
+	case err != nil:
+		r.e.logf("oauth2-password: token store: loading a client: %v", err)
+		return nil, failStore, nil
+	}
+	consumer, found, fresh, err := r.e.consumers.load(r.k, client.Consumer)
+	if err != nil {
+		return nil, nil, kongErr("load consumer", err)
+	}
+	if !found {
+		if fresh {
+			r.e.logf("oauth2-password: client %q belongs to consumer %q, which Kong does not know; its tokens are refused", client.ID, client.Consumer)
+		}
+		return nil, failInvalid, nil
+	}
+	return &identity{token: t, client: client, consumer: consumer}, nil, nil
+}
+
+// bearer validates the token of a proxied request and authenticates its
+// consumer, or falls back to the anonymous consumer (logical OR).
+func (r *request) bearer() error {
+	if r.s.anonymous != "" {
+		has, err := r.k.HasCredential()
+		if err != nil {
+			return kongErr("get credential", err)
+		}
+		if has {
+			// A higher-priority auth plugin already authenticated the
+			// request: only clear what a client could have spoofed.
+			return r.setHeaders(map[string][]string{
+				hAuthenticatedScope:  clearHeader,
+				hAuthenticatedUserID: clearHeader,
+			})
+		}
+	}
+	ex, err := r.extractToken()
+	if err != nil {
+		return err
+	}
+	id, fail, err := r.validate(ex.token)
+	if err != nil {
+		return err
+	}
+	if fail != nil {
+		if r.s.anonymous != "" && !fail.terminal {
+			return r.anonymousConsumer(ex)
+		}
+		r.exitBearerError(fail)
+		return nil
+	}
+	if err := r.k.Authenticate(id.consumer, &Credential{ID: id.client.ID, ConsumerID: id.consumer.ID}); err != nil {
+		return kongErr("authenticate", err)
+	}
+	return r.applyUpstream(authenticatedHeaders(id), ex)
+}
+
+// exitBearerError answers a failed validation with an RFC 6750 §3
+// challenge. The global-token case keeps Kong's generic header text.
+func (r *request) exitBearerError(f *authFailure) {
+	h := map[string][]string{"Content-Type": {contentTypeJSON}}
+	switch {
+	case f == failMissing:
+		// RFC 6750 §3.1: no error code when the request lacks credentials.
+		h["WWW-Authenticate"] = []string{bearerChallenge(r.s.realm, nil)}
+	case f.global:
+		h["WWW-Authenticate"] = []string{bearerChallenge(r.s.realm, ErrInvalidToken)}
+	case f.err.Status == 503:
+		h["WWW-Authenticate"] = []string{bearerChallenge(r.s.realm, nil)}
+		h["Retry-After"] = []string{"1"}
+	default:
+		h["WWW-Authenticate"] = []string{bearerChallenge(r.s.realm, f.err)}
+	}
+	r.exit(f.err.Status, mustJSON(errorResponse{f.err.Code, f.err.Description, nil}), h)
+}

@@ -1,0 +1,217 @@
+package plugin
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/oauth2-password/oauth2-password/store"
+)
+
+const (
+	testProvisionKey = "provision-key-0123456789"
+	testService      = "svc-1"
+	testSecret       = "secret-0123456789abcdef"
+)
+
+var testConsumer = Consumer{ID: "4b1a6ad4-0000-4000-8000-000000000001", Username: "alice", CustomID: "c-42"}
+
+// env is one engine over a real embedded store, a fake clock and a log
+// that tests can search.
+type env struct {
+	t      *testing.T
+	st     store.Store
+	dbPath string
+	e      *Engine
+	mu     sync.Mutex
+	now    time.Time
+	logbuf strings.Builder
+}
+
+func newEnv(t *testing.T) *env {
+	return newEnvWith(t, nil)
+}
+
+func newEnvWith(t *testing.T, wrap func(TokenStore) TokenStore) *env {
+	t.Helper()
+	ctx := context.Background()
+	dbPath := filepath.Join(t.TempDir(), "t.db")
+	raw, err := store.Open(ctx, "sqlite://"+dbPath)
+	if err != nil {
+		t.Fatalf("open store: %v", err)
+	}
+	v := &env{t: t, dbPath: dbPath, now: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)}
+	// The production stack: the embedded store behind the cache.
+	cached := store.NewCached(raw, store.CacheOptions{Now: v.clock})
+	cached.Start(ctx)
+	t.Cleanup(func() { cached.Close() })
+	v.st = cached
+	st := v.st
+	var ts TokenStore = st
+	if wrap != nil {
+		ts = wrap(ts)
+	}
+	v.e = NewEngine(Options{
+		Store:        ts,
+		StoreTimeout: 200 * time.Millisecond,
+		Now:          v.clock,
+		Logf: func(format string, args ...any) {
+			v.mu.Lock()
+			defer v.mu.Unlock()
+			fmt.Fprintf(&v.logbuf, format+"\n", args...)
+		},
+	})
+	v.client("app", testSecret, testConsumer.ID, store.Confidential)
+	v.client("pub", "", testConsumer.Username, store.Public)
+	return v
+}
+
+func (v *env) clock() time.Time {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.now
+}
+
+func (v *env) advance(d time.Duration) {
+	v.mu.Lock()
+	v.now = v.now.Add(d)
+	v.mu.Unlock()
+}
+
+func (v *env) logs() string {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.logbuf.String()
+}
+
+func (v *env) client(id, secret, consumer, typ string, redirect ...string) {
+	v.t.Helper()
+	c := store.Client{ID: id, Name: id, Consumer: consumer, Type: typ, RedirectURIs: redirect, CreatedAt: time.Now().UTC().Truncate(time.Second)}
+	if secret != "" {
+		c.SecretDigest = store.DigestOf(secret)
+	}
+	if err := v.st.CreateClient(context.Background(), c); err != nil {
+		v.t.Fatalf("create client: %v", err)
+	}
+}
+
+// config builds a plugin instance the way go-pdk does. extra is merged
+// into a base config on service svc-1 with scopes email, profile.
+func (v *env) config(extra string) *Config {
+	v.t.Helper()
+	base := map[string]any{
+		"provision_key": testProvisionKey, "scopes": []string{"email", "profile"},
+		"service_id": testService, "route_id": "route-1", "__seq__": 7,
+	}
+	if extra != "" {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(extra), &m); err != nil {
+			v.t.Fatalf("bad test config %s: %v", extra, err)
+		}
+		for k, val := range m {
+			if val == nil {
+				delete(base, k)
+				continue
+			}
+			base[k] = val
+		}
+	}
+	raw, _ := json.Marshal(base)
+	c := NewConfig(v.e)
+	if err := json.Unmarshal(raw, c); err != nil {
+		v.t.Fatalf("UnmarshalJSON failed: %v", err)
+	}
+	return c
+}
+
+// kong returns a fake Kong that knows the test consumer.
+func (v *env) kong() *fakeKong {
+	f := newFakeKong(v.t)
+	f.serviceID = testService
+	f.consumers[testConsumer.ID] = testConsumer
+	f.consumers[testConsumer.Username] = testConsumer
+	return f
+}
+
+// tokenReq is an HTTPS form POST to /oauth2/token.
+func (v *env) tokenReq(form url.Values) *fakeKong {
+	f := v.kong()
+	f.method, f.path = "POST", "/oauth2/token"
+	f.headers["content-type"] = []string{"application/x-www-form-urlencoded"}
+	f.body = []byte(form.Encode())
+	return f
+}
+
+func passwordForm(extra ...string) url.Values {
+	f := url.Values{
+		"grant_type": {"password"}, "client_id": {"app"}, "client_secret": {testSecret},
+		"provision_key": {testProvisionKey}, "authenticated_userid": {"user-1"}, "scope": {"email"},
+	}
+	for i := 0; i+1 < len(extra); i += 2 {
+		if extra[i+1] == "<del>" {
+			f.Del(extra[i])
+			continue
+		}
+		f.Set(extra[i], extra[i+1])
+	}
+	return f
+}
+
+// issue runs a password grant on c and returns the response.
+func (v *env) issue(c *Config, extra ...string) map[string]any {
+	v.t.Helper()
+	f := v.tokenReq(passwordForm(extra...))
+	c.Access(f)
+	m := f.json()
+	if f.status != 200 {
+		v.t.Fatalf("password grant: %d %v", f.status, m)
+	}
+	return m
+}
+
+// refresh runs a refresh grant on c.
+func (v *env) refresh(c *Config, refresh string, extra ...string) *fakeKong {
+	form := url.Values{"grant_type": {"refresh_token"}, "client_id": {"app"}, "client_secret": {testSecret}, "refresh_token": {refresh}}
+	for i := 0; i+1 < len(extra); i += 2 {
+		form.Set(extra[i], extra[i+1])
+	}
+	f := v.tokenReq(form)
+	c.Access(f)
+	return f
+}
+
+// proxy sends a proxied GET with the bearer token in the Authorization
+// header.
+func (v *env) proxy(c *Config, token string) *fakeKong {
+	f := v.kong()
+	f.path = "/api/things"
+	if token != "" {
+		f.headers["authorization"] = []string{"Bearer " + token}
+	}
+	c.Access(f)
+	return f
+}
+
+// expectProxied asserts the request went upstream authenticated.
+func expectProxied(t *testing.T, f *fakeKong) {
+	t.Helper()
+	if f.exited {
+		t.Fatalf("request answered %d %s, want proxied", f.status, f.respBody)
+	}
+	if f.authCalls != 1 {
+		t.Fatalf("Authenticate called %d times", f.authCalls)
+	}
+}
+
+func basic(id, secret string) string {
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(id+":"+secret))
+}
+
+func str(m map[string]any, k string) string { s, _ := m[k].(string); return s }

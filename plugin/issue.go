@@ -1,0 +1,79 @@
+package plugin
+
+import (
+	"errors"
+	"time"
+
+	"github.com/oauth2-password/oauth2-password/store"
+)
+
+// newToken mints an access token (and a refresh token unless tokens never
+// expire) and the row that stores only their digests.
+func (r *request) newToken(clientID, svc, uid, scope, family string, now time.Time) (t store.Token, access, refresh string, err error) {
+	if access, err = RandomString(); err != nil {
+		return
+	}
+	t = store.Token{
+		Access:              store.DigestOf(access),
+		ClientID:            clientID,
+		ServiceID:           svc,
+		AuthenticatedUserID: uid,
+		Scope:               scope,
+		IssuedAt:            now,
+		ExpiresIn:           r.s.tokenExp,
+		FamilyID:            family,
+	}
+	// token_expiration = 0: the access token never expires, so Kong issues
+	// no refresh token.
+	if r.s.tokenExp > 0 {
+		if refresh, err = RandomString(); err != nil {
+			return
+		}
+		d := store.DigestOf(refresh)
+		t.Refresh = &d
+		t.RefreshExpiresAt = r.refreshExpiry(now)
+	}
+	return
+}
+
+// refreshExpiry is now + refresh_token_ttl; zero (never) when the ttl is 0.
+func (r *request) refreshExpiry(now time.Time) time.Time {
+	if r.s.refreshTTL == 0 {
+		return time.Time{}
+	}
+	return now.Add(time.Duration(r.s.refreshTTL) * time.Second)
+}
+
+// issue stores a new token and answers it. A token is answered only once
+// the store has committed it.
+func (r *request) issue(clientID, svc, uid, scope, family string, state any) error {
+	now := r.e.now().UTC().Truncate(time.Second)
+	t, access, refresh, err := r.newToken(clientID, svc, uid, scope, family, now)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := r.e.storeCtx()
+	defer cancel()
+	if err := r.e.opt.Store.CreateToken(ctx, t); err != nil {
+		r.storeFailed("storing a token", err, state)
+		return nil
+	}
+	r.exitToken(tokenResponse{
+		AccessToken:  access,
+		TokenType:    "bearer",
+		ExpiresIn:    r.s.tokenExp,
+		RefreshToken: refresh,
+		State:        state,
+	})
+	return nil
+}
+
+// storeFailed answers 503 temporarily_unavailable (RFC 6749 §5.2) for a
+// store error on the token endpoint.
+func (r *request) storeFailed(what string, err error, state any) {
+	r.e.logf("oauth2-password: token store: %s: %v", what, err)
+	r.exitTokenError(ErrTemporarilyUnavailable, state)
+}
+
+// isNotFound reports the store's "no such row".
+func isNotFound(err error) bool { return errors.Is(err, store.ErrNotFound) }

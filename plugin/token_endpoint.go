@@ -1,0 +1,150 @@
+package plugin
+
+import (
+	"strings"
+)
+
+// tokenEndpoint implements POST .../oauth2/token for the password and
+// refresh_token grants (RFC 6749 §4.3, §6), with Kong's check order and
+// error precedence (kong-oauth2-behaviour.md §3.4): later checks overwrite
+// earlier errors, and the grant runs only when none is left.
+func (r *request) tokenEndpoint() error {
+	method, err := r.k.Method()
+	if err != nil {
+		return kongErr("get method", err)
+	}
+	if method != "POST" {
+		r.exitInvalidMethod(method)
+		return nil
+	}
+
+	headers, err := r.k.Headers()
+	if err != nil {
+		return kongErr("get headers", err)
+	}
+	p, perr, err := r.tokenParams(headers)
+	if err != nil {
+		return err
+	}
+	// Step 0: state is echoed in every response, errors included.
+	state := p["state"]
+	if perr != nil {
+		r.exitTokenError(perr, state)
+		return nil
+	}
+
+	// Step 1: HTTPS (RFC 6749 §3.2 requires TLS at the token endpoint).
+	if e, err := r.checkHTTPS(headers); err != nil || e != nil {
+		if err != nil {
+			return err
+		}
+		r.exitTokenError(e, state)
+		return nil
+	}
+
+	// Step 2: grant type. Not final: client errors below overwrite it.
+	var oerr *Error
+	grant, _ := p.str("grant_type")
+	if grant != "password" && grant != "refresh_token" {
+		oerr = ErrUnsupportedGrantType
+	}
+
+	// Steps 3-5: client authentication (RFC 6749 §2.3, §3.2.1). Redirect
+	// URIs play no part in these grants (kong-oauth2-behaviour.md §9).
+	cc := extractClientCredentials(p, headers[r.s.authHeader])
+	client, found, err := r.lookupClient(cc.id)
+	if err != nil {
+		r.exitTokenError(ErrTemporarilyUnavailable, state)
+		return nil
+	}
+	if e := authenticateClient(client, found, cc); e != nil {
+		oerr = e
+	}
+	if oerr != nil {
+		r.exitTokenError(oerr, state)
+		return nil
+	}
+
+	if grant == "password" {
+		return r.passwordGrant(p, client, state)
+	}
+	return r.refreshGrant(p, client, state)
+}
+
+// tokenParams returns the query parameters merged with the body ones (the
+// body wins), Kong's retrieve_parameters. perr is a request error to
+// answer (body too large, too many parameters); the returned params then
+// still hold what could be read, for state.
+func (r *request) tokenParams(headers map[string][]string) (params, *Error, error) {
+	rawQuery, err := r.k.RawQuery()
+	if err != nil {
+		return nil, nil, kongErr("get raw query", err)
+	}
+	p, qerr := parseArgs(rawQuery)
+	if qerr != nil {
+		return params{}, ErrInvalidRequest.WithDescription(descTooManyParams), nil
+	}
+	ct := first(headers["content-type"])
+	kind := bodyKindOf(ct)
+	if kind == bodyNone {
+		return p, nil, nil // Kong ignores a body it cannot parse
+	}
+	body, err := r.k.RawBody()
+	if err != nil {
+		return nil, nil, kongErr("get raw body", err)
+	}
+	if len(body) > r.e.opt.MaxBodyBytes {
+		return p, ErrInvalidRequest.WithDescription(descBodyTooLarge), nil
+	}
+	bp, berr := parseBody(kind, ct, body)
+	if berr != nil {
+		return p, ErrInvalidRequest.WithDescription(descTooManyParams), nil
+	}
+	for k, v := range bp {
+		p[k] = v
+	}
+	return p, nil, nil
+}
+
+// checkHTTPS is Kong's check_https (kong-oauth2-behaviour.md §3.4 step 1):
+// X-Forwarded-Proto counts only with accept_http_if_already_terminated and
+// a peer in Kong's trusted_ips.
+func (r *request) checkHTTPS(headers map[string][]string) (*Error, error) {
+	scheme, err := r.k.Scheme()
+	if err != nil {
+		return nil, kongErr("get scheme", err)
+	}
+	if strings.EqualFold(scheme, "https") {
+		return nil, nil
+	}
+	if !r.s.acceptHTTP {
+		return ErrAccessDenied, nil
+	}
+	ip, err := r.k.ClientIP()
+	if err != nil {
+		return nil, kongErr("get client ip", err)
+	}
+	trusted, err := r.k.IsTrustedIP(ip)
+	if err != nil {
+		return nil, kongErr("is trusted ip", err)
+	}
+	if !trusted {
+		return ErrAccessDenied, nil
+	}
+	// Repeated headers are joined by nginx with a comma.
+	proto := strings.Join(headers["x-forwarded-proto"], ",")
+	if strings.Contains(proto, ",") {
+		return ErrAccessDenied.WithDescription(descOneForwardProto), nil
+	}
+	if !strings.EqualFold(strings.TrimSpace(proto), "https") {
+		return ErrAccessDenied, nil
+	}
+	return nil, nil
+}
+
+func first(v []string) string {
+	if len(v) == 0 {
+		return ""
+	}
+	return v[0]
+}

@@ -1,0 +1,294 @@
+package plugin
+
+import (
+	"bytes"
+	"mime/multipart"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+func TestTokenEndpointPaths(t *testing.T) {
+	v := newEnv(t)
+	c := v.config("")
+	for _, tc := range []struct {
+		path    string
+		isToken bool
+	}{
+		{"/oauth2/token", true},
+		{"/oauth2/token/", true},
+		{"/some/prefix/oauth2/token", true},
+		{"/oauth2/tokens", false},
+		{"/oauth2/token/x", false},
+		{"/oauth2", false},
+	} {
+		f := v.tokenReq(passwordForm())
+		f.path = tc.path
+		c.Access(f)
+		got := f.status == 200 && str(f.json(), "access_token") != ""
+		if got != tc.isToken {
+			t.Errorf("%s: token endpoint = %v, want %v (status %d %s)", tc.path, got, tc.isToken, f.status, f.respBody)
+		}
+	}
+}
+
+func TestTokenEndpointRejectsOtherMethodsBeforeHTTPS(t *testing.T) {
+	v := newEnv(t)
+	for _, tc := range []struct{ realm, challenge string }{
+		{"", `Bearer error="invalid_method", error_description="The HTTP method GET is invalid for the token endpoint"`},
+		{"test-oauth2", `Bearer realm="test-oauth2", error="invalid_method", error_description="The HTTP method GET is invalid for the token endpoint"`},
+	} {
+		c := v.config(`{"realm":"` + tc.realm + `"}`)
+		f := v.tokenReq(passwordForm())
+		f.method, f.scheme = "GET", "http"
+		c.Access(f)
+		f.expectError(405, "invalid_method", "The HTTP method GET is invalid for the token endpoint")
+		if got := f.respHeader("WWW-Authenticate"); got != tc.challenge {
+			t.Errorf("WWW-Authenticate = %q, want %q", got, tc.challenge)
+		}
+	}
+}
+
+func TestTokenEndpointHTTPS(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		accept     bool
+		trusted    bool
+		proto      []string
+		wantStatus int
+		wantDesc   string
+	}{
+		{"plain http", false, true, []string{"https"}, 400, "You must use HTTPS"},
+		{"terminated, trusted", true, true, []string{"https"}, 200, ""},
+		{"terminated, trusted, upper case", true, true, []string{"HTTPS"}, 200, ""},
+		{"terminated, untrusted peer", true, false, []string{"https"}, 400, "You must use HTTPS"},
+		{"terminated, forwarded http", true, true, []string{"http"}, 400, "You must use HTTPS"},
+		{"terminated, no header", true, true, nil, 400, "You must use HTTPS"},
+		{"two headers", true, true, []string{"https", "https"}, 400, "Only one X-Forwarded-Proto header allowed"},
+		{"comma list", true, true, []string{"https, http"}, 400, "Only one X-Forwarded-Proto header allowed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v := newEnv(t)
+			c := v.config(`{"accept_http_if_already_terminated":` + map[bool]string{true: "true", false: "false"}[tc.accept] + `}`)
+			f := v.tokenReq(passwordForm("state", "st-1"))
+			f.scheme, f.trustedIP = "http", tc.trusted
+			if tc.proto != nil {
+				f.headers["x-forwarded-proto"] = tc.proto
+			}
+			c.Access(f)
+			m := f.json()
+			if tc.wantStatus == 200 {
+				if f.status != 200 {
+					t.Fatalf("got %d %v", f.status, m)
+				}
+				return
+			}
+			f.expectError(400, "access_denied", tc.wantDesc)
+			if m["state"] != "st-1" {
+				t.Errorf("state not echoed: %v", m)
+			}
+		})
+	}
+}
+
+func TestTokenParametersAndEncodings(t *testing.T) {
+	v := newEnv(t)
+	c := v.config("")
+	mp := func(fields map[string]string) ([]byte, string) {
+		var b bytes.Buffer
+		w := multipart.NewWriter(&b)
+		for k, val := range fields {
+			w.WriteField(k, val)
+		}
+		w.Close()
+		return b.Bytes(), w.FormDataContentType()
+	}
+	multiBody, multiCT := mp(map[string]string{"grant_type": "password", "client_id": "app", "client_secret": testSecret,
+		"provision_key": testProvisionKey, "authenticated_userid": "u", "state": "m"})
+	for _, tc := range []struct {
+		name, query, ct string
+		body            []byte
+		wantStatus      int
+		wantState       any
+	}{
+		{"form", "", "application/x-www-form-urlencoded", []byte(passwordForm("state", "f").Encode()), 200, "f"},
+		{"json", "", "application/json; charset=utf-8",
+			[]byte(`{"grant_type":"password","client_id":"app","client_secret":"` + testSecret + `","provision_key":"` + testProvisionKey + `","authenticated_userid":"u","state":"j"}`), 200, "j"},
+		{"multipart", "", multiCT, multiBody, 200, "m"},
+		{"query only", passwordForm("state", "q").Encode(), "", nil, 200, "q"},
+		{"body wins over query", passwordForm("provision_key", "wrong", "state", "q").Encode(), "application/x-www-form-urlencoded",
+			[]byte(url.Values{"provision_key": {testProvisionKey}, "state": {"b"}}.Encode()), 200, "b"},
+		{"unparsable json is ignored", "state=q", "application/json", []byte(`{"grant_type":`), 400, "q"},
+		{"unknown content type ignored", passwordForm("state", "q").Encode(), "text/plain", []byte("grant_type=nope"), 200, "q"},
+		{"state without value", passwordForm().Encode() + "&state", "", nil, 200, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := v.kong()
+			f.method, f.path, f.query, f.body = "POST", "/oauth2/token", tc.query, tc.body
+			if tc.ct != "" {
+				f.headers["content-type"] = []string{tc.ct}
+			}
+			c.Access(f)
+			m := f.json()
+			if f.status != tc.wantStatus || m["state"] != tc.wantState {
+				t.Errorf("got %d %v, want %d with state %v", f.status, m, tc.wantStatus, tc.wantState)
+			}
+		})
+	}
+}
+
+func TestTokenRequestLimits(t *testing.T) {
+	v := newEnv(t)
+	c := v.config("")
+	f := v.tokenReq(passwordForm("pad", strings.Repeat("x", 70<<10)))
+	f.query = "state=s"
+	c.Access(f)
+	f.expectError(400, "invalid_request", "Request body too large")
+	if f.json()["state"] != "s" {
+		t.Errorf("state not echoed")
+	}
+
+	f = v.tokenReq(passwordForm())
+	f.body = []byte(strings.Repeat("a=1&", 2000))
+	c.Access(f)
+	f.expectError(400, "invalid_request", "Too many parameters")
+}
+
+func TestTokenResponseHeadersAndShape(t *testing.T) {
+	v := newEnv(t)
+	c := v.config("")
+	for _, form := range []url.Values{passwordForm(), passwordForm("client_secret", "wrong")} {
+		f := v.tokenReq(form)
+		c.Access(f)
+		for h, want := range map[string]string{
+			"Content-Type": "application/json; charset=utf-8", "Cache-Control": "no-store", "Pragma": "no-cache",
+		} {
+			if got := f.respHeader(h); got != want {
+				t.Errorf("status %d: %s = %q, want %q", f.status, h, got, want)
+			}
+		}
+	}
+	m := v.issue(c)
+	token := regexp.MustCompile(`^[A-Za-z0-9]{32}$`)
+	if !token.MatchString(str(m, "access_token")) || !token.MatchString(str(m, "refresh_token")) ||
+		m["token_type"] != "bearer" || m["expires_in"] != float64(7200) || len(m) != 4 {
+		t.Errorf("token response %v", m)
+	}
+}
+
+func TestTokensAreNotStoredInUsableForm(t *testing.T) {
+	v := newEnv(t)
+	m := v.issue(v.config(""))
+	v.st.Close() // flush the WAL into the file
+	var all []byte
+	matches, _ := filepath.Glob(v.dbPath + "*")
+	for _, p := range matches {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, b...)
+	}
+	if len(all) == 0 {
+		t.Fatal("store file is empty")
+	}
+	for _, secret := range []string{str(m, "access_token"), str(m, "refresh_token"), testSecret} {
+		if bytes.Contains(all, []byte(secret)) {
+			t.Errorf("the store file holds a plaintext secret")
+		}
+	}
+}
+
+func TestClientAuthentication(t *testing.T) {
+	v := newEnv(t)
+	v.client("noredirect", testSecret, testConsumer.ID, "confidential")
+	v.client("withredirect", testSecret, testConsumer.ID, "confidential", "https://app.example/cb")
+	c := v.config("")
+	cust := v.config(`{"auth_header_name":"x-oauth"}`)
+	for _, tc := range []struct {
+		name       string
+		conf       *Config
+		form       url.Values
+		header     string // Authorization (or x-oauth for cust)
+		wantStatus int
+		wantCode   string
+		wantDesc   string
+		wantBasic  bool
+	}{
+		{"body id and secret", c, passwordForm(), "", 200, "", "", false},
+		{"body pair wins over header", c, passwordForm(), basic("app", "wrong"), 200, "", "", false},
+		{"basic header", c, passwordForm("client_id", "<del>", "client_secret", "<del>"), basic("app", testSecret), 200, "", "", false},
+		{"basic header, lower-case scheme", c, passwordForm("client_id", "<del>", "client_secret", "<del>"), "basic " + basic("app", testSecret)[6:], 200, "", "", false},
+		{"basic header, wrong secret", c, passwordForm("client_id", "<del>", "client_secret", "<del>"), basic("app", "wrong"), 401, "invalid_client", "Invalid client authentication", true},
+		{"basic header, unknown client", c, passwordForm("client_id", "<del>", "client_secret", "<del>"), basic("nobody", "x"), 401, "invalid_client", "Invalid client authentication", true},
+		{"basic header, garbage", c, passwordForm("client_id", "<del>", "client_secret", "<del>"), "Basic !!!", 401, "invalid_client", "Invalid client authentication", true},
+		{"header present: body client_id alone ignored", c, passwordForm("client_secret", "<del>"), "Bearer xyz", 401, "invalid_client", "Invalid client authentication", true},
+		{"custom auth header carries Basic", cust, passwordForm("client_id", "<del>", "client_secret", "<del>"), basic("app", testSecret), 200, "", "", false},
+		{"wrong secret in body", c, passwordForm("client_secret", "wrong"), "", 400, "invalid_client", "Invalid client authentication", false},
+		{"confidential without secret", c, passwordForm("client_secret", "<del>"), "", 400, "invalid_client", "Invalid client authentication", false},
+		{"unknown client", c, passwordForm("client_id", "ghost"), "", 400, "invalid_client", "Invalid client authentication", false},
+		{"no client at all", c, passwordForm("client_id", "<del>", "client_secret", "<del>"), "", 400, "invalid_client", "Invalid client authentication", false},
+		{"public client without secret", c, passwordForm("client_id", "pub", "client_secret", "<del>"), "", 200, "", "", false},
+		{"public client, blank secret", c, passwordForm("client_id", "pub", "client_secret", "  "), "", 200, "", "", false},
+		{"public client with secret", c, passwordForm("client_id", "pub", "client_secret", "s3cret"), "", 400, "invalid_request", "client_secret is disallowed for public clients", false},
+		// §9: redirect URIs play no part in the password grant.
+		{"client without redirect_uris", c, passwordForm("client_id", "noredirect"), "", 200, "", "", false},
+		{"unregistered redirect_uri ignored", c, passwordForm("client_id", "withredirect", "redirect_uri", "https://evil.example/"), "", 200, "", "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := v.tokenReq(tc.form)
+			if tc.header != "" {
+				name := "authorization"
+				if tc.conf == cust {
+					name = "x-oauth"
+				}
+				f.headers[name] = []string{tc.header}
+			}
+			tc.conf.Access(f)
+			if tc.wantStatus == 200 {
+				if f.status != 200 {
+					t.Fatalf("got %d %s", f.status, f.respBody)
+				}
+				return
+			}
+			f.expectError(tc.wantStatus, tc.wantCode, tc.wantDesc)
+			gotBasic := f.respHeader("WWW-Authenticate") == `Basic realm="OAuth2.0"`
+			if gotBasic != tc.wantBasic {
+				t.Errorf("WWW-Authenticate = %q", f.respHeader("WWW-Authenticate"))
+			}
+		})
+	}
+	if strings.Contains(v.logs(), testSecret) {
+		t.Error("a client secret reached the log")
+	}
+}
+
+func TestTokenErrorPrecedence(t *testing.T) {
+	v := newEnv(t)
+	c := v.config("")
+	for _, tc := range []struct {
+		name           string
+		form           url.Values
+		wantCode, desc string
+	}{
+		// Kong spec 1809-1825: client error overwrites unsupported_grant_type.
+		{"no grant_type, client without secret", url.Values{"client_id": {"app"}, "scope": {"email"}, "response_type": {"code"}}, "invalid_client", "Invalid client authentication"},
+		{"no grant_type, valid client", passwordForm("grant_type", "<del>"), "unsupported_grant_type", "Invalid grant_type"},
+		{"authorization_code", passwordForm("grant_type", "authorization_code"), "unsupported_grant_type", "Invalid grant_type"},
+		{"client_credentials", passwordForm("grant_type", "client_credentials"), "unsupported_grant_type", "Invalid grant_type"},
+		{"implicit", passwordForm("grant_type", "implicit"), "unsupported_grant_type", "Invalid grant_type"},
+		{"bad grant and bad client", passwordForm("grant_type", "x", "client_secret", "bad"), "invalid_client", "Invalid client authentication"},
+		{"bad client and bad provision key", passwordForm("client_secret", "bad", "provision_key", "bad"), "invalid_client", "Invalid client authentication"},
+		{"bad provision key and no user", passwordForm("provision_key", "bad", "authenticated_userid", "<del>"), "invalid_provision_key", "Invalid provision_key"},
+		{"no user and bad scope", passwordForm("authenticated_userid", "<del>", "scope", "admin"), "invalid_authenticated_userid", "Missing authenticated_userid parameter"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := v.tokenReq(tc.form)
+			c.Access(f)
+			f.expectError(400, tc.wantCode, tc.desc)
+		})
+	}
+}

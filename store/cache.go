@@ -1,0 +1,429 @@
+package store
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	gocache "github.com/patrickmn/go-cache"
+)
+
+// CacheOptions configure Cached. Zero fields take the defaults.
+type CacheOptions struct {
+	// SyncInterval bounds how long a change made by another process (a
+	// CLI revocation, another Kong node) takes to be honoured here.
+	// Default 2s.
+	SyncInterval time.Duration
+	// MaxTTL is the longest a cached entry lives, changes or not.
+	// Default 10m; it must stay below the change feed's one-hour
+	// retention.
+	MaxTTL time.Duration
+	// StaleIfError: while the change feed cannot be read, cached tokens
+	// keep validating for at most this long after the last successful
+	// sync; then the cache is emptied and every lookup goes to the store.
+	// Default 60s.
+	StaleIfError time.Duration
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+	// Logf reports background errors (sync, purge); default: discard.
+	Logf func(format string, args ...any)
+}
+
+func (o *CacheOptions) defaults() {
+	if o.SyncInterval <= 0 {
+		o.SyncInterval = 2 * time.Second
+	}
+	if o.MaxTTL <= 0 {
+		o.MaxTTL = 10 * time.Minute
+	}
+	o.MaxTTL = min(o.MaxTTL, changeRetention/2)
+	if o.StaleIfError <= 0 {
+		o.StaleIfError = 60 * time.Second
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logf == nil {
+		o.Logf = func(string, ...any) {}
+	}
+}
+
+// Cached is a Store with a cache of tokens (by access digest) and clients in
+// front, kept honest by the store's change feed.
+//
+// Misses are never cached: a token issued by another process validates on
+// first use here. Revoked and expired tokens are never cached, and an entry
+// never outlives its access token. Until Start has synced once (and again
+// whenever the feed has been unreadable for StaleIfError), Cached caches
+// nothing and every read goes to the store.
+type Cached struct {
+	s       Store
+	o       CacheOptions
+	tokens  *gocache.Cache
+	clients *gocache.Cache
+	queries atomic.Int64
+
+	// gen changes before every eviction. A read that fetched from the
+	// store under one generation must not leave its result cached under
+	// another: it could be the copy the eviction was meant to remove.
+	gen atomic.Uint64
+	// dirty: something may be cached (so a stale cache needs a flush).
+	dirty atomic.Bool
+	// lastOK is the Now().UnixNano() at which the last successful sync
+	// started; 0 = never.
+	lastOK atomic.Int64
+
+	syncMu chan struct{} // one sync at a time; guards after and based
+	after  int64
+	based  bool
+
+	startOnce sync.Once
+	closeOnce sync.Once
+	mu        sync.Mutex // guards cancel
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+}
+
+var _ Store = (*Cached)(nil)
+
+// NewCached wraps s. Call Start to sync with the change feed (and so to
+// cache at all), Close to stop and close s.
+func NewCached(s Store, o CacheOptions) *Cached {
+	o.defaults()
+	cleanup := min(o.MaxTTL, time.Minute)
+	return &Cached{
+		s:       s,
+		o:       o,
+		tokens:  gocache.New(o.MaxTTL, cleanup),
+		clients: gocache.New(o.MaxTTL, cleanup),
+		syncMu:  make(chan struct{}, 1),
+	}
+}
+
+// Start syncs once with the change feed (so that the cache works as soon as
+// Start returns, if the store is up) and then keeps syncing every
+// SyncInterval until ctx is done or Close is called.
+func (c *Cached) Start(ctx context.Context) {
+	c.startOnce.Do(func() {
+		ctx = c.background(ctx)
+		if err := c.syncTimeout(ctx); err != nil {
+			c.o.Logf("oauth2-password: token cache: %v", err)
+		}
+		c.wg.Add(1)
+		go func() {
+			defer c.wg.Done()
+			t := time.NewTicker(c.o.SyncInterval)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+				}
+				if err := c.syncTimeout(ctx); err != nil && ctx.Err() == nil {
+					c.o.Logf("oauth2-password: token cache: %v", err)
+				}
+			}
+		}()
+	})
+}
+
+// StartPurge deletes dead tokens in the background (see RunPurger) until
+// ctx is done or Close is called.
+func (c *Cached) StartPurge(ctx context.Context, every time.Duration, batch int) {
+	ctx = c.background(ctx)
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		RunPurger(ctx, c.s, every, batch, c.o.Now, c.o.Logf)
+	}()
+}
+
+// background derives from ctx a context that Close cancels.
+func (c *Cached) background(ctx context.Context) context.Context {
+	ctx, cancel := context.WithCancel(ctx)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if prev := c.cancel; prev != nil {
+		c.cancel = func() { prev(); cancel() }
+	} else {
+		c.cancel = cancel
+	}
+	return ctx
+}
+
+// Close stops the background work and closes the underlying store.
+func (c *Cached) Close() error {
+	c.closeOnce.Do(func() {
+		c.mu.Lock()
+		if c.cancel != nil {
+			c.cancel()
+		}
+		c.mu.Unlock()
+		c.wg.Wait()
+		c.flush()
+	})
+	return c.s.Close()
+}
+
+// Unwrap returns the store behind the cache.
+func (c *Cached) Unwrap() Store { return c.s }
+
+// StoreQueries is the number of reads that went to the underlying store
+// (cache misses and uncached reads; change-feed polls are not counted).
+func (c *Cached) StoreQueries() int64 { return c.queries.Load() }
+
+func (c *Cached) syncTimeout(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, max(c.o.SyncInterval, time.Second))
+	defer cancel()
+	return c.Sync(ctx)
+}
+
+// Sync applies the change feed now: evicts every token named since the last
+// sync, or everything on a "flush" entry. The background loop calls it every
+// SyncInterval; Cached calls it after its own writes.
+func (c *Cached) Sync(ctx context.Context) error {
+	select {
+	case c.syncMu <- struct{}{}:
+		defer func() { <-c.syncMu }()
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	started := c.o.Now()
+	if !c.based {
+		_, seq, err := c.s.Changes(ctx, -1)
+		if err != nil {
+			return err
+		}
+		c.after, c.based = seq, true
+		c.lastOK.Store(started.UnixNano())
+		return nil
+	}
+	for {
+		changes, newest, err := c.s.Changes(ctx, c.after)
+		if err != nil {
+			return err
+		}
+		if len(changes) > 0 {
+			c.gen.Add(1)
+			for _, ch := range changes {
+				if ch.Access == nil {
+					c.flush()
+					continue
+				}
+				c.tokens.Delete(string(ch.Access[:]))
+			}
+		}
+		c.after = newest
+		if len(changes) < changesPage {
+			break
+		}
+	}
+	c.lastOK.Store(started.UnixNano())
+	return nil
+}
+
+// live reports whether cached entries may be used and new ones stored. A
+// cache that has not synced for StaleIfError is emptied.
+func (c *Cached) live(now time.Time) bool {
+	last := c.lastOK.Load()
+	if last != 0 && now.UnixNano()-last <= int64(c.o.StaleIfError) {
+		return true
+	}
+	if c.dirty.Swap(false) {
+		c.flush()
+	}
+	return false
+}
+
+// flush drops everything cached.
+func (c *Cached) flush() {
+	c.gen.Add(1)
+	c.tokens.Flush()
+	c.clients.Flush()
+}
+
+// evict drops one cached token.
+func (c *Cached) evict(access Digest) {
+	c.gen.Add(1)
+	c.tokens.Delete(string(access[:]))
+}
+
+// afterWrite brings this process's cache up to date with a write it just
+// made (e.g. the old access token of a rotation), so that it takes effect
+// here at once rather than at the next sync.
+func (c *Cached) afterWrite(ctx context.Context) {
+	if c.lastOK.Load() == 0 {
+		return // not caching
+	}
+	if err := c.Sync(ctx); err != nil {
+		c.o.Logf("oauth2-password: token cache: %v", err)
+	}
+}
+
+// TokenByAccess implements Store, from the cache when possible.
+func (c *Cached) TokenByAccess(ctx context.Context, access Digest) (Token, error) {
+	now := c.o.Now()
+	live := c.live(now)
+	if live {
+		// The key aliases access: Get does not keep it.
+		if v, ok := c.tokens.Get(unsafe.String(&access[0], len(access))); ok {
+			e := v.(*tokenEntry)
+			if !e.accessExpired(now) {
+				return e.token(), nil
+			}
+			c.tokens.Delete(string(access[:]))
+		}
+	}
+	gen := c.gen.Load()
+	c.queries.Add(1)
+	t, err := c.s.TokenByAccess(ctx, access)
+	if err != nil {
+		return t, err
+	}
+	if live {
+		c.putToken(&t, gen, now)
+	}
+	return t, nil
+}
+
+// putToken caches t unless it is revoked or expired, for at most MaxTTL and
+// never past the end of its access token.
+func (c *Cached) putToken(t *Token, gen uint64, now time.Time) {
+	if t.Revoked || t.AccessExpired(now) || !cacheable(t) {
+		return
+	}
+	ttl := c.o.MaxTTL
+	if t.ExpiresIn > 0 {
+		// Valid while now - issued_at <= expires_in, in whole seconds.
+		end := time.Unix(t.IssuedAt.Unix()+t.ExpiresIn+1, 0)
+		ttl = min(ttl, end.Sub(now))
+	}
+	if ttl <= 0 {
+		return
+	}
+	e := newTokenEntry(t)
+	c.tokens.Set(e.key(), e, ttl)
+	c.dirty.Store(true)
+	if c.gen.Load() != gen {
+		c.tokens.Delete(e.key())
+	}
+}
+
+// Client implements Store, from the cache when possible.
+func (c *Cached) Client(ctx context.Context, clientID string) (Client, error) {
+	live := c.live(c.o.Now())
+	if live {
+		if v, ok := c.clients.Get(clientID); ok {
+			cl := v.(Client)
+			cl.RedirectURIs = slices.Clone(cl.RedirectURIs)
+			return cl, nil
+		}
+	}
+	gen := c.gen.Load()
+	c.queries.Add(1)
+	cl, err := c.s.Client(ctx, clientID)
+	if err != nil || !live {
+		return cl, err
+	}
+	cached := cl
+	cached.RedirectURIs = slices.Clone(cl.RedirectURIs)
+	c.clients.Set(clientID, cached, gocache.DefaultExpiration)
+	c.dirty.Store(true)
+	if c.gen.Load() != gen {
+		c.clients.Delete(clientID)
+	}
+	return cl, nil
+}
+
+// Migrate implements Store.
+func (c *Cached) Migrate(ctx context.Context) error { return c.s.Migrate(ctx) }
+
+// CreateClient implements Store (nothing to cache: misses are not cached).
+func (c *Cached) CreateClient(ctx context.Context, cl Client) error {
+	return c.s.CreateClient(ctx, cl)
+}
+
+// Clients implements Store, uncached.
+func (c *Cached) Clients(ctx context.Context, consumer string) ([]Client, error) {
+	c.queries.Add(1)
+	return c.s.Clients(ctx, consumer)
+}
+
+// DeleteClient implements Store.
+func (c *Cached) DeleteClient(ctx context.Context, clientID string) error {
+	err := c.s.DeleteClient(ctx, clientID)
+	if err == nil {
+		c.flush()
+		c.afterWrite(ctx)
+	}
+	return err
+}
+
+// CreateToken implements Store. The new token is cached at once: it is
+// about to be used, usually on this node.
+func (c *Cached) CreateToken(ctx context.Context, t Token) error {
+	gen := c.gen.Load()
+	if err := c.s.CreateToken(ctx, t); err != nil {
+		return err
+	}
+	if now := c.o.Now(); c.live(now) {
+		c.putToken(&t, gen, now)
+	}
+	return nil
+}
+
+// TokenByRefresh implements Store, uncached: refresh tokens are used once.
+func (c *Cached) TokenByRefresh(ctx context.Context, refresh Digest) (Token, error) {
+	c.queries.Add(1)
+	return c.s.TokenByRefresh(ctx, refresh)
+}
+
+// RotateRefresh implements Store; the old access token stops validating
+// here at once.
+func (c *Cached) RotateRefresh(ctx context.Context, old Digest, next Token) error {
+	if err := c.s.RotateRefresh(ctx, old, next); err != nil {
+		return err
+	}
+	c.afterWrite(ctx)
+	return nil
+}
+
+// ReissueAccess implements Store; the old access token stops validating
+// here at once.
+func (c *Cached) ReissueAccess(ctx context.Context, refresh Digest, access Digest, issuedAt time.Time, expiresIn int64, refreshExpiresAt time.Time) error {
+	if err := c.s.ReissueAccess(ctx, refresh, access, issuedAt, expiresIn, refreshExpiresAt); err != nil {
+		return err
+	}
+	c.afterWrite(ctx)
+	return nil
+}
+
+// Revoke implements Store; revoked tokens stop validating here at once.
+func (c *Cached) Revoke(ctx context.Context, r Revocation) (int, error) {
+	n, err := c.s.Revoke(ctx, r)
+	if err != nil {
+		return n, err
+	}
+	switch {
+	case r.Access != nil:
+		c.evict(*r.Access)
+	case r.ClientID != "", r.UserID != "":
+		c.flush()
+	}
+	c.afterWrite(ctx)
+	return n, nil
+}
+
+// PurgeExpired implements Store.
+func (c *Cached) PurgeExpired(ctx context.Context, now time.Time, limit int) (int, error) {
+	return c.s.PurgeExpired(ctx, now, limit)
+}
+
+// Changes implements Store.
+func (c *Cached) Changes(ctx context.Context, after int64) ([]Change, int64, error) {
+	return c.s.Changes(ctx, after)
+}

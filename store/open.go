@@ -1,0 +1,89 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strings"
+)
+
+// DefaultPath is where the embedded SQLite store lives when no database URL
+// is given: Kong's default prefix.
+const DefaultPath = "/usr/local/kong/oauth2-password.db"
+
+// DefaultPathFor is the SQLite file inside a Kong prefix.
+func DefaultPathFor(kongPrefix string) string {
+	return strings.TrimRight(kongPrefix, "/") + "/oauth2-password.db"
+}
+
+// Open opens and migrates the store named by databaseURL:
+//
+//	postgres://… or postgresql://…   PostgreSQL
+//	sqlite:PATH, sqlite://PATH, file:PATH   SQLite file at PATH
+//	""                                 SQLite file at DefaultPath
+func Open(ctx context.Context, databaseURL string) (Store, error) {
+	var s Store
+	switch {
+	case strings.HasPrefix(databaseURL, "postgres://"), strings.HasPrefix(databaseURL, "postgresql://"):
+		p, err := OpenPostgres(ctx, databaseURL)
+		if err != nil {
+			return nil, err
+		}
+		s = p
+	default:
+		path, ok := sqlitePath(databaseURL)
+		if !ok {
+			return nil, fmt.Errorf("store: unsupported database URL %s: want postgres://…, postgresql://…, sqlite:PATH or file:PATH", redactURL(databaseURL))
+		}
+		l, err := OpenSQLite(ctx, path)
+		if err != nil {
+			return nil, err
+		}
+		s = l
+	}
+	if err := s.Migrate(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// sqlitePath extracts the file path of a SQLite database URL.
+func sqlitePath(u string) (string, bool) {
+	if u == "" {
+		return DefaultPath, true
+	}
+	for _, prefix := range []string{"sqlite://", "sqlite:", "file://", "file:"} {
+		if p, ok := strings.CutPrefix(u, prefix); ok {
+			return p, p != ""
+		}
+	}
+	return "", false
+}
+
+// redactURL returns u fit for an error message: the password of a URL is
+// replaced by "xxxxx"; a string that does not parse as a URL is reduced to
+// its scheme, since it may hold a password in some other form.
+func redactURL(u string) string {
+	parsed, err := url.Parse(u)
+	if err != nil || parsed.Scheme == "" {
+		scheme, _, ok := strings.Cut(u, ":")
+		if !ok || strings.ContainsAny(scheme, "/@ ") {
+			return "(unparsable URL)"
+		}
+		return fmt.Sprintf("%q (unparsable URL)", scheme+":…")
+	}
+	if parsed.Opaque != "" {
+		// scheme:opaque has no user part to redact: show the scheme only.
+		return fmt.Sprintf("%q", parsed.Scheme+":…")
+	}
+	if _, has := parsed.User.Password(); has {
+		parsed.User = url.UserPassword(parsed.User.Username(), "xxxxx")
+	}
+	// A password can also ride in the query (?password=…).
+	if q := parsed.Query(); q.Has("password") {
+		q.Set("password", "xxxxx")
+		parsed.RawQuery = q.Encode()
+	}
+	return fmt.Sprintf("%q", parsed.String())
+}

@@ -1,0 +1,68 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	_ "github.com/lib/pq" // registers the "postgres" driver
+)
+
+// Postgres is the store for Kong clusters: every node shares one database.
+type Postgres struct {
+	*sqlStore
+}
+
+var pgDialect = dialect{
+	purgeTokens: `DELETE FROM tokens WHERE ctid = ANY(ARRAY(
+    SELECT ctid FROM tokens WHERE purge_after < $1 LIMIT $2))`,
+	forUpdate: ` FOR UPDATE`,
+	// EXCLUSIVE conflicts with other writers of token_changes (ROW
+	// EXCLUSIVE) but not with readers (ACCESS SHARE): Changes never waits.
+	lockFeed: `LOCK TABLE token_changes IN EXCLUSIVE MODE`,
+}
+
+// migrateLockKey is the pg_advisory_xact_lock key that serializes
+// migrations across every process migrating the same database ("oauth2pw").
+const migrateLockKey int64 = 0x6f61757468327077
+
+// OpenPostgres connects to the PostgreSQL database at url (postgres:// or
+// postgresql://). It does not migrate; Open does.
+func OpenPostgres(ctx context.Context, url string) (*Postgres, error) {
+	db, err := sql.Open("postgres", url)
+	if err != nil {
+		// lib/pq's parse errors may quote the URL, password included.
+		return nil, fmt.Errorf("store: invalid PostgreSQL URL %s", redactURL(url))
+	}
+	// A plugin process serves one Kong worker's requests; 16 connections
+	// keep latency flat under bursts without starving a shared server
+	// (max_connections is 100 by default and a cluster has many nodes).
+	db.SetMaxOpenConns(16)
+	db.SetMaxIdleConns(8)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	db.SetConnMaxLifetime(30 * time.Minute)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store: connect to PostgreSQL %s: %w", redactURL(url), err)
+	}
+	return &Postgres{&sqlStore{db: db, d: pgDialect}}, nil
+}
+
+// Migrate implements Store. Everything runs in one transaction holding a
+// transaction-scoped advisory lock: a second process migrating at the same
+// time waits for the first to commit, then finds every migration recorded
+// and succeeds without doing anything. The lock goes away with the
+// transaction even if the process dies.
+func (p *Postgres) Migrate(ctx context.Context) error {
+	ms, err := migrationsFor("postgres")
+	if err != nil {
+		return err
+	}
+	return p.write(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, migrateLockKey); err != nil {
+			return fmt.Errorf("store: migration lock: %w", err)
+		}
+		return applyMigrations(ctx, tx, ms, time.Now().Unix())
+	})
+}

@@ -1,0 +1,95 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/oauth2-password/oauth2-password/store"
+	"github.com/oauth2-password/oauth2-password/store/storetest"
+)
+
+// openPostgres opens a migrated store on a new database of its own.
+func openPostgres(t *testing.T) store.Store {
+	t.Helper()
+	s, err := store.Open(t.Context(), pg.NewDatabase(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestConcurrentMigrate(t *testing.T) {
+	t.Run("postgres", func(t *testing.T) {
+		url := pg.NewDatabase(t)
+		storetest.ConcurrentMigrate(t, func(t *testing.T) store.Store {
+			s, err := store.OpenPostgres(t.Context(), url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close() })
+			return s
+		})
+	})
+	t.Run("sqlite", func(t *testing.T) {
+		path := t.TempDir() + "/db"
+		storetest.ConcurrentMigrate(t, func(t *testing.T) store.Store {
+			s, err := store.OpenSQLite(t.Context(), path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close() })
+			return s
+		})
+	})
+}
+
+func TestOpenPostgresErrorHidesPassword(t *testing.T) {
+	// Nothing listens on port 1: the connection fails, and the message
+	// names the server without the password.
+	_, err := store.Open(context.Background(), "postgres://admin:hunter2secret@127.0.0.1:1/db?sslmode=disable&connect_timeout=2")
+	if err == nil {
+		t.Fatal("Open succeeded against a closed port")
+	}
+	if strings.Contains(err.Error(), "hunter2secret") {
+		t.Errorf("error reveals the password: %v", err)
+	}
+	if !strings.Contains(err.Error(), "127.0.0.1:1") {
+		t.Errorf("error does not say which server: %v", err)
+	}
+}
+
+// TestPostgresRestart: while PostgreSQL is down calls fail with an error
+// (not ErrNotFound, so callers answer 5xx rather than "invalid token"), and
+// the same store works again once it is back.
+func TestPostgresRestart(t *testing.T) {
+	s := openPostgres(t)
+	if err := s.CreateClient(t.Context(), store.Client{ID: "c", Consumer: "x", Type: store.Public}); err != nil {
+		t.Fatal(err)
+	}
+	if err := pg.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	restarted := false
+	defer func() {
+		if !restarted {
+			pg.Start()
+		}
+	}()
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	_, err := s.Client(ctx, "c")
+	if err == nil || errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Client with the server down = %v, want a connection error", err)
+	}
+	if err := pg.Start(); err != nil {
+		t.Fatal(err)
+	}
+	restarted = true
+	if _, err := s.Client(t.Context(), "c"); err != nil {
+		t.Errorf("Client after restart: %v", err)
+	}
+}

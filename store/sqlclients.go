@@ -1,0 +1,145 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+const clientColumns = `client_id, secret_digest, name, consumer, client_type, redirect_uris, created_at`
+
+// checkClient rejects a client the schema would reject, with a message a
+// CLI user can act on.
+func checkClient(c Client) error {
+	switch {
+	case c.ID == "":
+		return errors.New("store: client_id is empty")
+	case c.Type != Confidential && c.Type != Public:
+		return fmt.Errorf("store: client_type must be %q or %q", Confidential, Public)
+	}
+	return nil
+}
+
+// CreateClient implements Store.
+func (s *sqlStore) CreateClient(ctx context.Context, c Client) error {
+	if err := checkClient(c); err != nil {
+		return err
+	}
+	uris := c.RedirectURIs
+	if uris == nil {
+		uris = []string{}
+	}
+	urisJSON, err := json.Marshal(uris)
+	if err != nil {
+		return fmt.Errorf("store: encode redirect_uris: %w", err)
+	}
+	var secret any // NULL for public clients
+	if c.SecretDigest != (Digest{}) {
+		secret = c.SecretDigest[:]
+	}
+	created := c.CreatedAt
+	if created.IsZero() {
+		created = time.Now()
+	}
+	return s.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `INSERT INTO clients (`+clientColumns+`)
+VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (client_id) DO NOTHING`,
+			c.ID, secret, c.Name, c.Consumer, c.Type, string(urisJSON), created.Unix())
+		if err != nil {
+			return fmt.Errorf("store: create client: %w", err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return fmt.Errorf("store: create client: %w", err)
+		} else if n == 0 {
+			return ErrConflict
+		}
+		return nil
+	})
+}
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanClient(row scanner) (Client, error) {
+	var (
+		c       Client
+		secret  []byte
+		uris    string
+		created int64
+	)
+	if err := row.Scan(&c.ID, &secret, &c.Name, &c.Consumer, &c.Type, &uris, &created); err != nil {
+		return Client{}, err
+	}
+	if secret != nil {
+		d, err := digestFrom(secret)
+		if err != nil {
+			return Client{}, err
+		}
+		c.SecretDigest = d
+	}
+	if err := json.Unmarshal([]byte(uris), &c.RedirectURIs); err != nil {
+		return Client{}, fmt.Errorf("store: client %q: bad redirect_uris: %w", c.ID, err)
+	}
+	if len(c.RedirectURIs) == 0 {
+		c.RedirectURIs = nil
+	}
+	c.CreatedAt = time.Unix(created, 0)
+	return c, nil
+}
+
+// Client implements Store.
+func (s *sqlStore) Client(ctx context.Context, clientID string) (Client, error) {
+	c, err := scanClient(s.db.QueryRowContext(ctx,
+		`SELECT `+clientColumns+` FROM clients WHERE client_id = $1`, clientID))
+	if err != nil {
+		return Client{}, notFound(err, "read client")
+	}
+	return c, nil
+}
+
+// Clients implements Store: the clients of one consumer, or all of them
+// for "", oldest first.
+func (s *sqlStore) Clients(ctx context.Context, consumer string) ([]Client, error) {
+	q := `SELECT ` + clientColumns + ` FROM clients`
+	var args []any
+	if consumer != "" {
+		q += ` WHERE consumer = $1`
+		args = append(args, consumer)
+	}
+	rows, err := s.db.QueryContext(ctx, q+` ORDER BY created_at, client_id`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: list clients: %w", err)
+	}
+	defer rows.Close()
+	var out []Client
+	for rows.Next() {
+		c, err := scanClient(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: list clients: %w", err)
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: list clients: %w", err)
+	}
+	return out, nil
+}
+
+// DeleteClient implements Store. Its tokens go with it (ON DELETE
+// CASCADE), and every cache is told to drop everything.
+func (s *sqlStore) DeleteClient(ctx context.Context, clientID string) error {
+	return s.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM clients WHERE client_id = $1`, clientID)
+		if err != nil {
+			return fmt.Errorf("store: delete client: %w", err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return fmt.Errorf("store: delete client: %w", err)
+		} else if n == 0 {
+			return ErrNotFound
+		}
+		return s.addChanges(ctx, tx, []*Digest{nil})
+	})
+}

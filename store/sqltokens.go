@@ -1,0 +1,278 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+const tokenColumns = `access_digest, refresh_digest, client_id, service_id, authenticated_userid, scope,
+issued_at, expires_in, refresh_expires_at, family_id, revoked`
+
+// purgeAfter is the unix second after which a token can never be used
+// again: both its access token and its refresh token (if any) are expired.
+// Invalid means never. PurgeExpired deletes rows with purge_after < now,
+// matching Token.AccessExpired (valid while now - issued_at <= expires_in).
+func purgeAfter(issuedAt time.Time, expiresIn int64, hasRefresh bool, refreshExpiresAt time.Time) sql.NullInt64 {
+	if expiresIn <= 0 {
+		return sql.NullInt64{}
+	}
+	p := issuedAt.Unix() + expiresIn
+	if hasRefresh {
+		if refreshExpiresAt.IsZero() {
+			return sql.NullInt64{}
+		}
+		p = max(p, refreshExpiresAt.Unix())
+	}
+	return sql.NullInt64{Int64: p, Valid: true}
+}
+
+func nullTime(t time.Time) sql.NullInt64 {
+	if t.IsZero() {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: t.Unix(), Valid: true}
+}
+
+func checkToken(t Token) error {
+	switch {
+	case t.ClientID == "":
+		return errors.New("store: token has no client_id")
+	case t.FamilyID == "":
+		return errors.New("store: token has no family_id")
+	case t.IssuedAt.IsZero():
+		return errors.New("store: token has no issued_at")
+	}
+	return nil
+}
+
+// insertToken stores t; ErrConflict if its access or refresh digest is
+// already taken.
+func (s *sqlStore) insertToken(ctx context.Context, tx *sql.Tx, t Token) error {
+	if err := checkToken(t); err != nil {
+		return err
+	}
+	var refresh, service any // NULL
+	if t.Refresh != nil {
+		refresh = t.Refresh[:]
+	}
+	if t.ServiceID != "" {
+		service = t.ServiceID
+	}
+	res, err := tx.ExecContext(ctx, `INSERT INTO tokens (`+tokenColumns+`, purge_after)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHING`,
+		t.Access[:], refresh, t.ClientID, service, t.AuthenticatedUserID, t.Scope,
+		t.IssuedAt.Unix(), t.ExpiresIn, nullTime(t.RefreshExpiresAt), t.FamilyID, t.Revoked,
+		purgeAfter(t.IssuedAt, t.ExpiresIn, t.Refresh != nil, t.RefreshExpiresAt))
+	if err != nil {
+		return fmt.Errorf("store: create token: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("store: create token: %w", err)
+	} else if n == 0 {
+		return ErrConflict
+	}
+	return nil
+}
+
+// CreateToken implements Store.
+func (s *sqlStore) CreateToken(ctx context.Context, t Token) error {
+	return s.write(ctx, func(tx *sql.Tx) error { return s.insertToken(ctx, tx, t) })
+}
+
+func scanToken(row scanner) (Token, error) {
+	var (
+		t               Token
+		access, refresh []byte
+		service         sql.NullString
+		issued          int64
+		refreshExp      sql.NullInt64
+	)
+	err := row.Scan(&access, &refresh, &t.ClientID, &service, &t.AuthenticatedUserID, &t.Scope,
+		&issued, &t.ExpiresIn, &refreshExp, &t.FamilyID, &t.Revoked)
+	if err != nil {
+		return Token{}, err
+	}
+	if t.Access, err = digestFrom(access); err != nil {
+		return Token{}, err
+	}
+	if refresh != nil {
+		d, err := digestFrom(refresh)
+		if err != nil {
+			return Token{}, err
+		}
+		t.Refresh = &d
+	}
+	t.ServiceID = service.String
+	t.IssuedAt = time.Unix(issued, 0)
+	if refreshExp.Valid {
+		t.RefreshExpiresAt = time.Unix(refreshExp.Int64, 0)
+	}
+	return t, nil
+}
+
+// TokenByAccess implements Store. Revoked tokens are returned with
+// Revoked set.
+func (s *sqlStore) TokenByAccess(ctx context.Context, access Digest) (Token, error) {
+	t, err := scanToken(s.db.QueryRowContext(ctx,
+		`SELECT `+tokenColumns+` FROM tokens WHERE access_digest = $1`, access[:]))
+	if err != nil {
+		return Token{}, notFound(err, "read token")
+	}
+	return t, nil
+}
+
+// TokenByRefresh implements Store.
+func (s *sqlStore) TokenByRefresh(ctx context.Context, refresh Digest) (Token, error) {
+	t, err := scanToken(s.db.QueryRowContext(ctx,
+		`SELECT `+tokenColumns+` FROM tokens WHERE refresh_digest = $1`, refresh[:]))
+	if err != nil {
+		return Token{}, notFound(err, "read token")
+	}
+	return t, nil
+}
+
+// RotateRefresh implements Store. The conditional UPDATE is the whole
+// concurrency story: of two transactions revoking one row, the second
+// waits for the first (PostgreSQL row lock, SQLite write lock), then finds
+// it revoked and updates nothing.
+func (s *sqlStore) RotateRefresh(ctx context.Context, old Digest, next Token) error {
+	return s.write(ctx, func(tx *sql.Tx) error {
+		var b []byte
+		err := tx.QueryRowContext(ctx,
+			`UPDATE tokens SET revoked = true WHERE refresh_digest = $1 AND NOT revoked RETURNING access_digest`,
+			old[:]).Scan(&b)
+		if errors.Is(err, sql.ErrNoRows) {
+			var one int
+			err := tx.QueryRowContext(ctx, `SELECT 1 FROM tokens WHERE refresh_digest = $1`, old[:]).Scan(&one)
+			if err == nil {
+				return ErrRefreshReused
+			}
+			return notFound(err, "rotate refresh token")
+		}
+		if err != nil {
+			return fmt.Errorf("store: rotate refresh token: %w", err)
+		}
+		oldAccess, err := digestFrom(b)
+		if err != nil {
+			return err
+		}
+		if err := s.insertToken(ctx, tx, next); err != nil {
+			return err
+		}
+		return s.addChanges(ctx, tx, []*Digest{&oldAccess})
+	})
+}
+
+// ReissueAccess implements Store.
+func (s *sqlStore) ReissueAccess(ctx context.Context, refresh Digest, access Digest, issuedAt time.Time, expiresIn int64, refreshExpiresAt time.Time) error {
+	return s.write(ctx, func(tx *sql.Tx) error {
+		var b []byte
+		err := tx.QueryRowContext(ctx, `SELECT access_digest FROM tokens
+WHERE refresh_digest = $1 AND NOT revoked`+s.d.forUpdate, refresh[:]).Scan(&b)
+		if err != nil {
+			return notFound(err, "reissue access token")
+		}
+		oldAccess, err := digestFrom(b)
+		if err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE tokens
+SET access_digest = $2, issued_at = $3, expires_in = $4, refresh_expires_at = $5, purge_after = $6
+WHERE refresh_digest = $1 AND NOT revoked`,
+			refresh[:], access[:], issuedAt.Unix(), expiresIn, nullTime(refreshExpiresAt),
+			purgeAfter(issuedAt, expiresIn, true, refreshExpiresAt))
+		if err != nil {
+			return fmt.Errorf("store: reissue access token: %w", err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return fmt.Errorf("store: reissue access token: %w", err)
+		} else if n == 0 {
+			return ErrNotFound
+		}
+		return s.addChanges(ctx, tx, []*Digest{&oldAccess})
+	})
+}
+
+// Revoke implements Store. Revoking one token or one family names every
+// revoked access token in the change feed; revoking by client or user
+// tells caches to drop everything (one entry instead of thousands).
+func (s *sqlStore) Revoke(ctx context.Context, r Revocation) (int, error) {
+	set := 0
+	for _, ok := range []bool{r.Access != nil, r.Refresh != nil, r.ClientID != "", r.UserID != "", r.FamilyID != ""} {
+		if ok {
+			set++
+		}
+	}
+	if set != 1 {
+		return 0, errors.New("store: a revocation sets exactly one selector")
+	}
+	const upd = `UPDATE tokens SET revoked = true WHERE `
+	var n int
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		n = 0
+		var (
+			q   string
+			arg any
+		)
+		switch {
+		case r.ClientID != "" || r.UserID != "":
+			q, arg = upd+`client_id = $1 AND NOT revoked`, r.ClientID
+			if r.UserID != "" {
+				q, arg = upd+`authenticated_userid = $1 AND NOT revoked`, r.UserID
+			}
+			res, err := tx.ExecContext(ctx, q, arg)
+			if err != nil {
+				return fmt.Errorf("store: revoke: %w", err)
+			}
+			m, err := res.RowsAffected()
+			if err != nil {
+				return fmt.Errorf("store: revoke: %w", err)
+			}
+			if n = int(m); n == 0 {
+				return nil
+			}
+			return s.addChanges(ctx, tx, []*Digest{nil})
+		case r.Access != nil:
+			q, arg = upd+`access_digest = $1 AND NOT revoked RETURNING access_digest`, r.Access[:]
+		case r.Refresh != nil:
+			q, arg = upd+`family_id IN (SELECT family_id FROM tokens WHERE refresh_digest = $1) AND NOT revoked RETURNING access_digest`, r.Refresh[:]
+		default:
+			q, arg = upd+`family_id = $1 AND NOT revoked RETURNING access_digest`, r.FamilyID
+		}
+		digests, err := queryDigests(ctx, tx, q, arg)
+		if err != nil {
+			return fmt.Errorf("store: revoke: %w", err)
+		}
+		n = len(digests)
+		return s.addChanges(ctx, tx, digests)
+	})
+	if err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+// queryDigests runs q and collects the one digest column it returns.
+func queryDigests(ctx context.Context, tx *sql.Tx, q string, args ...any) ([]*Digest, error) {
+	rows, err := tx.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*Digest
+	for rows.Next() {
+		var b []byte
+		if err := rows.Scan(&b); err != nil {
+			return nil, err
+		}
+		d, err := digestFrom(b)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, &d)
+	}
+	return out, rows.Err()
+}
