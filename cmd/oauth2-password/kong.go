@@ -50,6 +50,9 @@ func runKong() error {
 	var f kongFlags
 	f.register(flag.CommandLine)
 	flag.Parse()
+	if flag.NArg() > 0 {
+		return usagef("unexpected argument %q: admin commands come first (oauth2-password %s -database-url …)", flag.Arg(0), flag.Arg(0))
+	}
 
 	if flag.Lookup("dump").Value.String() == "true" {
 		// Kong's query command: print the info and touch no store.

@@ -8,6 +8,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -29,6 +30,10 @@ func main() {
 	}
 	if err := runKong(); err != nil {
 		fmt.Fprintln(os.Stderr, "oauth2-password:", err)
+		var ue usageError
+		if errors.As(err, &ue) {
+			os.Exit(exitUsage)
+		}
 		os.Exit(exitFail)
 	}
 }
