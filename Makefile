@@ -20,5 +20,16 @@ lint: ## gofmt, go vet, staticcheck
 	$(GO) vet ./...
 	$(STATICCHECK) ./...
 
+demo: ## build the plugin and walk through the password grant against it (no PostgreSQL needed)
+	$(GO) run ./tests/demo
+
+bench: ## benchmark table: socket cost vs the floor plugin, issuance vs raw lib/pq, engine hot paths, memory
+	$(GO) run ./tests/bench
+
+FUZZTIME ?= 1m
+fuzz: ## run every fuzz target for FUZZTIME each (their seed corpora also run in `make test`)
+	@for t in $$($(GO) test -list '^Fuzz' ./plugin/ | grep ^Fuzz); do \
+		echo "== $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./plugin/ || exit 1; done
+
 clean: ## remove build output
 	rm -rf bin

@@ -28,7 +28,9 @@ func (l *lazyStore) open(ctx context.Context, url string, f kongFlags) {
 	for attempt := 0; ; attempt++ {
 		s, err := store.Open(ctx, url)
 		if err == nil {
-			c := store.NewCached(s, f.cache)
+			o := f.cache
+			o.Logf = log.Printf
+			c := store.NewCached(s, o)
 			c.Start(ctx)
 			c.StartPurge(ctx, f.purgeEvery, f.purgeBatch)
 			l.cur.Store(c)
