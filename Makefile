@@ -29,7 +29,7 @@ bench: ## benchmark table: socket cost vs the floor plugin, issuance vs raw lib/
 FUZZTIME ?= 1m
 fuzz: ## run every fuzz target for FUZZTIME each (their seed corpora also run in `make test`)
 	@for t in $$($(GO) test -list '^Fuzz' ./plugin/ | grep ^Fuzz); do \
-		echo "== $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./plugin/ || exit 1; done
+		echo "== $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 200x ./plugin/ || exit 1; done
 
 clean: ## remove build output
 	rm -rf bin

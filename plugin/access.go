@@ -30,6 +30,7 @@ import (
 //	  ... plain HTTP with accept_http_if_already_terminated      9  + ClientIP IsTrustedIP
 //	  ... non-global plugin on a route, password grant           8  + ServiceID
 //	  ... body of another content type (not read)                6  - RawBody
+//	  ... no client_id, with throttling on (the default)         +1  + ClientIP (the throttling key)
 //
 // Store calls are not PDK calls: they go to the token store (cached).
 
@@ -42,6 +43,11 @@ type request struct {
 
 	svc      string // current service id, once known
 	svcKnown bool
+	ip       string // client IP, once known
+	ipKnown  bool
+
+	throttleOn  bool        // failures of this token request are counted
+	throttleKey throttleKey // ... against this key
 }
 
 // Access handles Kong's access phase for one request. It never panics: a

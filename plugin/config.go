@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -73,9 +75,16 @@ func (c *Config) UnmarshalJSON(data []byte) error {
 		c.err = errors.New("config: not a JSON object")
 		return nil
 	}
+	// Keys that differ only in case: the lower-case spelling wins, else
+	// the last in byte order, so that one config always decodes the same
+	// way (map order is random).
 	fields := make(map[string]json.RawMessage, len(raw))
-	for k, v := range raw {
-		fields[strings.ToLower(k)] = v
+	for _, k := range slices.Sorted(maps.Keys(raw)) {
+		lk := strings.ToLower(k)
+		if _, exact := raw[lk]; exact && k != lk {
+			continue
+		}
+		fields[lk] = raw[k]
 	}
 	// Fixed order so that "the first bad field" is deterministic.
 	decoders := []struct {

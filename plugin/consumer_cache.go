@@ -18,30 +18,52 @@ type consumerCache struct {
 	c *cache.Cache
 }
 
+// consumerEntry is one cached answer of load_consumer. It is never
+// modified once cached: every request of the consumer shares it.
 type consumerEntry struct {
 	consumer Consumer
 	found    bool
+	// The consumer's upstream header values, built once so that a
+	// validated request allocates none of them.
+	id, customID, username []string
+}
+
+func newConsumerEntry(c Consumer, found bool) *consumerEntry {
+	return &consumerEntry{
+		consumer: c, found: found,
+		id: headerValue(c.ID), customID: headerValue(c.CustomID), username: headerValue(c.Username),
+	}
 }
 
 func newConsumerCache(ttl time.Duration) *consumerCache {
 	return &consumerCache{c: cache.New(ttl, 2*ttl)}
 }
 
-// load returns the consumer for ref from the cache, or from Kong on a miss
-// (fresh is then true).
-func (cc *consumerCache) load(k Kong, ref string) (c Consumer, found, fresh bool, err error) {
+// entry returns the cached entry for ref, or asks Kong on a miss (fresh
+// is then true).
+func (cc *consumerCache) entry(k Kong, ref string) (e *consumerEntry, fresh bool, err error) {
 	if v, ok := cc.c.Get(ref); ok {
-		e := v.(consumerEntry)
-		return e.consumer, e.found, false, nil
+		return v.(*consumerEntry), false, nil
 	}
-	c, found, err = k.LoadConsumer(ref)
+	c, found, err := k.LoadConsumer(ref)
 	if err != nil {
-		return Consumer{}, false, false, err
+		return nil, false, err
 	}
 	ttl := cache.DefaultExpiration
 	if !found {
 		ttl = negativeTTL
 	}
-	cc.c.Set(ref, consumerEntry{c, found}, ttl)
-	return c, found, true, nil
+	e = newConsumerEntry(c, found)
+	cc.c.Set(ref, e, ttl)
+	return e, true, nil
+}
+
+// load returns the consumer for ref from the cache, or from Kong on a miss
+// (fresh is then true).
+func (cc *consumerCache) load(k Kong, ref string) (c Consumer, found, fresh bool, err error) {
+	e, fresh, err := cc.entry(k, ref)
+	if err != nil {
+		return Consumer{}, false, false, err
+	}
+	return e.consumer, e.found, fresh, nil
 }

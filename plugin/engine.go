@@ -13,6 +13,16 @@ type Options struct {
 	ConsumerTTL  time.Duration // how long a loaded Kong consumer is cached; default 30s
 	MaxBodyBytes int           // token-request body cap; default 64 KiB
 	Now          func() time.Time
+
+	// Brute-force protection of the token endpoint (see throttle.go): a
+	// client_id (or, for requests naming none, a client IP) with
+	// ThrottleFailures failed authentications or provision_keys within
+	// ThrottleWindow is answered 429 for the rest of the window. Defaults
+	// 10, 1m and 65536 tracked keys; ThrottleFailures < 0 turns it off.
+	ThrottleFailures int
+	ThrottleWindow   time.Duration
+	ThrottleMaxKeys  int
+
 	// Logf writes to the process log (stderr, which Kong copies into its
 	// own log). Never give it a token, secret or provision key.
 	Logf func(format string, args ...any)
@@ -29,6 +39,7 @@ const (
 type Engine struct {
 	opt       Options
 	consumers *consumerCache
+	throttle  *throttle // nil when off
 }
 
 // NewEngine applies defaults to o and returns the engine.
@@ -42,13 +53,26 @@ func NewEngine(o Options) *Engine {
 	if o.MaxBodyBytes <= 0 {
 		o.MaxBodyBytes = DefaultMaxBodyBytes
 	}
+	if o.ThrottleFailures == 0 {
+		o.ThrottleFailures = DefaultThrottleFailures
+	}
+	if o.ThrottleWindow <= 0 {
+		o.ThrottleWindow = DefaultThrottleWindow
+	}
+	if o.ThrottleMaxKeys <= 0 {
+		o.ThrottleMaxKeys = DefaultThrottleMaxKeys
+	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
 	if o.Logf == nil {
 		o.Logf = log.Printf
 	}
-	return &Engine{opt: o, consumers: newConsumerCache(o.ConsumerTTL)}
+	return &Engine{
+		opt:       o,
+		consumers: newConsumerCache(o.ConsumerTTL),
+		throttle:  newThrottle(o.ThrottleFailures, o.ThrottleWindow, o.ThrottleMaxKeys, o.Now),
+	}
 }
 
 // fallback serves a Config built without an engine (NewConfig(nil)), so

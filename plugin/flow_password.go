@@ -19,6 +19,7 @@ func (r *request) passwordGrant(p params, client store.Client, state any) error 
 	pk, _ := p.str("provision_key")
 	d := sha256.Sum256([]byte(pk))
 	if subtle.ConstantTimeCompare(d[:], r.s.provisionKey[:]) != 1 {
+		r.authFailed()
 		r.exitTokenError(ErrInvalidProvisionKey, state)
 		return nil
 	}

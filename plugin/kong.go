@@ -27,7 +27,8 @@ type Kong interface {
 
 	// Upstream request.
 	// SetUpstreamHeaders sets each header; an empty slice removes it. One
-	// round trip whatever the number of headers.
+	// round trip whatever the number of headers. It must not keep h after
+	// it returns: the engine reuses the map.
 	SetUpstreamHeaders(h map[string][]string) error
 	SetUpstreamRawQuery(q string) error
 	SetUpstreamRawBody(b []byte) error

@@ -19,3 +19,12 @@ type TokenStore interface {
 	ReissueAccess(ctx context.Context, refresh store.Digest, access store.Digest, issuedAt time.Time, expiresIn int64, refreshExpiresAt time.Time) error
 	Revoke(ctx context.Context, r store.Revocation) (int, error)
 }
+
+// MemoryStore is an optional TokenStore extension, implemented by
+// store.Cached: lookups answered from its cache alone, with no context, no
+// store query and no allocation.
+// Validation asks it first and the TokenStore only on a miss.
+type MemoryStore interface {
+	CachedAccess(access store.Digest) (store.AccessToken, bool)
+	CachedClient(clientID string) (store.Client, bool)
+}

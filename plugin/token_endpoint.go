@@ -1,6 +1,7 @@
 package plugin
 
 import (
+	"errors"
 	"strings"
 )
 
@@ -52,6 +53,14 @@ func (r *request) tokenEndpoint() error {
 	// Steps 3-5: client authentication (RFC 6749 §2.3, §3.2.1). Redirect
 	// URIs play no part in these grants (kong-oauth2-behaviour.md §9).
 	cc := extractClientCredentials(p, headers[r.s.authHeader])
+	// Brute-force protection (RFC 6749 §4.3.2): a locked-out key is refused
+	// before its credentials are looked at.
+	if r.throttleKey, r.throttleOn, err = r.throttleKeyFor(cc.id); err != nil {
+		return err
+	}
+	if r.throttled(state) {
+		return nil
+	}
 	client, found, err := r.lookupClient(cc.id)
 	if err != nil {
 		r.exitTokenError(ErrTemporarilyUnavailable, state)
@@ -59,6 +68,9 @@ func (r *request) tokenEndpoint() error {
 	}
 	if e := authenticateClient(client, found, cc); e != nil {
 		oerr = e
+		if errors.Is(e, ErrInvalidClient) {
+			r.authFailed()
+		}
 	}
 	if oerr != nil {
 		r.exitTokenError(oerr, state)
@@ -120,9 +132,9 @@ func (r *request) checkHTTPS(headers map[string][]string) (*Error, error) {
 	if !r.s.acceptHTTP {
 		return ErrAccessDenied, nil
 	}
-	ip, err := r.k.ClientIP()
+	ip, err := r.clientIP()
 	if err != nil {
-		return nil, kongErr("get client ip", err)
+		return nil, err
 	}
 	trusted, err := r.k.IsTrustedIP(ip)
 	if err != nil {

@@ -1,5 +1,7 @@
 package plugin
 
+import "sync"
+
 // Upstream headers (kong/constants.lua HEADERS), set or cleared on every
 // authenticated request so that copies sent by the client never reach the
 // upstream (kong-oauth2-behaviour.md §4.4).
@@ -16,37 +18,65 @@ const (
 // clearHeader removes a header upstream (Kong.SetUpstreamHeaders).
 var clearHeader = []string{}
 
-func setOrClear(h map[string][]string, name, value string) {
-	if value == "" {
-		h[name] = clearHeader
-		return
+// trueHeader is the value of X-Anonymous-Consumer for the anonymous
+// consumer. Header values are shared between requests and never modified.
+var trueHeader = []string{"true"}
+
+// headerValue is the value that sets a header, or clears it when empty.
+func headerValue(v string) []string {
+	if v == "" {
+		return clearHeader
 	}
-	h[name] = []string{value}
+	return []string{v}
 }
 
-func consumerHeaders(c Consumer) map[string][]string {
-	h := make(map[string][]string, 8)
-	setOrClear(h, hConsumerID, c.ID)
-	setOrClear(h, hConsumerCustomID, c.CustomID)
-	setOrClear(h, hConsumerUsername, c.Username)
+// headerMaps recycles the maps given to SetUpstreamHeaders: the adapter
+// turns a map into its wire form during the call and keeps nothing, so one
+// map can serve request after request. Two allocations per validated
+// request saved (a map is two), on the hottest path of the plugin.
+var headerMaps = sync.Pool{New: func() any { return make(map[string][]string, 8) }}
+
+func newHeaderMap() map[string][]string { return headerMaps.Get().(map[string][]string) }
+
+func releaseHeaderMap(h map[string][]string) {
+	clear(h)
+	headerMaps.Put(h)
+}
+
+func consumerHeaders(c *consumerEntry) map[string][]string {
+	h := newHeaderMap()
+	h[hConsumerID] = c.id
+	h[hConsumerCustomID] = c.customID
+	h[hConsumerUsername] = c.username
 	return h
 }
 
 // authenticatedHeaders are the headers of a request with a valid token.
+// The per-token values live in id, so that building them allocates nothing.
 func authenticatedHeaders(id *identity) map[string][]string {
 	h := consumerHeaders(id.consumer)
-	h[hCredentialID] = []string{id.client.ID}
+	id.vals = [3]string{id.cred.ID, id.token.Scope, id.token.AuthenticatedUserID}
+	h[hCredentialID] = id.vals[0:1:1]
 	h[hAnonymous] = clearHeader
-	setOrClear(h, hAuthenticatedScope, id.token.Scope)
-	setOrClear(h, hAuthenticatedUserID, id.token.AuthenticatedUserID)
+	h[hAuthenticatedScope] = clearHeader
+	if id.vals[1] != "" {
+		h[hAuthenticatedScope] = id.vals[1:2:2]
+	}
+	h[hAuthenticatedUserID] = clearHeader
+	if id.vals[2] != "" {
+		h[hAuthenticatedUserID] = id.vals[2:3:3]
+	}
 	return h
 }
 
 // anonymousHeaders are the headers of a request let through as the
 // anonymous consumer.
 func anonymousHeaders(c Consumer) map[string][]string {
-	h := consumerHeaders(c)
-	h[hAnonymous] = []string{"true"}
+	h := newHeaderMap()
+	h[hConsumerID] = headerValue(c.ID)
+	h[hConsumerCustomID] = headerValue(c.CustomID)
+	h[hConsumerUsername] = headerValue(c.Username)
+	h[hAnonymous] = trueHeader
 	h[hCredentialID] = clearHeader
 	h[hAuthenticatedScope] = clearHeader
 	h[hAuthenticatedUserID] = clearHeader
@@ -63,6 +93,7 @@ func (r *request) setHeaders(h map[string][]string) error {
 // applyUpstream sets the headers in one round trip, adding the removal of
 // the credential header for hide_credentials, then strips the token from
 // the query and form body if it was there (kong-oauth2-behaviour.md §4.2.4).
+// h goes back to headerMaps once sent.
 //
 // Unlike Kong, a header used as a token in its raw form (no "Bearer ") is
 // removed too: hide_credentials asks that the credential not reach the
@@ -71,7 +102,9 @@ func (r *request) applyUpstream(h map[string][]string, ex extracted) error {
 	if r.s.hide && ex.fromHeader {
 		h[r.s.authHeader] = clearHeader
 	}
-	if err := r.setHeaders(h); err != nil {
+	err := r.setHeaders(h)
+	releaseHeaderMap(h)
+	if err != nil {
 		return err
 	}
 	if !r.s.hide {

@@ -290,6 +290,43 @@ func (c *Cached) TokenByAccess(ctx context.Context, access Digest) (Token, error
 	return t, nil
 }
 
+// CachedAccess is TokenByAccess from the cache alone, for the validation
+// of a request: ok is false on a miss (the caller then asks
+// TokenByAccess). A hit needs no context, counts no store query and
+// allocates nothing, unlike TokenByAccess, which rebuilds a whole Token
+// (refresh digest and family id included) that validation does not need.
+func (c *Cached) CachedAccess(access Digest) (t AccessToken, ok bool) {
+	now := c.o.Now()
+	if !c.live(now) {
+		return t, false
+	}
+	v, ok := c.tokens.Get(unsafe.String(&access[0], len(access)))
+	if !ok {
+		return t, false
+	}
+	e := v.(*tokenEntry)
+	if e.accessExpired(now) {
+		return t, false // TokenByAccess drops it
+	}
+	return e.accessToken(), true
+}
+
+// CachedClient is Client from the cache alone: ok is false on a miss (the
+// caller then asks Client). A hit needs no context and counts no store
+// query.
+func (c *Cached) CachedClient(clientID string) (Client, bool) {
+	if !c.live(c.o.Now()) {
+		return Client{}, false
+	}
+	v, ok := c.clients.Get(clientID)
+	if !ok {
+		return Client{}, false
+	}
+	cl := v.(Client)
+	cl.RedirectURIs = slices.Clone(cl.RedirectURIs)
+	return cl, true
+}
+
 // putToken caches t unless it is revoked or expired, for at most MaxTTL and
 // never past the end of its access token.
 func (c *Cached) putToken(t *Token, gen uint64, now time.Time) {

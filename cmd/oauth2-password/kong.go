@@ -30,6 +30,10 @@ type kongFlags struct {
 	maxBody      int
 	purgeEvery   time.Duration
 	purgeBatch   int
+
+	throttleFailures int
+	throttleWindow   time.Duration
+	throttleMaxKeys  int
 }
 
 func (f *kongFlags) register(fs *flag.FlagSet) {
@@ -42,6 +46,9 @@ func (f *kongFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.maxBody, "max-body-bytes", 64<<10, "largest token-request body accepted (at most 1 MiB)")
 	fs.DurationVar(&f.purgeEvery, "purge-interval", time.Minute, "how often expired tokens are purged")
 	fs.IntVar(&f.purgeBatch, "purge-batch", 1000, "rows deleted per purge statement")
+	fs.IntVar(&f.throttleFailures, "throttle-failures", plugin.DefaultThrottleFailures, "failed client authentications or provision_keys per client_id (or per client IP for requests naming no client) within -throttle-window before the token endpoint answers 429 for the rest of the window; 0 turns throttling off")
+	fs.DurationVar(&f.throttleWindow, "throttle-window", plugin.DefaultThrottleWindow, "window of -throttle-failures, and the longest lockout")
+	fs.IntVar(&f.throttleMaxKeys, "throttle-max-keys", plugin.DefaultThrottleMaxKeys, "most keys the throttle tracks at once (about 150 bytes each)")
 }
 
 // runKong serves the plugin on <kong-prefix>/oauth2-password.socket, or
@@ -59,7 +66,14 @@ func runKong() error {
 		return server.StartServer(pdk.Constructor(plugin.NewEngine(plugin.Options{})), version, priority)
 	}
 	if f.maxBody <= 0 || f.maxBody > pdk.MaxFileBody {
-		return errorf("-max-body-bytes must be between 1 and %d", pdk.MaxFileBody)
+		return usagef("-max-body-bytes must be between 1 and %d", pdk.MaxFileBody)
+	}
+	if f.throttleFailures < 0 || f.throttleWindow <= 0 || f.throttleMaxKeys <= 0 {
+		return usagef("-throttle-failures must be 0 or more, -throttle-window and -throttle-max-keys more than 0")
+	}
+	throttleFailures := f.throttleFailures
+	if throttleFailures == 0 {
+		throttleFailures = -1 // plugin.Options: negative turns it off, 0 is the default
 	}
 	url, err := f.db.resolve()
 	if err != nil {
@@ -80,6 +94,10 @@ func runKong() error {
 		ConsumerTTL:  f.consumerTTL,
 		MaxBodyBytes: f.maxBody,
 		Logf:         log.Printf,
+
+		ThrottleFailures: throttleFailures,
+		ThrottleWindow:   f.throttleWindow,
+		ThrottleMaxKeys:  f.throttleMaxKeys,
 	})
 
 	// Kong stops the plugin server with SIGTERM when its worker exits.

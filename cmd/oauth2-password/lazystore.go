@@ -22,7 +22,10 @@ type lazyStore struct {
 	cur atomic.Pointer[store.Cached]
 }
 
-var _ plugin.TokenStore = (*lazyStore)(nil)
+var (
+	_ plugin.TokenStore  = (*lazyStore)(nil)
+	_ plugin.MemoryStore = (*lazyStore)(nil) // the allocation-free validation path
+)
 
 func (l *lazyStore) open(ctx context.Context, url string, f kongFlags) {
 	for attempt := 0; ; attempt++ {
@@ -115,4 +118,18 @@ func (l *lazyStore) Revoke(ctx context.Context, r store.Revocation) (int, error)
 		return 0, err
 	}
 	return c.Revoke(ctx, r)
+}
+
+func (l *lazyStore) CachedAccess(d store.Digest) (store.AccessToken, bool) {
+	if c := l.cur.Load(); c != nil {
+		return c.CachedAccess(d)
+	}
+	return store.AccessToken{}, false
+}
+
+func (l *lazyStore) CachedClient(id string) (store.Client, bool) {
+	if c := l.cur.Load(); c != nil {
+		return c.CachedClient(id)
+	}
+	return store.Client{}, false
 }

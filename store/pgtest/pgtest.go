@@ -49,12 +49,14 @@ type Server struct {
 	url   string // URL of the database created for the caller by New
 
 	// Throwaway server only (bin == "" for an external one).
-	bin    string // directory of initdb and pg_ctl
-	dir    string // temporary directory: data/, log, unix socket
-	port   int
-	runAs  string // "postgres" when we are root (PostgreSQL refuses root)
-	mu     sync.Mutex
-	closed bool
+	bin   string // directory of initdb and pg_ctl
+	dir   string // temporary directory: data/, log, unix socket
+	port  int
+	runAs string // "postgres" when we are root (PostgreSQL refuses root)
+	// durable: start with fsync and full_page_writes on (SetDurable).
+	durable bool
+	mu      sync.Mutex
+	closed  bool
 }
 
 // Main runs the tests of m with a Server in *srv and exits. If no server
@@ -146,6 +148,15 @@ func (s *Server) Start() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.start()
+}
+
+// SetDurable chooses, for the next Start, between the test default (fsync
+// and full_page_writes off) and PostgreSQL's durable default (both on),
+// e.g. for a benchmark of commit costs: Stop, SetDurable(true), Start.
+func (s *Server) SetDurable(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.durable = on
 }
 
 // Close stops the throwaway server and deletes its files, or drops the
@@ -264,12 +275,16 @@ func freePort() (int, error) {
 // which is all a test needs. synchronous_commit stays on: with it off, Stop
 // would lose the last commits, and a restart test would see them vanish.
 func (s *Server) start() error {
+	sync := "off"
+	if s.durable {
+		sync = "on"
+	}
 	opts := strings.Join([]string{
 		"-p", strconv.Itoa(s.port),
 		"-k", s.dir,
 		"-c", "listen_addresses=127.0.0.1",
-		"-c", "fsync=off",
-		"-c", "full_page_writes=off",
+		"-c", "fsync=" + sync,
+		"-c", "full_page_writes=" + sync,
 		"-c", "max_connections=300",
 	}, " ")
 	if err := s.pgctl("start", "-w", "-t", "60", "-l", filepath.Join(s.dir, "log"), "-o", opts); err != nil {

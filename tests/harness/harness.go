@@ -83,7 +83,7 @@ func RunCLI(t testing.TB, dbURL string, args ...string) (stdout, stderr []byte, 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Env = append(os.Environ(), "OAUTH2_PASSWORD_DATABASE_URL=")
+	cmd.Env = append(os.Environ(), ChildEnv()...)
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
 	err := cmd.Run()
@@ -94,6 +94,15 @@ func RunCLI(t testing.TB, dbURL string, args ...string) (stdout, stderr []byte, 
 		t.Fatalf("running oauth2-password: %v", err)
 	}
 	return o.Bytes(), e.Bytes(), 0
+}
+
+// ChildEnv is the environment added to every process of the binary a test
+// starts: no database URL from the caller's environment (each test names
+// its own), and no one-second sleep at exit in -race builds (the race
+// runtime's default atexit_sleep_ms=1000, which would add a second to every
+// CLI call and every plugin shutdown).
+func ChildEnv() []string {
+	return []string{"OAUTH2_PASSWORD_DATABASE_URL=", "GORACE=" + strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0")}
 }
 
 // Client is a registered OAuth2 client as `clients create` printed it.
@@ -135,7 +144,7 @@ func Start(t testing.TB, dbURL string, extraArgs ...string) *Stack {
 	h, err := konghost.Start(ctx, konghost.Options{
 		Bin:  Binary(t),
 		Args: args,
-		Env:  []string{"OAUTH2_PASSWORD_DATABASE_URL="},
+		Env:  ChildEnv(),
 		Log:  logf,
 	})
 	if err != nil {
@@ -170,5 +179,34 @@ func SafeLog(t testing.TB) func(string) {
 		if !done {
 			t.Log(s)
 		}
+	}
+}
+
+// WaitStore waits until the plugin has opened its store: until then it
+// answers every store-backed request with 503 temporarily_unavailable (the
+// store opens in the background so that Kong is not left respawning a
+// plugin whose database is briefly down). It probes service, which must
+// exist, with an unknown bearer token through Host.Do; the probes are not
+// Front exchanges.
+func (s *Stack) WaitStore(t testing.TB, service string) {
+	t.Helper()
+	svc, ok := s.Host.Service(service)
+	if !ok {
+		t.Fatalf("WaitStore: no service %q", service)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		res, err := s.Host.Do(context.Background(), service, &konghost.Request{
+			Host: svc.Host, Path: svc.PathPrefix + "/", Header: map[string][]string{"Authorization": {"Bearer harness-store-probe"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Status != 503 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the plugin's store is still not ready after 20 s")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -1,0 +1,211 @@
+package plugin
+
+import (
+	"crypto/sha256"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// Brute-force protection for the token endpoint. RFC 6749 §4.3.2: "the
+// authorization server MUST protect the endpoint against brute force
+// attacks (e.g., using rate-limitation or generating alerts)"; RFC 6819
+// §5.1.4.2.3 suggests locking after a number of failed attempts.
+//
+// Failures are counted per key: the presented client_id (known or not, so
+// that a lockout never tells whether a client exists), or the client IP
+// when the request names no client. A key that reaches Failures failed
+// attempts within Window is refused for the rest of that window with 429
+// slow_down, before its credentials are even looked at. A success does not
+// clear the count: whoever holds a public client's id authenticates as that
+// client, and could otherwise reset the counter protecting its provision_key.
+//
+// The state is per process (each Kong node and each worker's plugin server
+// counts for itself) and bounded: at most MaxKeys keys, each a 32-byte
+// digest (the key itself may be as long as a client cares to send) and a
+// window start and count: 144 bytes a key with the map's overhead
+// (measured), 9 MiB at the default bound of 65536 keys.
+
+// Throttling defaults for Options.
+const (
+	DefaultThrottleFailures = 10
+	DefaultThrottleWindow   = time.Minute
+	DefaultThrottleMaxKeys  = 65536
+)
+
+// ErrSlowDown is the answer to a throttled token request. slow_down is the
+// token-endpoint error registered by RFC 8628 §3.5 for "slow down, retry
+// later"; temporarily_unavailable would tell the client (and monitoring)
+// that the server is down, which is not the case, and is what a store
+// outage is answered with.
+var ErrSlowDown = &Error{"slow_down", "Too many failed attempts; retry later", 429}
+
+// throttleKey identifies whose failures are counted.
+type throttleKey [sha256.Size]byte
+
+func clientThrottleKey(clientID string) throttleKey {
+	return sha256.Sum256([]byte("client\x00" + clientID))
+}
+
+func ipThrottleKey(ip string) throttleKey {
+	return sha256.Sum256([]byte("ip\x00" + ip))
+}
+
+// failWindow is one key's fixed window: it starts at the first failure.
+type failWindow struct {
+	start time.Time
+	n     int
+}
+
+// throttle counts failures per key. A nil *throttle throttles nothing.
+type throttle struct {
+	limit   int
+	window  time.Duration
+	maxKeys int
+	now     func() time.Time
+
+	mu        sync.Mutex
+	keys      map[throttleKey]failWindow
+	nextSweep time.Time
+}
+
+// newThrottle returns nil (no throttling) when limit < 0.
+func newThrottle(limit int, window time.Duration, maxKeys int, now func() time.Time) *throttle {
+	if limit < 0 {
+		return nil
+	}
+	return &throttle{limit: limit, window: window, maxKeys: maxKeys, now: now, keys: map[throttleKey]failWindow{}}
+}
+
+// blocked reports whether k is locked out, and for how long still.
+func (t *throttle) blocked(k throttleKey) (time.Duration, bool) {
+	if t == nil {
+		return 0, false
+	}
+	now := t.now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	w, ok := t.keys[k]
+	if !ok {
+		return 0, false
+	}
+	left := w.start.Add(t.window).Sub(now)
+	if left <= 0 {
+		delete(t.keys, k)
+		return 0, false
+	}
+	return left, w.n >= t.limit
+}
+
+// fail counts one failed attempt for k.
+func (t *throttle) fail(k throttleKey) {
+	if t == nil {
+		return
+	}
+	now := t.now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	w, ok := t.keys[k]
+	if ok && now.Before(w.start.Add(t.window)) {
+		w.n++
+		t.keys[k] = w
+		return
+	}
+	if !ok && len(t.keys) >= t.maxKeys {
+		t.makeRoom(now)
+	}
+	t.keys[k] = failWindow{start: now, n: 1}
+}
+
+// makeRoom frees one slot. Expired windows go first, in a sweep done at
+// most once per tenth of a window (a full sweep is O(MaxKeys)); failing
+// that, a key that is not locked out, from a short random probe (map
+// iteration starts at a random place); failing that, any key. Evicting a
+// tracked key takes an attacker MaxKeys failed attempts of their own per
+// eviction on average, and the locked-out keys are the last to go.
+func (t *throttle) makeRoom(now time.Time) {
+	if !now.Before(t.nextSweep) {
+		t.nextSweep = now.Add(t.window / 10)
+		for k, w := range t.keys {
+			if !now.Before(w.start.Add(t.window)) {
+				delete(t.keys, k)
+			}
+		}
+		if len(t.keys) < t.maxKeys {
+			return
+		}
+	}
+	var victim throttleKey
+	probed := 0
+	for k, w := range t.keys {
+		victim = k
+		if w.n < t.limit || probed >= 64 {
+			break
+		}
+		probed++
+	}
+	delete(t.keys, victim)
+}
+
+// size is the number of tracked keys (tests).
+func (t *throttle) size() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.keys)
+}
+
+// throttleKeyFor returns the key the current token request counts against:
+// its client_id, or the client IP (one PDK round trip, only for requests
+// that name no client). ok is false when throttling is off.
+func (r *request) throttleKeyFor(clientID string) (throttleKey, bool, error) {
+	if r.e.throttle == nil {
+		return throttleKey{}, false, nil
+	}
+	if clientID != "" {
+		return clientThrottleKey(clientID), true, nil
+	}
+	ip, err := r.clientIP()
+	if err != nil {
+		return throttleKey{}, false, err
+	}
+	return ipThrottleKey(ip), true, nil
+}
+
+// throttled answers 429 slow_down with Retry-After (RFC 6585 §4, RFC 9110
+// §10.2.3) when the request's key is locked out. The answer is the same
+// whether or not the client exists.
+func (r *request) throttled(state any) bool {
+	if !r.throttleOn {
+		return false
+	}
+	left, locked := r.e.throttle.blocked(r.throttleKey)
+	if !locked {
+		return false
+	}
+	secs := int64((left + time.Second - 1) / time.Second)
+	h := tokenHeaders()
+	h["Retry-After"] = []string{strconv.FormatInt(secs, 10)}
+	e := ErrSlowDown
+	r.exit(e.Status, mustJSON(errorResponse{e.Code, e.Description, state}), h)
+	return true
+}
+
+// authFailed counts a failed client authentication or provision_key.
+func (r *request) authFailed() {
+	if r.throttleOn {
+		r.e.throttle.fail(r.throttleKey)
+	}
+}
+
+// clientIP is the direct peer's address, asked of Kong at most once per
+// request.
+func (r *request) clientIP() (string, error) {
+	if !r.ipKnown {
+		ip, err := r.k.ClientIP()
+		if err != nil {
+			return "", kongErr("get client ip", err)
+		}
+		r.ip, r.ipKnown = ip, true
+	}
+	return r.ip, nil
+}

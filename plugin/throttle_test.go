@@ -1,0 +1,216 @@
+package plugin
+
+import (
+	"net/url"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// wrongSecret is a password grant for client id with a bad secret.
+func wrongSecret(id string) url.Values {
+	return passwordForm("client_id", id, "client_secret", "not-the-secret", "state", "st-"+id)
+}
+
+// expectThrottled asserts the 429 answer: slow_down, Retry-After, no-store
+// and the state echo (RFC 6749 §5.1, §5.2).
+func expectThrottled(t *testing.T, f *fakeKong, state string, retryAfter int) {
+	t.Helper()
+	m := f.json()
+	if f.status != 429 || m["error"] != "slow_down" || m["error_description"] != ErrSlowDown.Description {
+		t.Fatalf("got %d %v, want 429 slow_down", f.status, m)
+	}
+	if got, _ := m["state"].(string); got != state {
+		t.Errorf("state = %v, want %q", m["state"], state)
+	}
+	if got := f.respHeader("Retry-After"); got != strconv.Itoa(retryAfter) {
+		t.Errorf("Retry-After = %q, want %d", got, retryAfter)
+	}
+	if f.respHeader("Cache-Control") != "no-store" || f.respHeader("Pragma") != "no-cache" {
+		t.Errorf("headers %v: want Cache-Control: no-store and Pragma: no-cache", f.respHeaders)
+	}
+	if f.respHeader("WWW-Authenticate") != "" {
+		t.Errorf("a throttled answer carries no challenge: %v", f.respHeaders)
+	}
+}
+
+func (v *env) failN(c *Config, n int, form url.Values, mutate ...func(*fakeKong)) {
+	v.t.Helper()
+	for i := range n {
+		f := v.tokenReq(form)
+		for _, m := range mutate {
+			m(f)
+		}
+		c.Access(f)
+		if f.status == 200 || f.status == 429 {
+			v.t.Fatalf("failure %d: got %d %s", i+1, f.status, f.respBody)
+		}
+	}
+}
+
+func TestThrottleLocksOutAClientForTheRestOfTheWindow(t *testing.T) {
+	v := newEnv(t)
+	c := v.config("")
+	v.failN(c, DefaultThrottleFailures, wrongSecret("app"))
+
+	// Now even the right secret is refused: the attacker cannot tell a
+	// lucky guess from a wrong one.
+	f := v.tokenReq(passwordForm("state", "st-app"))
+	c.Access(f)
+	expectThrottled(t, f, "st-app", 60)
+
+	v.advance(45 * time.Second)
+	f = v.tokenReq(passwordForm("state", "st-app"))
+	c.Access(f)
+	expectThrottled(t, f, "st-app", 15)
+
+	v.advance(15 * time.Second) // the window is over
+	v.issue(c)
+}
+
+func TestThrottleIsPerKey(t *testing.T) {
+	v := newEnv(t)
+	c := v.config("")
+	// An attacker guesses app's secret; the public client and the other
+	// confidential client keep working.
+	v.client("other", testSecret, testConsumer.ID, "confidential")
+	v.failN(c, DefaultThrottleFailures, wrongSecret("app"))
+	v.issue(c, "client_id", "other")
+	f := v.tokenReq(passwordForm("client_id", "pub", "client_secret", "<del>"))
+	c.Access(f)
+	if f.status != 200 {
+		t.Fatalf("public client: %d %s", f.status, f.respBody)
+	}
+	f = v.tokenReq(passwordForm())
+	c.Access(f)
+	expectThrottled(t, f, "", 60)
+}
+
+func TestThrottleSuccessResetsNoCount(t *testing.T) {
+	v := newEnv(t)
+	c := v.config("")
+	v.client("other", testSecret, testConsumer.ID, "confidential")
+
+	// Another key's success leaves the attacker's count alone ...
+	v.failN(c, DefaultThrottleFailures-1, wrongSecret("app"))
+	v.issue(c, "client_id", "other")
+	// ... and so does the key's own: the provision_key counter of a client
+	// whose credentials an attacker holds would otherwise be resettable.
+	v.issue(c)
+	v.failN(c, 1, wrongSecret("app"))
+	f := v.tokenReq(passwordForm())
+	c.Access(f)
+	expectThrottled(t, f, "", 60)
+}
+
+func TestThrottleDoesNotRevealWhetherAClientExists(t *testing.T) {
+	v := newEnv(t)
+	c := v.config("")
+	answers := map[string]*fakeKong{}
+	for _, id := range []string{"app", "no-such-client"} {
+		v.failN(c, DefaultThrottleFailures, wrongSecret(id))
+		f := v.tokenReq(wrongSecret(id))
+		f.body = []byte(passwordForm("client_id", id, "client_secret", "x", "state", "s").Encode())
+		c.Access(f)
+		answers[id] = f
+	}
+	a, b := answers["app"], answers["no-such-client"]
+	if a.status != b.status || string(a.respBody) != string(b.respBody) || a.respHeader("Retry-After") != b.respHeader("Retry-After") {
+		t.Errorf("known client: %d %s %v; unknown: %d %s %v", a.status, a.respBody, a.respHeaders, b.status, b.respBody, b.respHeaders)
+	}
+	expectThrottled(t, b, "s", 60)
+}
+
+func TestThrottleCountsEveryKindOfFailure(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		form   url.Values
+		mutate func(*fakeKong)
+	}{
+		{"wrong provision_key", passwordForm("provision_key", "guess"), nil},
+		{"wrong provision_key, public client", passwordForm("client_id", "pub", "client_secret", "<del>", "provision_key", "guess"), nil},
+		{"wrong secret in the Basic header", passwordForm("client_id", "<del>", "client_secret", "<del>"), func(f *fakeKong) {
+			f.headers["authorization"] = []string{basic("app", "guess")}
+		}},
+		{"refresh grant, wrong secret", url.Values{"grant_type": {"refresh_token"}, "client_id": {"app"}, "client_secret": {"guess"}, "refresh_token": {"r"}}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v := newEnv(t)
+			c := v.config("")
+			var m []func(*fakeKong)
+			if tc.mutate != nil {
+				m = append(m, tc.mutate)
+			}
+			v.failN(c, DefaultThrottleFailures, tc.form, m...)
+			f := v.tokenReq(tc.form)
+			for _, mu := range m {
+				mu(f)
+			}
+			c.Access(f)
+			expectThrottled(t, f, "", 60)
+		})
+	}
+}
+
+func TestThrottleWithoutClientIDIsPerIP(t *testing.T) {
+	v := newEnv(t)
+	c := v.config("")
+	noClient := passwordForm("client_id", "<del>", "client_secret", "<del>")
+	fromA := func(f *fakeKong) { f.clientIP = "192.0.2.1" }
+	v.failN(c, DefaultThrottleFailures, noClient, fromA)
+	f := v.tokenReq(noClient)
+	fromA(f)
+	c.Access(f)
+	expectThrottled(t, f, "", 60)
+
+	// Another address, and a client_id from the same address, are not
+	// affected.
+	f = v.tokenReq(noClient)
+	f.clientIP = "192.0.2.2"
+	c.Access(f)
+	f.expectError(400, "invalid_client", "Invalid client authentication")
+	f = v.tokenReq(passwordForm())
+	fromA(f)
+	c.Access(f)
+	if f.status != 200 {
+		t.Errorf("client app from the locked address: %d %s", f.status, f.respBody)
+	}
+}
+
+func TestThrottleOff(t *testing.T) {
+	v := newEnv(t)
+	c := v.config("")
+	v.e.throttle = newThrottle(-1, time.Minute, 10, v.clock)
+	v.failN(c, 3*DefaultThrottleFailures, wrongSecret("app"))
+	v.issue(c)
+}
+
+func TestThrottleMemoryIsBounded(t *testing.T) {
+	var now time.Time
+	clock := func() time.Time { return now }
+	th := newThrottle(3, time.Minute, 100, clock)
+	locked := clientThrottleKey("victim-of-a-lockout")
+	for range 3 {
+		th.fail(locked)
+	}
+	for i := range 10000 {
+		th.fail(clientThrottleKey(strconv.Itoa(i)))
+		if n := th.size(); n > 100 {
+			t.Fatalf("after %d keys the throttle tracks %d, bound 100", i+1, n)
+		}
+	}
+	// Keys that are not locked out are evicted first: spraying new keys
+	// does not lift a lockout.
+	if _, ok := th.blocked(locked); !ok {
+		t.Error("a locked-out key was evicted to make room for new ones")
+	}
+	// Expired windows are dropped when room is needed.
+	now = now.Add(time.Minute)
+	th.fail(clientThrottleKey("new"))
+	if n := th.size(); n != 1 {
+		t.Errorf("after the window, %d keys tracked, want 1", n)
+	}
+	if _, ok := th.blocked(locked); ok {
+		t.Error("lockout outlived its window")
+	}
+}

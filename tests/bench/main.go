@@ -1,0 +1,149 @@
+// Command bench measures what the oauth2-password plugin costs on top of
+// the Kong plugin protocol, and prints one Markdown table (the README's
+// Performance section) with the machine and the command that reproduces it.
+//
+//	go run ./tests/bench            (make bench)
+//
+// It measures:
+//
+//  1. Bearer-token validation through the real socket: the real binary
+//     (built without -race) under the Kong-side test host (konghost
+//     Host.Do, no HTTP), against the floor plugin (tests/floorplugin: the
+//     same four PDK calls and no logic), in alternating short rounds at the
+//     same concurrency so that machine noise hits both.
+//  2. Token issuance through the socket against a loop doing the same
+//     database writes directly (PostgreSQL with lib/pq; the embedded SQLite
+//     store with its driver), again in alternating rounds.
+//  3. The engine's hot paths without the socket: go test -bench on ./plugin
+//     and ./store (benchstat input format; summarized with benchstat when
+//     it can be fetched).
+//  4. Heap bytes per cached token with 1,000,000 tokens cached.
+//  5. Store queries per validated request after warm-up (in process: the
+//     engine over store.Cached over PostgreSQL).
+//
+// It is test tooling: it asserts nothing about speed, but it fails if a
+// request it sends is not answered correctly.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+type options struct {
+	concurrency []int
+	rounds      int
+	round       time.Duration
+	issueConc   int
+	benchtime   string
+	count       int
+	goBench     bool
+	tokens      int
+	durable     bool
+}
+
+func main() {
+	var o options
+	var conc string
+	flag.StringVar(&conc, "concurrency", "8,1", "validation concurrencies (comma-separated)")
+	flag.IntVar(&o.rounds, "rounds", 16, "measured rounds per side (A/B alternate)")
+	flag.DurationVar(&o.round, "round", 750*time.Millisecond, "length of one round")
+	flag.IntVar(&o.issueConc, "issue-concurrency", 8, "token issuance concurrency")
+	flag.StringVar(&o.benchtime, "benchtime", "500ms", "go test -benchtime for the engine benchmarks")
+	flag.IntVar(&o.count, "count", 5, "go test -count for the engine benchmarks")
+	flag.BoolVar(&o.goBench, "gobench", true, "run the go test benchmarks")
+	flag.IntVar(&o.tokens, "cached-tokens", 1_000_000, "tokens cached for the heap measurement")
+	flag.BoolVar(&o.durable, "durable", true, "also measure PostgreSQL issuance with fsync=on")
+	flag.Parse()
+	for _, s := range strings.Split(conc, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 1 {
+			fatalf("-concurrency: %q is not a positive integer", s)
+		}
+		o.concurrency = append(o.concurrency, n)
+	}
+	if err := run(o); err != nil {
+		fatalf("%v", err)
+	}
+}
+
+func fatalf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...)
+	os.Exit(1)
+}
+
+// progress goes to stderr, the table to stdout.
+func progress(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...)
+}
+
+func run(o options) error {
+	start := time.Now()
+	ctx := context.Background()
+	var rep report
+	rep.opts = o
+	rep.machine = machine()
+
+	env, err := setup(ctx)
+	if err != nil {
+		return err
+	}
+	defer env.close()
+
+	for _, c := range o.concurrency {
+		progress("validation at concurrency %d: %d rounds of %v per side", c, o.rounds, o.round)
+		v, err := env.compareValidation(ctx, c, o)
+		if err != nil {
+			return err
+		}
+		rep.validation = append(rep.validation, v)
+	}
+
+	progress("issuance with PostgreSQL (fsync=off) at concurrency %d", o.issueConc)
+	is, err := env.compareIssuance(ctx, env.pg, env.rawPG, "PostgreSQL (pgtest, fsync=off)", o)
+	if err != nil {
+		return err
+	}
+	rep.issuance = append(rep.issuance, is)
+	progress("issuance with the embedded store at concurrency %d", o.issueConc)
+	if is, err = env.compareIssuance(ctx, env.lite, env.rawSQLite, "embedded SQLite", o); err != nil {
+		return err
+	}
+	rep.issuance = append(rep.issuance, is)
+	if o.durable {
+		progress("issuance with PostgreSQL (fsync=on) at concurrency %d", o.issueConc)
+		if err := env.setFsync(ctx, true); err != nil {
+			return err
+		}
+		if is, err = env.compareIssuance(ctx, env.pg, env.rawPG, "PostgreSQL (fsync=on, durable)", o); err != nil {
+			return err
+		}
+		rep.issuance = append(rep.issuance, is)
+	}
+
+	progress("store queries per validated request (in process)")
+	if rep.queries, err = storeQueriesPerValidation(ctx, env.pgURL, env.pg.client, 100_000); err != nil {
+		return err
+	}
+	env.close() // free the plugin processes before the memory measurement
+
+	progress("heap per cached token (%d tokens)", o.tokens)
+	if rep.heapPerToken, err = heapPerCachedToken(ctx, o.tokens); err != nil {
+		return err
+	}
+
+	if o.goBench {
+		progress("go test benchmarks (-count %d -benchtime %s)", o.count, o.benchtime)
+		if rep.goBench, err = runGoBench(o); err != nil {
+			return err
+		}
+	}
+	rep.wall = time.Since(start)
+	rep.print(os.Stdout)
+	return nil
+}

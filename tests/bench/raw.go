@@ -1,0 +1,112 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"net/url"
+	"sync"
+	"time"
+
+	_ "github.com/lib/pq"  // "postgres"
+	_ "modernc.org/sqlite" // "sqlite"
+)
+
+// writer is the baseline of an issuance comparison: the database writes of
+// one token issuance and nothing else.
+type writer interface {
+	name() string
+	store() string
+	write(ctx context.Context) error
+	close()
+}
+
+// insertToken is the statement of store/sqltokens.go insertToken, run the
+// way sqlStore.CreateToken runs it: BEGIN, this INSERT, RowsAffected,
+// COMMIT. Keep the two in step.
+const insertToken = `INSERT INTO tokens (access_digest, refresh_digest, client_id, service_id, authenticated_userid, scope,
+issued_at, expires_in, refresh_expires_at, family_id, revoked, purge_after)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHING`
+
+// rawWriter inserts tokens shaped like the plugin's (random digests, a
+// random family id, the same client and service and lifetimes).
+type rawWriter struct {
+	db       *sql.DB
+	label    string
+	storeLbl string
+	clientID string
+	service  any
+	wmu      *sync.Mutex // SQLite: one writer at a time, as sqlStore does
+}
+
+func (w *rawWriter) name() string  { return w.label }
+func (w *rawWriter) store() string { return w.storeLbl }
+func (w *rawWriter) close()        { w.db.Close() }
+
+func (w *rawWriter) write(ctx context.Context) error {
+	var b [32 + 32 + 16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return err
+	}
+	now := time.Now().Unix()
+	const expiresIn, refreshTTL = 7200, 1209600
+	if w.wmu != nil {
+		w.wmu.Lock()
+		defer w.wmu.Unlock()
+	}
+	tx, err := w.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	res, err := tx.ExecContext(ctx, insertToken, b[:32], b[32:64], w.clientID, w.service, "user-1", "",
+		now, expiresIn, now+refreshTTL, hex.EncodeToString(b[64:]), false, now+refreshTTL)
+	if err != nil {
+		tx.Rollback()
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil || n != 1 {
+		tx.Rollback()
+		return fmt.Errorf("insert: %d rows, %v", n, err)
+	}
+	return tx.Commit()
+}
+
+// openRawPostgres opens lib/pq with the pool settings of
+// store.OpenPostgres.
+func openRawPostgres(ctx context.Context, dbURL, clientID, serviceID string) (writer, error) {
+	db, err := sql.Open("postgres", dbURL)
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(16)
+	db.SetMaxIdleConns(8)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return &rawWriter{db: db, label: "raw lib/pq loop", storeLbl: "PostgreSQL", clientID: clientID, service: serviceID}, nil
+}
+
+// openRawSQLite opens the plugin's SQLite file with the settings of
+// store.OpenSQLite (WAL, synchronous=NORMAL, BEGIN IMMEDIATE).
+func openRawSQLite(ctx context.Context, path, clientID, serviceID string) (writer, error) {
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(5000)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(NORMAL)")
+	q.Add("_pragma", "foreign_keys(1)")
+	q.Set("_txlock", "immediate")
+	db, err := sql.Open("sqlite", path+"?"+q.Encode())
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(8)
+	db.SetMaxIdleConns(8)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return &rawWriter{db: db, label: "raw SQLite loop", storeLbl: "embedded SQLite", clientID: clientID, service: serviceID, wmu: &sync.Mutex{}}, nil
+}

@@ -1,0 +1,178 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strings"
+	"time"
+)
+
+type report struct {
+	opts         options
+	machine      string
+	validation   []validation
+	issuance     []issuance
+	queries      float64
+	heapPerToken float64
+	goBench      *goBench
+	wall         time.Duration
+}
+
+// machine describes where the numbers come from.
+func machine() string {
+	model := "unknown CPU"
+	if f, err := os.Open("/proc/cpuinfo"); err == nil {
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
+				model = strings.TrimSpace(v)
+				break
+			}
+		}
+		f.Close()
+	}
+	return fmt.Sprintf("%s, nproc %d (GOMAXPROCS %d), %s %s/%s", model, runtime.NumCPU(),
+		runtime.GOMAXPROCS(0), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}
+
+func met(ok bool) string {
+	if ok {
+		return "yes"
+	}
+	return "**no**"
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.3f ms", float64(d)/float64(time.Millisecond)) }
+
+func num(f float64) string {
+	s := fmt.Sprintf("%.0f", f)
+	// thousands separators
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+func (r *report) print(w io.Writer) {
+	p := func(format string, args ...any) { fmt.Fprintf(w, format+"\n", args...) }
+	p("### Measured performance")
+	p("")
+	p("Machine: %s.  ", r.machine)
+	p("Reproduce: `make bench` (`go run ./tests/bench -concurrency %s -rounds %d -round %v -issue-concurrency %d -count %d -benchtime %s`); wall time %s.",
+		joinInts(r.opts.concurrency), r.opts.rounds, r.opts.round, r.opts.issueConc, r.opts.count, r.opts.benchtime, r.wall.Round(time.Second))
+	p("")
+	p("| Measure | oauth2-password | Reference | Ratio | Goal | Met |")
+	p("|---|---|---|---|---|---|")
+	for _, v := range r.validation {
+		cost := pairedCost(v.ours, v.floor) // time per request, ours / floor
+		total := v.floor.perSecond() / v.ours.perSecond()
+		p("| Validation of a cached bearer token through the socket, concurrency %d: requests/s | %s | floor plugin %s | %.3f× cost per request (median of round pairs; totals: %.3f×) | ≤ 1.10× | %s |",
+			v.concurrency, num(v.ours.perSecond()), num(v.floor.perSecond()), cost, total, met(cost <= 1.10))
+		p("| … latency p50 / p99 per request | %s / %s | %s / %s | %.3f× / %.3f× | | |",
+			ms(v.ours.quantile(0.50)), ms(v.ours.quantile(0.99)), ms(v.floor.quantile(0.50)), ms(v.floor.quantile(0.99)),
+			ratio(v.ours.quantile(0.50), v.floor.quantile(0.50)), ratio(v.ours.quantile(0.99), v.floor.quantile(0.99)))
+		p("| … PDK round trips per request (Result.RoundTrips) | %d | %d | | ≤ 4 | %s |", v.oursRT, v.floorRT, met(v.oursRT <= 4))
+		oc, fc := v.ours.cpuPerOp(), v.floor.cpuPerOp()
+		p("| … CPU per request: plugin process / test host | %s / %s | %s / %s | %.2f× / %.2f× | | |",
+			us(oc.plugin), us(oc.self), us(fc.plugin), us(fc.self), ratio(oc.plugin, fc.plugin), ratio(oc.self, fc.self))
+	}
+	for _, is := range r.issuance {
+		rt := 1 / pairedCost(is.ours, is.raw)
+		goal, okStr := "≥ 0.7×", met(rt >= 0.7)
+		if !is.pg {
+			goal, okStr = "", ""
+		}
+		p("| Token issuance (password grant) through the socket, %s, concurrency %d: tokens/s | %s | %s %s | %.2f× (median of round pairs) | %s | %s |",
+			is.store, is.concurrency, num(is.ours.perSecond()), is.raw.name, num(is.raw.perSecond()), rt, goal, okStr)
+		p("| … latency p50 / p99 | %s / %s | %s / %s | | | |",
+			ms(is.ours.quantile(0.50)), ms(is.ours.quantile(0.99)), ms(is.raw.quantile(0.50)), ms(is.raw.quantile(0.99)))
+		oc, rc := is.ours.cpuPerOp(), is.raw.cpuPerOp()
+		db := ""
+		if is.pg {
+			db = " / PostgreSQL"
+		}
+		p("| … CPU per token: plugin process / test host or loop%s | %s / %s%s | — / %s%s | | | |", db,
+			us(oc.plugin), us(oc.self), pgCPU(is, oc), us(rc.self), pgCPU(is, rc))
+	}
+	p("| Store queries per validated request after warm-up (100,000 requests, in process) | %g | | | 0 | %s |", r.queries, met(r.queries == 0))
+	p("| Heap bytes per cached token (%s tokens in store.Cached) | %.0f B | | | ≤ 256 B | %s |", num(float64(r.opts.tokens)), r.heapPerToken, met(r.heapPerToken <= 256))
+	if g := r.goBench; g != nil {
+		for _, b := range []struct{ name, label string }{
+			{"BenchmarkAccessCachedToken", "Engine: cache-hit validation, no socket (median)"},
+			{"BenchmarkParseTokenRequest", "Engine: token request parsing (median)"},
+			{"BenchmarkAuthenticateClient", "Engine: client-secret verification (median)"},
+			{"BenchmarkPasswordGrant", "Engine: whole password grant, store writes nothing (median)"},
+		} {
+			m, ok := g.median[b.name]
+			if !ok {
+				continue
+			}
+			goal, okStr := "", ""
+			if b.name == "BenchmarkAccessCachedToken" {
+				goal, okStr = "≤ 2 allocs/op", met(m["allocs/op"] <= 2)
+			}
+			p("| %s | %.0f ns/op, %.0f B/op, %.0f allocs/op | | | %s | %s |", b.label, m["ns/op"], m["B/op"], m["allocs/op"], goal, okStr)
+		}
+	}
+	p("")
+	p("Notes:")
+	p("")
+	p("- Socket rows: the real binary (built without -race) and the floor plugin (`tests/floorplugin`: the same 4 PDK calls — get_path, get_header, authenticate, set_headers — and no logic) each under the Kong-side test host (`tests/konghost`, `Host.Do`, no HTTP), on the same machine as the host. Rounds of %v alternate A/B/B/A (%d per side, after a warm-up round each), at the same concurrency. The host's own cost (protobuf framing, request state) is in both sides, as Kong's would be. Cost ratio = floor requests/s ÷ ours in each pair of back-to-back rounds, median over the pairs (robust to a burst of noise from other tenants of the machine); the ratio of the totals is shown too. CPU per request and p50 are the steadier signs of the plugin's own cost.", r.opts.round, r.opts.rounds)
+	p("- Validation uses the plugin over PostgreSQL with the token, client and consumer cached; after warm-up no store is involved.")
+	p("- Issuance: a password grant per request (client authentication, random tokens, one INSERT transaction) against a loop in the bench process making the same writes: BEGIN; the same INSERT into tokens; COMMIT, with the store's pool settings. PostgreSQL is the throwaway server of `store/pgtest` (loopback TCP, same machine), which runs with **fsync=off** and full_page_writes=off; both sides share it, so the ratio compares like with like, but a commit then costs almost nothing and the plugin protocol's round trips dominate. The fsync=on row restarts the server with both on (`pgtest` `SetDurable`) for what a durable server costs. SQLite: WAL, synchronous=NORMAL, one writer at a time, as the store runs it; no goal.")
+	p("- CPU per request: utime+stime of the plugin process (/proc, 10 ms ticks), of the bench process (the test host's side of the socket, or the raw loop) and of all postgres processes, over the measured rounds ÷ requests.")
+	p("- Store queries: counted with `store.Cached.StoreQueries()` in process (the engine over `store.Cached` over the same PostgreSQL database), not through the socket.")
+	p("- Heap per token: `runtime.GC` + `MemStats.HeapAlloc` growth ÷ N, after caching N tokens shaped like the plugin's (32-character client id, UUID service id, distinct user id, hex family id, refresh token).")
+	if g := r.goBench; g != nil {
+		p("")
+		if g.benchstat != "" {
+			p("Engine benchmarks (`go test -run '^$' -bench . -benchmem -count %d -benchtime %s ./plugin/ ./store/`, summarized by benchstat):", r.opts.count, r.opts.benchtime)
+			p("")
+			p("```")
+			fmt.Fprint(w, strings.TrimRight(g.benchstat, "\n")+"\n")
+			p("```")
+			p("")
+		}
+		p("Raw benchmark lines (benchstat input):")
+		p("")
+		p("```")
+		for _, l := range strings.Split(g.raw, "\n") {
+			if strings.HasPrefix(l, "Benchmark") || strings.HasPrefix(l, "goos") || strings.HasPrefix(l, "goarch") ||
+				strings.HasPrefix(l, "pkg") || strings.HasPrefix(l, "cpu") {
+				p("%s", l)
+			}
+		}
+		p("```")
+	}
+}
+
+func us(d time.Duration) string { return fmt.Sprintf("%.0f µs", float64(d)/float64(time.Microsecond)) }
+
+func pgCPU(is issuance, c cpuUse) string {
+	if !is.pg {
+		return ""
+	}
+	return " / " + us(c.postgres)
+}
+
+func ratio(a, b time.Duration) float64 {
+	if b == 0 {
+		return 0
+	}
+	return float64(a) / float64(b)
+}
+
+func joinInts(v []int) string {
+	s := make([]string, len(v))
+	for i, n := range v {
+		s[i] = fmt.Sprint(n)
+	}
+	return strings.Join(s, ",")
+}

@@ -1,0 +1,283 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/oauth2-password/oauth2-password/tests/harness"
+	"github.com/oauth2-password/oauth2-password/tests/konghost"
+)
+
+// randomID is what generated client ids and secrets look like: 32
+// characters of [A-Za-z0-9], about 190 bits.
+var randomID = regexp.MustCompile(`^[A-Za-z0-9]{32}$`)
+
+// TestCLIClients: `clients create` prints exactly the contract's object,
+// and another process lists the same client, without its secret.
+func TestCLIClients(t *testing.T) {
+	for _, sc := range stores {
+		t.Run(sc.name, func(t *testing.T) {
+			t.Parallel()
+			db := sc.url(t)
+			tests := []struct {
+				name, consumer string
+				extra          []string
+				want           []string // keys, in any order
+				typ            string
+			}{
+				{"confidential", "bob", nil, []string{"client_id", "client_secret", "consumer", "name", "client_type"}, "confidential"},
+				{"public", "bob", []string{"--public"}, []string{"client_id", "consumer", "name", "client_type"}, "public"},
+			}
+			made := map[string]string{}
+			for _, tt := range tests {
+				out := harness.CLI(t, db, append([]string{"clients", "create", "--consumer", tt.consumer, "--name", tt.name}, tt.extra...)...)
+				if bytes.Count(bytes.TrimSpace(out), []byte("\n")) != 0 {
+					t.Errorf("%s: more than one line: %q", tt.name, out)
+				}
+				var m map[string]any
+				if err := json.Unmarshal(out, &m); err != nil {
+					t.Fatalf("%s: %q is not one JSON object", tt.name, out)
+				}
+				if len(m) != len(tt.want) {
+					t.Errorf("%s: keys %v, want %v", tt.name, keys(m), tt.want)
+				}
+				for _, k := range tt.want {
+					if _, ok := m[k].(string); !ok {
+						t.Errorf("%s: key %q missing or not a string in %s", tt.name, k, out)
+					}
+				}
+				id, _ := m["client_id"].(string)
+				if !randomID.MatchString(id) {
+					t.Errorf("%s: client_id %q is not 32 random [A-Za-z0-9]", tt.name, id)
+				}
+				if s, ok := m["client_secret"].(string); ok && (!randomID.MatchString(s) || s == id) {
+					t.Errorf("%s: client_secret is not 32 random [A-Za-z0-9]", tt.name)
+				}
+				if m["consumer"] != tt.consumer || m["name"] != tt.name || m["client_type"] != tt.typ {
+					t.Errorf("%s: printed %s", tt.name, out)
+				}
+				made[id] = tt.typ
+			}
+
+			out := harness.CLI(t, db, "clients", "list", "--consumer", "bob")
+			var list []map[string]any
+			if err := json.Unmarshal(out, &list); err != nil {
+				t.Fatalf("clients list printed %q", out)
+			}
+			if len(list) != len(made) {
+				t.Fatalf("clients list: %d clients, want %d: %s", len(list), len(made), out)
+			}
+			for _, c := range list {
+				id, _ := c["client_id"].(string)
+				if made[id] == "" || c["client_type"] != made[id] || c["consumer"] != "bob" {
+					t.Errorf("listed %v, not one of the created clients", c)
+				}
+				if _, ok := c["client_secret"]; ok {
+					t.Errorf("clients list shows a secret for %s", id)
+				}
+			}
+			if out := harness.CLI(t, db, "clients", "list", "--consumer", "nobody"); strings.TrimSpace(string(out)) != "[]" {
+				t.Errorf("clients of an unknown consumer: %q, want []", out)
+			}
+		})
+	}
+}
+
+func keys(m map[string]any) []string {
+	var ks []string
+	for k := range m {
+		ks = append(ks, k)
+	}
+	return ks
+}
+
+// TestCLIUsageErrors: a mistake on the command line exits 2 with one line
+// on stderr and nothing on stdout.
+func TestCLIUsageErrors(t *testing.T) {
+	t.Parallel()
+	db := harness.SQLiteURL(t)
+	for _, args := range [][]string{
+		{"clients", "create", "--name", "web"},
+		{"clients", "create", "--consumer", "bob"},
+		{"clients", "create", "--consumer", "bob", "--name", "w", "--public", "--client-secret", "0123456789abcdefghijklmnop"},
+		{"clients", "create", "--consumer", "bob", "--name", "w", "--no-such-flag"},
+		{"clients", "frobnicate"},
+		{"clients"},
+		{"clients", "delete"},
+		{"tokens", "revoke"},
+		{"tokens", "revoke", "--client", "a", "--user", "b"},
+	} {
+		stdout, stderr, code := harness.RunCLI(t, db, args...)
+		msg := strings.TrimRight(string(stderr), "\n")
+		if code != 2 || len(stdout) != 0 || msg == "" || strings.Contains(msg, "\n") {
+			t.Errorf("oauth2-password %s: exit %d, stdout %q, stderr %q; want 2, nothing, one line",
+				strings.Join(args, " "), code, stdout, stderr)
+		}
+	}
+}
+
+// TestCLIRevocation: tokens revoked or deleted with the CLI, from another
+// process, are refused by the running plugin within its cache-sync
+// interval, and only those tokens.
+func TestCLIRevocation(t *testing.T) {
+	for _, sc := range stores {
+		t.Run(sc.name, func(t *testing.T) {
+			t.Parallel()
+			db := sc.url(t)
+			e := start(t, db, "-cache-sync-interval", syncInterval.String())
+			e.consumer(konghost.Consumer{Username: "bob"})
+			const pk = "pk-rev-0123456789"
+			e.service(konghost.ServiceSpec{Name: "api", Host: "api.test", Config: map[string]any{"provision_key": pk}})
+			// The bound the plugin documents, plus time for a loaded CI machine.
+			limit := syncInterval + 2*time.Second
+			const url = "https://api.test/r"
+
+			tests := []struct {
+				name    string
+				args    func(victims []harness.TokenResponse, c harness.Client, user string) ([]string, string) // args, stdin
+				victims int                                                                                     // tokens of client c and user
+				want    int
+			}{
+				{"access token", func(v []harness.TokenResponse, _ harness.Client, _ string) ([]string, string) {
+					return []string{"--access-token", v[0].AccessToken}, ""
+				}, 1, 1},
+				{"access token from stdin", func(v []harness.TokenResponse, _ harness.Client, _ string) ([]string, string) {
+					return []string{"--access-token", "-"}, v[0].AccessToken + "\n"
+				}, 1, 1},
+				{"refresh token", func(v []harness.TokenResponse, _ harness.Client, _ string) ([]string, string) {
+					return []string{"--refresh-token", v[0].RefreshToken}, ""
+				}, 1, 1},
+				{"client", func(_ []harness.TokenResponse, c harness.Client, _ string) ([]string, string) {
+					return []string{"--client", c.ID}, ""
+				}, 2, 2},
+				{"user", func(_ []harness.TokenResponse, _ harness.Client, user string) ([]string, string) {
+					return []string{"--user", user}, ""
+				}, 2, 2},
+			}
+			for i, tt := range tests {
+				t.Run(tt.name, func(t *testing.T) {
+					c := harness.CreateClient(t, db, "bob", fmt.Sprintf("web-%d", i))
+					user := fmt.Sprintf("victim-%d", i)
+					var victims []harness.TokenResponse
+					for range tt.victims {
+						victims = append(victims, e.grant("api.test", c, pk, user, ""))
+					}
+					// Same client, another user; for --client, another client.
+					bc := c
+					if tt.name == "client" {
+						bc = harness.CreateClient(t, db, "bob", fmt.Sprintf("other-%d", i))
+					}
+					bystander := e.grant("api.test", bc, pk, "bystander", "")
+					for _, v := range append(victims, bystander) {
+						if r := e.get(url, v.AccessToken); r.StatusCode != 200 {
+							t.Fatalf("before revocation: %d", r.StatusCode)
+						}
+					}
+					args, stdin := tt.args(victims, c, user)
+					out := runCLIStdin(t, db, stdin, append([]string{"tokens", "revoke"}, args...)...)
+					var got struct{ Revoked *int }
+					if err := json.Unmarshal(out, &got); err != nil || got.Revoked == nil || *got.Revoked != tt.want {
+						t.Errorf("printed %q, want {\"revoked\":%d}", out, tt.want)
+					}
+					for _, v := range victims {
+						wantRefused(t, e.waitRefused(url, v.AccessToken, limit), "", descInvalid)
+					}
+					if r := e.get(url, bystander.AccessToken); r.StatusCode != 200 {
+						t.Errorf("a token that was not revoked: %d %s", r.StatusCode, r.body)
+					}
+					if tt.name == "refresh token" {
+						_, tr := e.postToken("api.test", refreshForm(c, victims[0].RefreshToken))
+						if tr.Status != 400 || tr.Error != "invalid_request" {
+							t.Errorf("refresh with a revoked refresh token: %d %s", tr.Status, tr.Error)
+						}
+					}
+				})
+			}
+
+			t.Run("clients delete", func(t *testing.T) {
+				c := harness.CreateClient(t, db, "bob", "doomed")
+				other := harness.CreateClient(t, db, "bob", "survivor")
+				tok := e.grant("api.test", c, pk, "u", "")
+				keep := e.grant("api.test", other, pk, "u", "")
+				if r := e.get(url, tok.AccessToken); r.StatusCode != 200 {
+					t.Fatalf("before delete: %d", r.StatusCode)
+				}
+				harness.CLI(t, db, "clients", "delete", c.ID)
+				wantRefused(t, e.waitRefused(url, tok.AccessToken, limit), "", descInvalid)
+				if r := e.get(url, keep.AccessToken); r.StatusCode != 200 {
+					t.Errorf("another client's token after the delete: %d", r.StatusCode)
+				}
+				var list []harness.Client
+				if err := json.Unmarshal(harness.CLI(t, db, "clients", "list"), &list); err != nil {
+					t.Fatal(err)
+				}
+				for _, l := range list {
+					if l.ID == c.ID {
+						t.Error("the deleted client is still listed")
+					}
+				}
+				if _, tr := e.postToken("api.test", refreshForm(c, tok.RefreshToken)); tr.Status == 200 {
+					t.Error("the deleted client refreshed a token")
+				}
+			})
+		})
+	}
+}
+
+// runCLIStdin runs an admin command with stdin and wants exit 0.
+func runCLIStdin(t *testing.T, db, stdin string, args ...string) []byte {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, harness.Binary(t), append(args, "-database-url", db)...)
+	cmd.Env = append(os.Environ(), harness.ChildEnv()...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("oauth2-password %s: %v: %s", args[0], err, e.Bytes())
+	}
+	return o.Bytes()
+}
+
+// TestConcurrentMigrate: every node of a cluster may run `migrate` at
+// deploy time; two at once on a fresh database must both succeed.
+func TestConcurrentMigrate(t *testing.T) {
+	t.Parallel()
+	bin := harness.Binary(t)
+	for round := range 3 {
+		db := pg.NewDatabase(t)
+		var wg sync.WaitGroup
+		errs := make([]string, 2)
+		for i := range errs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				defer cancel()
+				cmd := exec.CommandContext(ctx, bin, "migrate", "-database-url", db)
+				cmd.Env = append(os.Environ(), harness.ChildEnv()...)
+				if out, err := cmd.CombinedOutput(); err != nil {
+					errs[i] = fmt.Sprintf("%v: %s", err, out)
+				}
+			}()
+		}
+		wg.Wait()
+		for i, e := range errs {
+			if e != "" {
+				t.Errorf("round %d, migrate %d: %s", round, i, e)
+			}
+		}
+		// The schema is usable afterwards.
+		harness.CreateClient(t, db, "bob", "web")
+	}
+}
