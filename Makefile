@@ -1,4 +1,5 @@
 # oauth2-password: `make help` lists the targets.
+SHELL     := /bin/bash
 GO        ?= go
 BIN       := bin/oauth2-password
 STATICCHECK := $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.7.0
@@ -11,9 +12,17 @@ help: ## list the targets
 build: ## build bin/oauth2-password
 	$(GO) build -o $(BIN) ./cmd/oauth2-password
 
+# The full -v log goes to bin/test.log; the terminal shows each package's
+# result, the conformance suite per store, and on failure the whole log.
 test: ## unit, store conformance (PostgreSQL + embedded) and end-to-end tests, with -race
 	$(GO) vet ./...
-	$(GO) test -race -count=1 -timeout 9m ./...
+	@mkdir -p bin
+	@set -o pipefail; $(GO) test -race -count=1 -timeout 9m -v ./... > bin/test.log 2>&1; rc=$$?; \
+	grep -E '^(ok|FAIL|panic:|--- FAIL)' bin/test.log; \
+	for s in postgres sqlite cached-postgres cached-sqlite; do \
+	  echo "store conformance suite, $$s: $$(grep -cE "^ +--- PASS: TestConformance/$$s/" bin/test.log) passed, $$(grep -cE "^ +--- FAIL: TestConformance/$$s/" bin/test.log) failed"; done; \
+	if [ $$rc -ne 0 ]; then echo "== go test failed; full log:"; grep -v '^=== \(RUN\|PAUSE\|CONT\|NAME\)' bin/test.log; fi; \
+	exit $$rc
 
 lint: ## gofmt, go vet, staticcheck
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
