@@ -90,13 +90,7 @@ func (r *request) refreshGrant(p params, client store.Client, state any) error {
 		r.storeFailed("rotating a refresh token", err, state)
 		return nil
 	}
-	r.exitToken(tokenResponse{
-		AccessToken:  access,
-		TokenType:    "bearer",
-		ExpiresIn:    r.s.tokenExp,
-		RefreshToken: refresh,
-		State:        state,
-	})
+	r.exitToken(access, refresh, state)
 	return nil
 }
 
@@ -119,13 +113,7 @@ func (r *request) reissueAccess(old store.Digest, presented string, now time.Tim
 		r.storeFailed("reissuing an access token", err, state)
 		return nil
 	}
-	r.exitToken(tokenResponse{
-		AccessToken:  access,
-		TokenType:    "bearer",
-		ExpiresIn:    r.s.tokenExp,
-		RefreshToken: presented,
-		State:        state,
-	})
+	r.exitToken(access, presented, state)
 	return nil
 }
 

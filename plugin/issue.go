@@ -58,13 +58,7 @@ func (r *request) issue(clientID, svc, uid, scope, family string, state any) err
 		r.storeFailed("storing a token", err, state)
 		return nil
 	}
-	r.exitToken(tokenResponse{
-		AccessToken:  access,
-		TokenType:    "bearer",
-		ExpiresIn:    r.s.tokenExp,
-		RefreshToken: refresh,
-		State:        state,
-	})
+	r.exitToken(access, refresh, state)
 	return nil
 }
 

@@ -51,8 +51,16 @@ func (r *request) exitTokenError(e *Error, state any) {
 	r.exit(e.Status, mustJSON(errorResponse{e.Code, e.Description, state}), h)
 }
 
-func (r *request) exitToken(t tokenResponse) {
-	r.exit(200, mustJSON(t), tokenHeaders())
+// exitToken answers a successful grant (RFC 6749 §5.1). expires_in is
+// omitted when tokens never expire, as Kong does.
+func (r *request) exitToken(access, refresh string, state any) {
+	r.exit(200, mustJSON(tokenResponse{
+		AccessToken:  access,
+		TokenType:    "bearer",
+		ExpiresIn:    r.s.tokenExp,
+		RefreshToken: refresh,
+		State:        state,
+	}), tokenHeaders())
 }
 
 // exitInvalidMethod answers a non-POST token request (405, before the
