@@ -42,16 +42,28 @@ func (s *sqlStore) DB() *sql.DB { return s.db }
 // Close closes the database handle.
 func (s *sqlStore) Close() error { return s.db.Close() }
 
+// queueWriter waits for this process's turn to write (SQLite; a no-op
+// where the database serializes writers itself) and returns the function
+// that gives the turn back.
+func (s *sqlStore) queueWriter(ctx context.Context) (release func(), err error) {
+	if s.wmu == nil {
+		return func() {}, nil
+	}
+	select {
+	case s.wmu <- struct{}{}:
+		return func() { <-s.wmu }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
 // write runs fn in one read-write transaction and commits it.
 func (s *sqlStore) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	if s.wmu != nil {
-		select {
-		case s.wmu <- struct{}{}:
-			defer func() { <-s.wmu }()
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+	release, err := s.queueWriter(ctx)
+	if err != nil {
+		return err
 	}
+	defer release()
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store: begin: %w", err)

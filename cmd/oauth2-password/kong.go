@@ -83,6 +83,8 @@ func runKong() error {
 		url = "sqlite:" + store.DefaultPathFor(flag.Lookup("kong-prefix").Value.String())
 	}
 
+	log.SetOutput(quietLog{os.Stderr})
+
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	st := &lazyStore{}
