@@ -1,0 +1,65 @@
+package e2e
+
+import (
+	"sort"
+	"testing"
+
+	"github.com/oauth2-password/oauth2-password/tests/harness"
+	"github.com/oauth2-password/oauth2-password/tests/konghost"
+)
+
+// TestDump: `oauth2-password -dump`, Kong's query command, reports what
+// Kong needs to load the plugin: the ProtoBuf protocol, the plugin name
+// (the binary's name), the access phase only, priority 1400, and every
+// configuration field of the contract with its type, and nothing else
+// (Kong would then accept fields the plugin ignores).
+func TestDump(t *testing.T) {
+	t.Parallel()
+	info, err := konghost.Dump(harness.Binary(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Protocol != "ProtoBuf:1" || info.Name != "oauth2-password" || info.Priority != 1400 {
+		t.Errorf("dump: protocol %q, name %q, priority %d; want ProtoBuf:1, oauth2-password, 1400", info.Protocol, info.Name, info.Priority)
+	}
+	if len(info.Phases) != 1 || !info.HasPhase("access") {
+		t.Errorf("phases %v, want [access]", info.Phases)
+	}
+	want := map[string]string{
+		"provision_key":                     "string",
+		"scopes":                            "array",
+		"mandatory_scope":                   "boolean",
+		"token_expiration":                  "integer",
+		"refresh_token_ttl":                 "integer",
+		"reuse_refresh_token":               "boolean",
+		"global_credentials":                "boolean",
+		"hide_credentials":                  "boolean",
+		"accept_http_if_already_terminated": "boolean",
+		"anonymous":                         "string",
+		"auth_header_name":                  "string",
+		"realm":                             "string",
+	}
+	var got []string
+	for _, f := range info.Fields {
+		got = append(got, f.Name)
+		typ, ok := want[f.Name]
+		switch {
+		case !ok:
+			t.Errorf("schema has field %q, which is not in the contract", f.Name)
+		case f.Type != typ:
+			t.Errorf("field %q has type %q, want %q", f.Name, f.Type, typ)
+		}
+	}
+	for name := range want {
+		if _, ok := info.Field(name); !ok {
+			t.Errorf("schema lacks field %q", name)
+		}
+	}
+	if f, ok := info.Field("scopes"); ok {
+		if el, _ := f.Decl["elements"].(map[string]any); el["type"] != "string" {
+			t.Errorf("scopes elements %v, want strings", f.Decl["elements"])
+		}
+	}
+	sort.Strings(got)
+	t.Logf("schema fields: %v", got)
+}
