@@ -1,6 +1,9 @@
 package plugin
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 var anonConsumer = Consumer{ID: "anon-id", Username: "anonymous-user"}
 
@@ -10,6 +13,9 @@ func TestAnonymous(t *testing.T) {
 	byName := v.config(`{"anonymous":"anonymous-user"}`)
 	missing := v.config(`{"anonymous":"nobody"}`)
 	tok := str(v.issue(byID), "access_token")
+	otherService := str(v.issue(v.config(`{"service_id":"svc-2"}`)), "access_token")
+	expired := str(v.issue(v.config(`{"token_expiration":1}`)), "access_token")
+	v.advance(2 * time.Second)
 
 	for _, tc := range []struct {
 		name  string
@@ -18,6 +24,8 @@ func TestAnonymous(t *testing.T) {
 	}{
 		{"no token, by id", byID, ""},
 		{"bad token, by username", byName, "nope"},
+		{"expired token", byID, expired},
+		{"other service's token", byID, otherService},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := v.kong()

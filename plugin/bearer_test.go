@@ -42,6 +42,16 @@ func TestBearerExtraction(t *testing.T) {
 		{"body ignored on DELETE", c, "DELETE", nil, "", "application/x-www-form-urlencoded", "access_token=" + tok, false, "invalid_request"},
 		{"body ignored on GET", c, "GET", nil, "", "application/x-www-form-urlencoded", "access_token=" + tok, false, "invalid_request"},
 		{"nothing", c, "GET", nil, "", "", "", false, "invalid_request"},
+		{"scheme alone is a raw token", c, "GET", map[string]string{"authorization": "Bearer"}, "access_token=" + tok, "", "", false, "invalid_token"},
+		{"Basic header is a raw token", c, "GET", map[string]string{"authorization": basic("app", testSecret)}, "access_token=" + tok, "", "", false, "invalid_token"},
+		// README "Where we differ": an empty header counts as absent.
+		{"empty header: query read", c, "GET", map[string]string{"authorization": ""}, "access_token=" + tok, "", "", true, ""},
+		{"empty query argument", c, "GET", nil, "access_token=", "", "", false, "invalid_request"},
+		{"bare query argument", c, "GET", nil, "access_token", "", "", false, "invalid_request"},
+		{"query on POST without body", c, "POST", nil, "access_token=" + tok, "", "", true, ""},
+		{"json array is not a token", c, "POST", nil, "", "application/json", `{"access_token":["` + tok + `"]}`, false, "invalid_request"},
+		{"multipart body on POST", c, "POST", nil, "", "multipart/form-data; boundary=XyZ",
+			"--XyZ\r\nContent-Disposition: form-data; name=\"access_token\"\r\n\r\n" + tok + "\r\n--XyZ--\r\n", true, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := v.kong()
@@ -164,6 +174,22 @@ func TestUpstreamHeaders(t *testing.T) {
 	if f.up(hConsumerCustomID) != "<cleared>" || f.up(hAuthenticatedScope) != "<cleared>" || f.up(hConsumerID) != "bob-id" {
 		t.Errorf("headers %v", f.upstream)
 	}
+
+	// A consumer without username: X-Consumer-Username cleared, the
+	// client-sent copy does not reach the upstream.
+	v.client("nameless", testSecret, "carol-id", "confidential")
+	tok = str(v.issue(c, "client_id", "nameless", "scope", "profile email"), "access_token")
+	f = v.kong()
+	f.path = "/api"
+	f.consumers["carol-id"] = Consumer{ID: "carol-id", CustomID: "c-7"}
+	f.headers["authorization"] = []string{"Bearer " + tok}
+	f.headers["x-consumer-username"] = []string{"admin"}
+	c.Access(f)
+	expectProxied(t, f)
+	if f.up(hConsumerUsername) != "<cleared>" || f.up(hConsumerCustomID) != "c-7" ||
+		f.up(hCredentialID) != "nameless" || f.up(hAuthenticatedScope) != "profile email" {
+		t.Errorf("headers %v", f.upstream)
+	}
 }
 
 func TestBearerClientOrConsumerGone(t *testing.T) {
@@ -193,6 +219,87 @@ func TestRevokedTokenRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	v.proxy(c, tok).expectError(401, "invalid_token", invalidDesc)
+}
+
+// TestHideCredentialsDetails: kong-oauth2-behaviour.md §4.2.4. The header
+// is removed when the token came from it; otherwise the access_token query
+// argument and, for a non-GET form body, the body argument, whichever
+// carried the token. JSON and multipart bodies are left alone.
+func TestHideCredentialsDetails(t *testing.T) {
+	v := newEnv(t)
+	hide := v.config(`{"hide_credentials":true}`)
+	cust := v.config(`{"hide_credentials":true, "auth_header_name":"x-api-token"}`)
+	tok := str(v.issue(hide), "access_token")
+	form := "application/x-www-form-urlencoded; charset=utf-8"
+	for _, tc := range []struct {
+		name        string
+		conf        *Config
+		method      string
+		header      map[string]string
+		query, ct   string
+		body        string
+		wantRemoved []string // upstream headers removed
+		wantKept    []string // upstream headers not touched
+		wantQuery   any      // string, or nil: not rewritten
+		wantBody    any      // string, or nil: not rewritten
+		wantProxied bool
+	}{
+		{"header token: query argument kept", hide, "GET", map[string]string{"authorization": "Bearer " + tok}, "access_token=x&a=1", "", "",
+			[]string{"Authorization"}, nil, nil, nil, true},
+		{"custom header removed, Authorization kept", cust, "GET", map[string]string{"x-api-token": "token " + tok, "authorization": "Basic abc"}, "", "", "",
+			[]string{"X-Api-Token"}, []string{"Authorization"}, nil, nil, true},
+		// Kong strips the query and body instead (found_in.authorization_header
+		// is false), leaving the credential in the header: we remove it.
+		{"raw header value removed", hide, "GET", map[string]string{"authorization": tok}, "", "", "",
+			[]string{"Authorization"}, nil, nil, nil, true},
+		{"body token: query argument also removed", hide, "POST", nil, "access_token=stale&a=1", form, "access_token=" + tok + "&keep=1",
+			nil, []string{"Authorization"}, "a=1", "keep=1", true},
+		{"DELETE form body stripped though not read for the token", hide, "DELETE", nil, "access_token=" + tok + "&z=2", form, "access_token=x&keep=1",
+			nil, nil, "z=2", "keep=1", true},
+		{"GET form body not stripped", hide, "GET", nil, "access_token=" + tok, form, "access_token=x",
+			nil, nil, "", nil, true},
+		{"multipart body not stripped", hide, "PUT", nil, "access_token=" + tok, "multipart/form-data; boundary=XyZ", "--XyZ--\r\n",
+			nil, nil, "", nil, true},
+		{"anonymous path strips too", v.config(`{"hide_credentials":true, "anonymous":"` + testConsumer.ID + `"}`), "GET", nil, "access_token=bad&a=1", "", "",
+			nil, nil, "a=1", nil, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := v.kong()
+			f.method, f.path, f.query, f.body = tc.method, "/api", tc.query, []byte(tc.body)
+			for k, val := range tc.header {
+				f.headers[k] = []string{val}
+			}
+			if tc.ct != "" {
+				f.headers["content-type"] = []string{tc.ct}
+			}
+			tc.conf.Access(f)
+			if tc.wantProxied && f.exited {
+				t.Fatalf("answered %d %s, want proxied", f.status, f.respBody)
+			}
+			for _, h := range tc.wantRemoved {
+				if got := f.up(h); got != "<cleared>" {
+					t.Errorf("%s upstream = %q, want removed", h, got)
+				}
+			}
+			for _, h := range tc.wantKept {
+				if got := f.up(h); got != "<untouched>" {
+					t.Errorf("%s upstream = %q, want untouched", h, got)
+				}
+			}
+			switch {
+			case tc.wantQuery == nil && f.upQuery != nil:
+				t.Errorf("query rewritten to %q", *f.upQuery)
+			case tc.wantQuery != nil && (f.upQuery == nil || *f.upQuery != tc.wantQuery):
+				t.Errorf("query = %v, want %q", f.upQuery, tc.wantQuery)
+			}
+			switch {
+			case tc.wantBody == nil && f.upBody != nil:
+				t.Errorf("body rewritten to %q", f.upBody)
+			case tc.wantBody != nil && string(f.upBody) != tc.wantBody:
+				t.Errorf("body = %q, want %q", f.upBody, tc.wantBody)
+			}
+		})
+	}
 }
 
 func TestHideCredentials(t *testing.T) {

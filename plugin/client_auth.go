@@ -48,14 +48,22 @@ func extractClientCredentials(p params, authHeader []string) clientCredentials {
 		}
 		return cc
 	}
+	// Only the id: a client_secret that did not qualify for step 1 (a JSON
+	// false) is not presented at all.
 	s, _ := id.(string)
-	return clientCredentials{id: s, secret: secret}
+	return clientCredentials{id: s}
 }
 
+// decodeBase64 is nginx's ngx_decode_base64, which Kong's
+// ngx.decode_base64 calls: the standard alphabet up to the first "=" (the
+// rest is ignored, so padding is optional), any other byte is an error,
+// and so is a length of 4n+1.
 func decodeBase64(s string) ([]byte, error) {
-	s = strings.TrimRight(s, " \t")
-	if b, err := base64.StdEncoding.DecodeString(s); err == nil {
-		return b, nil
+	if i := strings.IndexByte(s, '='); i >= 0 {
+		s = s[:i]
+	}
+	if strings.ContainsAny(s, "\r\n") { // Go skips them; nginx refuses them
+		return nil, base64.CorruptInputError(strings.IndexAny(s, "\r\n"))
 	}
 	return base64.RawStdEncoding.DecodeString(s)
 }

@@ -180,12 +180,54 @@ func (v *env) issue(c *Config, extra ...string) map[string]any {
 func (v *env) refresh(c *Config, refresh string, extra ...string) *fakeKong {
 	form := url.Values{"grant_type": {"refresh_token"}, "client_id": {"app"}, "client_secret": {testSecret}, "refresh_token": {refresh}}
 	for i := 0; i+1 < len(extra); i += 2 {
+		if extra[i+1] == "<del>" {
+			form.Del(extra[i])
+			continue
+		}
 		form.Set(extra[i], extra[i+1])
 	}
 	f := v.tokenReq(form)
 	c.Access(f)
 	return f
 }
+
+// jsonTokenReq is an HTTPS JSON POST to /oauth2/token: the only way to
+// send parameters that are not strings.
+func (v *env) jsonTokenReq(body map[string]any) *fakeKong {
+	v.t.Helper()
+	b, err := json.Marshal(body)
+	if err != nil {
+		v.t.Fatal(err)
+	}
+	f := v.kong()
+	f.method, f.path = "POST", "/oauth2/token"
+	f.headers["content-type"] = []string{"application/json"}
+	f.body = b
+	return f
+}
+
+// passwordJSON is passwordForm as a JSON object; in extra, a nil value
+// deletes the key, jsonNull sends a JSON null, any other value replaces it.
+func passwordJSON(extra map[string]any) map[string]any {
+	m := map[string]any{}
+	for k, vs := range passwordForm() {
+		m[k] = vs[0]
+	}
+	for k, val := range extra {
+		if val == nil {
+			delete(m, k)
+			continue
+		}
+		if val == jsonNull {
+			val = nil
+		}
+		m[k] = val
+	}
+	return m
+}
+
+// jsonNull stands for a JSON null in passwordJSON.
+var jsonNull = &struct{}{}
 
 // proxy sends a proxied GET with the bearer token in the Authorization
 // header.

@@ -58,10 +58,9 @@ func (r *request) passwordGrant(p params, client store.Client, state any) error 
 // requestedScope validates the scope parameter against conf.scopes
 // (Kong's retrieve_scope, RFC 6749 §3.3) and returns it space-joined.
 func (r *request) requestedScope(p params) (string, *Error) {
+	// Kong tests `scope ~= nil`, not truthiness: a JSON false or null is a
+	// present, non-string scope ("scope must be a string" below).
 	v, present := p["scope"]
-	if v == false {
-		present = false // Lua: false is falsy
-	}
 	if !present {
 		if r.s.mandatoryScope {
 			return "", ErrInvalidScope.WithDescription(descMustSpecify)

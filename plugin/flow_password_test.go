@@ -14,31 +14,45 @@ func TestPasswordGrantChecks(t *testing.T) {
 		name           string
 		conf           *Config
 		form           url.Values
-		jsonBody       string
+		jsonBody       map[string]any // passwordJSON extras; sent as JSON when set
 		wantCode, desc string
 		wantScope      string // on success, as forwarded upstream
 	}{
-		{"wrong provision_key", optional, passwordForm("provision_key", "nope"), "", "invalid_provision_key", "Invalid provision_key", ""},
-		{"provision_key prefix", optional, passwordForm("provision_key", testProvisionKey[:5]), "", "invalid_provision_key", "Invalid provision_key", ""},
-		{"missing provision_key", optional, passwordForm("provision_key", "<del>"), "", "invalid_provision_key", "Invalid provision_key", ""},
-		{"missing userid", optional, passwordForm("authenticated_userid", "<del>"), "", "invalid_authenticated_userid", "Missing authenticated_userid parameter", ""},
-		{"blank userid", optional, passwordForm("authenticated_userid", " \t "), "", "invalid_authenticated_userid", "Missing authenticated_userid parameter", ""},
-		{"unknown scope", optional, passwordForm("scope", "email admin"), "", "invalid_scope", `"admin" is an invalid scope`, ""},
-		{"scope not a string", optional, nil, `{"grant_type":"password","client_id":"app","client_secret":"` + testSecret + `","provision_key":"` + testProvisionKey + `","authenticated_userid":"u","scope":["email"]}`, "invalid_scope", "scope must be a string", ""},
-		{"mandatory scope absent", mandatory, passwordForm("scope", "<del>"), "", "invalid_scope", "You must specify a scope", ""},
+		{"wrong provision_key", optional, passwordForm("provision_key", "nope"), nil, "invalid_provision_key", "Invalid provision_key", ""},
+		{"provision_key prefix", optional, passwordForm("provision_key", testProvisionKey[:5]), nil, "invalid_provision_key", "Invalid provision_key", ""},
+		{"missing provision_key", optional, passwordForm("provision_key", "<del>"), nil, "invalid_provision_key", "Invalid provision_key", ""},
+		{"missing userid", optional, passwordForm("authenticated_userid", "<del>"), nil, "invalid_authenticated_userid", "Missing authenticated_userid parameter", ""},
+		{"blank userid", optional, passwordForm("authenticated_userid", " \t "), nil, "invalid_authenticated_userid", "Missing authenticated_userid parameter", ""},
+		{"unknown scope", optional, passwordForm("scope", "email admin"), nil, "invalid_scope", `"admin" is an invalid scope`, ""},
+		{"scope not a string", optional, nil, map[string]any{"scope": []string{"email"}}, "invalid_scope", "scope must be a string", ""},
+		// Kong tests `scope ~= nil`: false and null are present, non-string scopes.
+		{"scope false", optional, nil, map[string]any{"scope": false}, "invalid_scope", "scope must be a string", ""},
+		{"scope false, mandatory", mandatory, nil, map[string]any{"scope": false}, "invalid_scope", "scope must be a string", ""},
+		{"scope null", optional, nil, map[string]any{"scope": jsonNull}, "invalid_scope", "scope must be a string", ""},
+		{"scope number", optional, nil, map[string]any{"scope": 1}, "invalid_scope", "scope must be a string", ""},
+		{"scope true (as a bare query argument is)", optional, nil, map[string]any{"scope": true}, "invalid_scope", "scope must be a string", ""},
+		{"no scopes configured: non-string scope dropped", noScopes, nil, map[string]any{"scope": false}, "", "", "<cleared>"},
+		{"first invalid item named", optional, passwordForm("scope", "admin root"), nil, "invalid_scope", `"admin" is an invalid scope`, ""},
+		{"scope items are case-sensitive", optional, passwordForm("scope", "Email"), nil, "invalid_scope", `"Email" is an invalid scope`, ""},
+		{"duplicates kept, in request order", optional, passwordForm("scope", "profile email profile"), nil, "", "", "profile email profile"},
+		{"split on any Lua whitespace", optional, passwordForm("scope", "\temail\n\vprofile\f\r"), nil, "", "", "email profile"},
+		{"optional scope empty", optional, passwordForm("scope", ""), nil, "", "", "<cleared>"},
+		{"provision_key longer", optional, passwordForm("provision_key", testProvisionKey+"x"), nil, "invalid_provision_key", "Invalid provision_key", ""},
+		{"provision_key not a string", optional, nil, map[string]any{"provision_key": 1}, "invalid_provision_key", "Invalid provision_key", ""},
+		{"userid of Lua whitespace only", optional, passwordForm("authenticated_userid", "\n\v\f\r"), nil, "invalid_authenticated_userid", "Missing authenticated_userid parameter", ""},
+		{"userid empty", optional, passwordForm("authenticated_userid", ""), nil, "invalid_authenticated_userid", "Missing authenticated_userid parameter", ""},
+		{"mandatory scope absent", mandatory, passwordForm("scope", "<del>"), nil, "invalid_scope", "You must specify a scope", ""},
 		// §9 deviation: Kong lets scope="" through.
-		{"mandatory scope empty", mandatory, passwordForm("scope", ""), "", "invalid_scope", "You must specify a scope", ""},
-		{"mandatory scope blank", mandatory, passwordForm("scope", "   "), "", "invalid_scope", "You must specify a scope", ""},
-		{"scopes joined by one space", mandatory, passwordForm("scope", " email   profile "), "", "", "", "email profile"},
-		{"optional scope absent", optional, passwordForm("scope", "<del>"), "", "", "", "<cleared>"},
-		{"no scopes configured: scope dropped", noScopes, passwordForm("scope", "anything"), "", "", "", "<cleared>"},
+		{"mandatory scope empty", mandatory, passwordForm("scope", ""), nil, "invalid_scope", "You must specify a scope", ""},
+		{"mandatory scope blank", mandatory, passwordForm("scope", "   "), nil, "invalid_scope", "You must specify a scope", ""},
+		{"scopes joined by one space", mandatory, passwordForm("scope", " email   profile "), nil, "", "", "email profile"},
+		{"optional scope absent", optional, passwordForm("scope", "<del>"), nil, "", "", "<cleared>"},
+		{"no scopes configured: scope dropped", noScopes, passwordForm("scope", "anything"), nil, "", "", "<cleared>"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var f *fakeKong
-			if tc.jsonBody != "" {
-				f = v.tokenReq(nil)
-				f.headers["content-type"] = []string{"application/json"}
-				f.body = []byte(tc.jsonBody)
+			if tc.jsonBody != nil {
+				f = v.jsonTokenReq(passwordJSON(tc.jsonBody))
 			} else {
 				f = v.tokenReq(tc.form)
 			}

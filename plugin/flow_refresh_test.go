@@ -1,6 +1,7 @@
 package plugin
 
 import (
+	"net/url"
 	"testing"
 	"time"
 )
@@ -78,19 +79,28 @@ func TestRefreshChecks(t *testing.T) {
 		extra          []string
 		status         int
 		wantCode, desc string
+		issueScope     string // "" = email
+		header         string // Authorization
 	}{
-		{"unknown refresh token", nil, c, 0, nil, 400, "invalid_request", "Invalid refresh_token"},
-		{"expired refresh token", c, c, 101 * time.Second, nil, 400, "invalid_request", "Invalid refresh_token"},
-		{"still valid at its ttl", c, c, 100 * time.Second, nil, 200, "", ""},
-		{"other service", c, otherService, 0, nil, 400, "invalid_request", "Invalid refresh_token"},
+		{"unknown refresh token", nil, c, 0, nil, 400, "invalid_request", "Invalid refresh_token", "", ""},
+		{"expired refresh token", c, c, 101 * time.Second, nil, 400, "invalid_request", "Invalid refresh_token", "", ""},
+		{"still valid at its ttl", c, c, 100 * time.Second, nil, 200, "", "", "", ""},
+		{"other service", c, otherService, 0, nil, 400, "invalid_request", "Invalid refresh_token", "", ""},
 		// §9: Kong crashes with a 500 here.
-		{"global token on a service plugin", global, c, 0, nil, 400, "invalid_request", "Invalid refresh_token"},
-		{"service token on a global plugin", c, global, 0, nil, 200, "", ""},
-		{"other client", c, c, 0, []string{"client_id", "app2"}, 400, "invalid_client", "Invalid client authentication"},
-		{"confidential client without secret", c, c, 0, []string{"client_secret", ""}, 400, "invalid_client", "Invalid client authentication"},
-		{"scope no longer allowed", c, fewerScopes, 0, nil, 400, "invalid_scope", "Scope mismatch"},
-		{"scopes removed from the plugin", c, noScopes, 0, nil, 400, "invalid_scope", "Scope mismatch"},
-		{"no refresh_token parameter", nil, c, 0, nil, 400, "invalid_request", "Invalid refresh_token"},
+		{"global token on a service plugin", global, c, 0, nil, 400, "invalid_request", "Invalid refresh_token", "", ""},
+		{"service token on a global plugin", c, global, 0, nil, 200, "", "", "", ""},
+		{"other client", c, c, 0, []string{"client_id", "app2"}, 400, "invalid_client", "Invalid client authentication", "", ""},
+		{"confidential client without secret", c, c, 0, []string{"client_secret", ""}, 400, "invalid_client", "Invalid client authentication", "", ""},
+		{"scope no longer allowed", c, fewerScopes, 0, nil, 400, "invalid_scope", "Scope mismatch", "", ""},
+		{"scopes removed from the plugin", c, noScopes, 0, nil, 400, "invalid_scope", "Scope mismatch", "", ""},
+		{"no refresh_token parameter", nil, c, 0, nil, 400, "invalid_request", "Invalid refresh_token", "", ""},
+		{"scopes removed from the plugin, token without scope", c, noScopes, 0, nil, 200, "", "", "<del>", ""},
+		// Client errors come first, then c. service, d. client, e. scope.
+		{"wrong secret and unknown refresh token", nil, c, 0, []string{"client_secret", "wrong"}, 400, "invalid_client", "Invalid client authentication", "", ""},
+		{"other service and other client", c, otherService, 0, []string{"client_id", "app2"}, 400, "invalid_request", "Invalid refresh_token", "", ""},
+		{"other client and scope no longer allowed", c, fewerScopes, 0, []string{"client_id", "app2"}, 400, "invalid_client", "Invalid client authentication", "", ""},
+		// d. is 400 without a challenge even for Basic credentials (§3.4).
+		{"other client, Basic credentials", c, c, 0, []string{"client_id", "<del>", "client_secret", "<del>"}, 400, "invalid_client", "Invalid client authentication", "", basic("app2", testSecret)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rt := "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
@@ -98,10 +108,26 @@ func TestRefreshChecks(t *testing.T) {
 				rt = ""
 			}
 			if tc.issueOn != nil {
-				rt = str(v.issue(tc.issueOn, "scope", "email"), "refresh_token")
+				scope := tc.issueScope
+				if scope == "" {
+					scope = "email"
+				}
+				rt = str(v.issue(tc.issueOn, "scope", scope), "refresh_token")
 			}
 			v.advance(tc.clock)
-			f := v.refresh(tc.on, rt, tc.extra...)
+			form := url.Values{"grant_type": {"refresh_token"}, "client_id": {"app"}, "client_secret": {testSecret}, "refresh_token": {rt}}
+			for i := 0; i+1 < len(tc.extra); i += 2 {
+				if tc.extra[i+1] == "<del>" {
+					form.Del(tc.extra[i])
+					continue
+				}
+				form.Set(tc.extra[i], tc.extra[i+1])
+			}
+			f := v.tokenReq(form)
+			if tc.header != "" {
+				f.headers["authorization"] = []string{tc.header}
+			}
+			tc.on.Access(f)
 			if tc.status == 200 {
 				if f.status != 200 {
 					t.Fatalf("got %d %s", f.status, f.respBody)
@@ -109,6 +135,9 @@ func TestRefreshChecks(t *testing.T) {
 				return
 			}
 			f.expectError(tc.status, tc.wantCode, tc.desc)
+			if got := f.respHeader("WWW-Authenticate"); got != "" {
+				t.Errorf("WWW-Authenticate = %q on a 400", got)
+			}
 		})
 	}
 }

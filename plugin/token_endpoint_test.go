@@ -2,10 +2,12 @@ package plugin
 
 import (
 	"bytes"
+	"encoding/base64"
 	"mime/multipart"
 	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -206,6 +208,9 @@ func TestClientAuthentication(t *testing.T) {
 	v := newEnv(t)
 	v.client("noredirect", testSecret, testConsumer.ID, "confidential")
 	v.client("withredirect", testSecret, testConsumer.ID, "confidential", "https://app.example/cb")
+	v.client("colon", "se:cr:et", testConsumer.ID, "confidential")
+	b64 := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+	noBody := passwordForm("client_id", "<del>", "client_secret", "<del>")
 	c := v.config("")
 	cust := v.config(`{"auth_header_name":"x-oauth"}`)
 	for _, tc := range []struct {
@@ -225,6 +230,22 @@ func TestClientAuthentication(t *testing.T) {
 		{"basic header, wrong secret", c, passwordForm("client_id", "<del>", "client_secret", "<del>"), basic("app", "wrong"), 401, "invalid_client", "Invalid client authentication", true},
 		{"basic header, unknown client", c, passwordForm("client_id", "<del>", "client_secret", "<del>"), basic("nobody", "x"), 401, "invalid_client", "Invalid client authentication", true},
 		{"basic header, garbage", c, passwordForm("client_id", "<del>", "client_secret", "<del>"), "Basic !!!", 401, "invalid_client", "Invalid client authentication", true},
+		// Kong's Basic parsing (kong-oauth2-behaviour.md §3.3): the regex
+		// `\s*[Bb]asic\s*(.+)` is not anchored, ngx.decode_base64 stops at
+		// the first "=", the result is split once on ":" and not URL-decoded.
+		{"basic header, regex not anchored", c, noBody, "Foo Basic " + b64("app:"+testSecret), 200, "", "", false},
+		{"basic header, no space after Basic", c, noBody, "Basic" + b64("app:"+testSecret), 200, "", "", false},
+		{"basic header, padding optional", c, noBody, "Basic " + strings.TrimRight(b64("pub:"), "="), 200, "", "", false},
+		{"basic header, bytes after padding ignored", c, noBody, "Basic " + b64("pub:") + "!junk", 200, "", "", false},
+		{"basic header, length 4n+1 refused", c, noBody, "Basic " + b64("app:"+testSecret) + "A", 401, "invalid_client", "Invalid client authentication", true},
+		{"basic header, not URL-decoded", c, noBody, basic("ap%70", testSecret), 401, "invalid_client", "Invalid client authentication", true},
+		{"basic header, split once on colon", c, passwordForm("client_id", "<del>", "client_secret", "<del>"), basic("colon", "se:cr:et"), 200, "", "", false},
+		{"basic header, no colon: no secret", c, noBody, "Basic " + b64("app"), 401, "invalid_client", "Invalid client authentication", true},
+		{"basic header, empty id", c, noBody, basic("", testSecret), 401, "invalid_client", "Invalid client authentication", true},
+		{"basic header, public client without colon", c, noBody, "Basic " + b64("pub"), 200, "", "", false},
+		{"basic header, public client with empty secret", c, noBody, basic("pub", ""), 200, "", "", false},
+		// Always 400, never the Basic challenge (kong-oauth2-behaviour.md §3.4 step 5).
+		{"basic header, public client with secret", c, noBody, basic("pub", "s3cret"), 400, "invalid_request", "client_secret is disallowed for public clients", false},
 		{"header present: body client_id alone ignored", c, passwordForm("client_secret", "<del>"), "Bearer xyz", 401, "invalid_client", "Invalid client authentication", true},
 		{"custom auth header carries Basic", cust, passwordForm("client_id", "<del>", "client_secret", "<del>"), basic("app", testSecret), 200, "", "", false},
 		{"wrong secret in body", c, passwordForm("client_secret", "wrong"), "", 400, "invalid_client", "Invalid client authentication", false},
@@ -266,29 +287,186 @@ func TestClientAuthentication(t *testing.T) {
 	}
 }
 
-func TestTokenErrorPrecedence(t *testing.T) {
+// TestClientAuthenticationJSONValues: parameters that are not strings, as
+// a JSON body can send them. Step 1 of kong-oauth2-behaviour.md §3.3 needs
+// both client_id and client_secret truthy (false is not); a secret that
+// did not qualify is not presented at all.
+func TestClientAuthenticationJSONValues(t *testing.T) {
 	v := newEnv(t)
 	c := v.config("")
 	for _, tc := range []struct {
 		name           string
-		form           url.Values
+		extra          map[string]any
+		status         int
 		wantCode, desc string
 	}{
+		{"confidential, numeric secret", map[string]any{"client_secret": 12}, 400, "invalid_client", "Invalid client authentication"},
+		{"confidential, secret false", map[string]any{"client_secret": false}, 400, "invalid_client", "Invalid client authentication"},
+		{"confidential, secret null", map[string]any{"client_secret": jsonNull}, 400, "invalid_client", "Invalid client authentication"},
+		{"numeric client_id", map[string]any{"client_id": 12}, 400, "invalid_client", "Invalid client authentication"},
+		{"client_id false", map[string]any{"client_id": false}, 400, "invalid_client", "Invalid client authentication"},
+		{"public, numeric secret", map[string]any{"client_id": "pub", "client_secret": 12}, 400, "invalid_request", "client_secret is disallowed for public clients"},
+		{"public, secret true", map[string]any{"client_id": "pub", "client_secret": true}, 400, "invalid_request", "client_secret is disallowed for public clients"},
+		{"public, secret false: not presented", map[string]any{"client_id": "pub", "client_secret": false}, 200, "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := v.jsonTokenReq(passwordJSON(tc.extra))
+			c.Access(f)
+			if tc.status == 200 {
+				if f.status != 200 {
+					t.Fatalf("got %d %s", f.status, f.respBody)
+				}
+				return
+			}
+			f.expectError(tc.status, tc.wantCode, tc.desc)
+		})
+	}
+}
+
+// TestBasicHeaderFirstValue: of a repeated auth header, the token endpoint
+// reads the first value, like kong.request.get_header.
+func TestBasicHeaderFirstValue(t *testing.T) {
+	v := newEnv(t)
+	c := v.config("")
+	for _, tc := range []struct {
+		name   string
+		values []string
+		status int
+	}{
+		{"valid first", []string{basic("app", testSecret), basic("app", "wrong")}, 200},
+		{"valid second", []string{basic("app", "wrong"), basic("app", testSecret)}, 401},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := v.tokenReq(passwordForm("client_id", "<del>", "client_secret", "<del>"))
+			f.headers["authorization"] = tc.values
+			c.Access(f)
+			if f.status != tc.status {
+				t.Errorf("got %d %s, want %d", f.status, f.respBody, tc.status)
+			}
+		})
+	}
+}
+
+// TestTokenErrorPrecedence: kong-oauth2-behaviour.md §3.4. The HTTPS
+// failure wins; then the last of unsupported_grant_type, the client lookup
+// and the secret check; the grant's own checks only when none is left.
+func TestTokenErrorPrecedence(t *testing.T) {
+	v := newEnv(t)
+	c := v.config("")
+	noBody := func(extra ...string) url.Values {
+		return passwordForm(append([]string{"client_id", "<del>", "client_secret", "<del>"}, extra...)...)
+	}
+	for _, tc := range []struct {
+		name           string
+		form           url.Values
+		header         string // Authorization
+		plainHTTP      bool
+		status         int // 400 when 0
+		wantCode, desc string
+	}{
+		{name: "plain HTTP wins over every other error", form: url.Values{"client_id": {"ghost"}, "grant_type": {"x"}}, header: basic("ghost", "x"), plainHTTP: true,
+			wantCode: "access_denied", desc: "You must use HTTPS"},
+		{name: "unsupported grant, Basic client wrong secret", form: noBody("grant_type", "<del>"), header: basic("app", "wrong"), status: 401,
+			wantCode: "invalid_client", desc: "Invalid client authentication"},
+		{name: "unsupported grant, Basic client unknown", form: noBody("grant_type", "implicit"), header: basic("ghost", "x"), status: 401,
+			wantCode: "invalid_client", desc: "Invalid client authentication"},
+		{name: "unsupported grant, valid Basic client", form: noBody("grant_type", "<del>"), header: basic("app", testSecret),
+			wantCode: "unsupported_grant_type", desc: "Invalid grant_type"},
+		{name: "unsupported grant, public client", form: passwordForm("grant_type", "<del>", "client_id", "pub", "client_secret", "<del>"),
+			wantCode: "unsupported_grant_type", desc: "Invalid grant_type"},
+		{name: "unsupported grant, public client with a secret", form: passwordForm("grant_type", "<del>", "client_id", "pub", "client_secret", "x"),
+			wantCode: "invalid_request", desc: "client_secret is disallowed for public clients"},
+		{name: "unsupported grant, bad provision key", form: passwordForm("grant_type", "client_credentials", "provision_key", "bad"),
+			wantCode: "unsupported_grant_type", desc: "Invalid grant_type"},
+		{name: "bad client, bad scope", form: passwordForm("client_id", "ghost", "scope", "admin"),
+			wantCode: "invalid_client", desc: "Invalid client authentication"},
+		{name: "bad scope, bad provision key", form: passwordForm("scope", "admin", "provision_key", "bad"),
+			wantCode: "invalid_provision_key", desc: "Invalid provision_key"},
+
 		// Kong spec 1809-1825: client error overwrites unsupported_grant_type.
-		{"no grant_type, client without secret", url.Values{"client_id": {"app"}, "scope": {"email"}, "response_type": {"code"}}, "invalid_client", "Invalid client authentication"},
-		{"no grant_type, valid client", passwordForm("grant_type", "<del>"), "unsupported_grant_type", "Invalid grant_type"},
-		{"authorization_code", passwordForm("grant_type", "authorization_code"), "unsupported_grant_type", "Invalid grant_type"},
-		{"client_credentials", passwordForm("grant_type", "client_credentials"), "unsupported_grant_type", "Invalid grant_type"},
-		{"implicit", passwordForm("grant_type", "implicit"), "unsupported_grant_type", "Invalid grant_type"},
-		{"bad grant and bad client", passwordForm("grant_type", "x", "client_secret", "bad"), "invalid_client", "Invalid client authentication"},
-		{"bad client and bad provision key", passwordForm("client_secret", "bad", "provision_key", "bad"), "invalid_client", "Invalid client authentication"},
-		{"bad provision key and no user", passwordForm("provision_key", "bad", "authenticated_userid", "<del>"), "invalid_provision_key", "Invalid provision_key"},
-		{"no user and bad scope", passwordForm("authenticated_userid", "<del>", "scope", "admin"), "invalid_authenticated_userid", "Missing authenticated_userid parameter"},
+		{"no grant_type, client without secret", url.Values{"client_id": {"app"}, "scope": {"email"}, "response_type": {"code"}}, "", false, 0, "invalid_client", "Invalid client authentication"},
+		{"no grant_type, valid client", passwordForm("grant_type", "<del>"), "", false, 0, "unsupported_grant_type", "Invalid grant_type"},
+		{"authorization_code", passwordForm("grant_type", "authorization_code"), "", false, 0, "unsupported_grant_type", "Invalid grant_type"},
+		{"client_credentials", passwordForm("grant_type", "client_credentials"), "", false, 0, "unsupported_grant_type", "Invalid grant_type"},
+		{"implicit", passwordForm("grant_type", "implicit"), "", false, 0, "unsupported_grant_type", "Invalid grant_type"},
+		{"bad grant and bad client", passwordForm("grant_type", "x", "client_secret", "bad"), "", false, 0, "invalid_client", "Invalid client authentication"},
+		{"bad client and bad provision key", passwordForm("client_secret", "bad", "provision_key", "bad"), "", false, 0, "invalid_client", "Invalid client authentication"},
+		{"bad provision key and no user", passwordForm("provision_key", "bad", "authenticated_userid", "<del>"), "", false, 0, "invalid_provision_key", "Invalid provision_key"},
+		{"no user and bad scope", passwordForm("authenticated_userid", "<del>", "scope", "admin"), "", false, 0, "invalid_authenticated_userid", "Missing authenticated_userid parameter"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := v.tokenReq(tc.form)
+			if tc.header != "" {
+				f.headers["authorization"] = []string{tc.header}
+			}
+			if tc.plainHTTP {
+				f.scheme = "http"
+			}
 			c.Access(f)
-			f.expectError(400, tc.wantCode, tc.desc)
+			status := tc.status
+			if status == 0 {
+				status = 400
+			}
+			f.expectError(status, tc.wantCode, tc.desc)
+			if got, want := f.respHeader("WWW-Authenticate") != "", status == 401; got != want {
+				t.Errorf("WWW-Authenticate = %q", f.respHeader("WWW-Authenticate"))
+			}
 		})
+	}
+}
+
+// TestStateEchoedVerbatim: state is echoed in every token-endpoint answer,
+// errors included, whatever JSON value it is (kong-oauth2-behaviour.md
+// §3.4 step 0: response_params.state = parameters.state).
+func TestStateEchoedVerbatim(t *testing.T) {
+	v := newEnv(t)
+	v.e.throttle = nil // dozens of failures for one client on purpose
+	c := v.config("")
+	answers := []struct {
+		name   string
+		extra  map[string]any
+		status int
+	}{
+		{"success", nil, 200},
+		{"unsupported_grant_type", map[string]any{"grant_type": "implicit"}, 400},
+		{"invalid_client", map[string]any{"client_secret": "wrong"}, 400},
+		{"public client with secret", map[string]any{"client_id": "pub", "client_secret": "x"}, 400},
+		{"invalid_provision_key", map[string]any{"provision_key": "bad"}, 400},
+		{"invalid_authenticated_userid", map[string]any{"authenticated_userid": " "}, 400},
+		{"invalid_scope", map[string]any{"scope": "admin"}, 400},
+		{"invalid refresh_token", map[string]any{"grant_type": "refresh_token", "refresh_token": "nope"}, 400},
+	}
+	states := []struct {
+		name  string
+		value any
+		want  any // as decoded from the answer
+	}{
+		{"string", "xyz", "xyz"},
+		{"empty string", "", ""},
+		{"number", 42, float64(42)},
+		{"false", false, false},
+		{"array", []any{"a", 1}, []any{"a", float64(1)}},
+		{"object", map[string]any{"k": "v"}, map[string]any{"k": "v"}},
+	}
+	for _, a := range answers {
+		for _, st := range states {
+			t.Run(a.name+"/"+st.name, func(t *testing.T) {
+				body := passwordJSON(a.extra)
+				body["state"] = st.value
+				f := v.jsonTokenReq(body)
+				c.Access(f)
+				m := f.json()
+				got, ok := m["state"]
+				if f.status != a.status || !ok || !reflect.DeepEqual(got, st.want) {
+					t.Errorf("got %d state %#v (present %v), want %d state %#v", f.status, got, ok, a.status, st.want)
+				}
+			})
+		}
+	}
+	// No state sent: none answered.
+	f := v.jsonTokenReq(passwordJSON(map[string]any{"client_secret": "wrong"}))
+	c.Access(f)
+	if _, ok := f.json()["state"]; ok {
+		t.Errorf("state answered though none was sent: %s", f.respBody)
 	}
 }
