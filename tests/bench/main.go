@@ -13,7 +13,10 @@
 //     same concurrency so that machine noise hits both.
 //  2. Token issuance through the socket against a loop doing the same
 //     database writes directly (PostgreSQL with lib/pq; the embedded SQLite
-//     store with its driver), again in alternating rounds.
+//     store with its driver), again in alternating rounds; against the
+//     issuance floor (the floor plugin in issue mode: the token endpoint's
+//     PDK calls and the same INSERT, no OAuth logic); and, in process, the
+//     engine over store.Cached (no socket) against the raw loop.
 //  3. The engine's hot paths without the socket: go test -bench on ./plugin
 //     and ./store (benchstat input format; summarized with benchstat when
 //     it can be fetched).
@@ -21,15 +24,18 @@
 //  5. Store queries per validated request after warm-up (in process: the
 //     engine over store.Cached over PostgreSQL).
 //
-// It is test tooling: it asserts nothing about speed, but it fails if a
-// request it sends is not answered correctly.
+// The table goes to stdout and to bin/bench.md. It is test tooling: it
+// asserts nothing about speed, but it fails if a request it sends is not
+// answered correctly.
 package main
 
 import (
+	"bytes"
 	"context"
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -110,6 +116,14 @@ func run(o options) error {
 		return err
 	}
 	rep.issuance = append(rep.issuance, is)
+	progress("issuance through the socket vs the issuance floor (PostgreSQL, fsync=off) at concurrency %d", o.issueConc)
+	if rep.issueFloor, err = env.compareIssueFloor(ctx, o); err != nil {
+		return err
+	}
+	progress("issuance in process (engine + store.Cached, no socket) vs the raw loop at concurrency %d", o.issueConc)
+	if rep.inProc, err = env.compareInProcIssuance(ctx, o); err != nil {
+		return err
+	}
 	progress("issuance with the embedded store at concurrency %d", o.issueConc)
 	if is, err = env.compareIssuance(ctx, env.lite, env.rawSQLite, "embedded SQLite", o); err != nil {
 		return err
@@ -144,6 +158,17 @@ func run(o options) error {
 		}
 	}
 	rep.wall = time.Since(start)
-	rep.print(os.Stdout)
+	var table bytes.Buffer
+	rep.print(&table)
+	os.Stdout.Write(table.Bytes())
+	// bin/bench.md is the table as it goes into the README.
+	out := filepath.Join(root(), "bin", "bench.md")
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(out, table.Bytes(), 0o644); err != nil {
+		return err
+	}
+	progress("table written to %s", out)
 	return nil
 }

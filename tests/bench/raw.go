@@ -12,6 +12,8 @@ import (
 
 	_ "github.com/lib/pq"  // "postgres"
 	_ "modernc.org/sqlite" // "sqlite"
+
+	"github.com/oauth2-password/oauth2-password/store"
 )
 
 // writer is the baseline of an issuance comparison: the database writes of
@@ -22,13 +24,6 @@ type writer interface {
 	write(ctx context.Context) error
 	close()
 }
-
-// insertToken is the statement of store/sqltokens.go insertToken, run the
-// way sqlStore.CreateToken runs it: BEGIN, this INSERT, RowsAffected,
-// COMMIT. Keep the two in step.
-const insertToken = `INSERT INTO tokens (access_digest, refresh_digest, client_id, service_id, authenticated_userid, scope,
-issued_at, expires_in, refresh_expires_at, family_id, revoked, purge_after)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHING`
 
 // rawWriter inserts tokens shaped like the plugin's (random digests, a
 // random family id, the same client and service and lifetimes).
@@ -56,21 +51,17 @@ func (w *rawWriter) write(ctx context.Context) error {
 		w.wmu.Lock()
 		defer w.wmu.Unlock()
 	}
-	tx, err := w.db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	res, err := tx.ExecContext(ctx, insertToken, b[:32], b[32:64], w.clientID, w.service, "user-1", "",
+	// The store's own statement, run as CreateToken runs it: one
+	// autocommit statement, committed when ExecContext returns.
+	res, err := w.db.ExecContext(ctx, store.InsertTokenSQL, b[:32], b[32:64], w.clientID, w.service, "user-1", "",
 		now, expiresIn, now+refreshTTL, hex.EncodeToString(b[64:]), false, now+refreshTTL)
 	if err != nil {
-		tx.Rollback()
 		return err
 	}
 	if n, err := res.RowsAffected(); err != nil || n != 1 {
-		tx.Rollback()
 		return fmt.Errorf("insert: %d rows, %v", n, err)
 	}
-	return tx.Commit()
+	return nil
 }
 
 // openRawPostgres opens lib/pq with the pool settings of
@@ -82,6 +73,8 @@ func openRawPostgres(ctx context.Context, dbURL, clientID, serviceID string) (wr
 	}
 	db.SetMaxOpenConns(16)
 	db.SetMaxIdleConns(8)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	db.SetConnMaxLifetime(30 * time.Minute)
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -104,6 +97,7 @@ func openRawSQLite(ctx context.Context, path, clientID, serviceID string) (write
 	}
 	db.SetMaxOpenConns(8)
 	db.SetMaxIdleConns(8)
+	db.SetConnMaxIdleTime(10 * time.Minute)
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, err

@@ -15,6 +15,8 @@ type report struct {
 	machine      string
 	validation   []validation
 	issuance     []issuance
+	issueFloor   issueFloor
+	inProc       inProc
 	queries      float64
 	heapPerToken float64
 	goBench      *goBench
@@ -83,7 +85,10 @@ func (r *report) print(w io.Writer) {
 		p("| … CPU per request: plugin process / test host | %s / %s | %s / %s | %.2f× / %.2f× | | |",
 			us(oc.plugin), us(oc.self), us(fc.plugin), us(fc.self), ratio(oc.plugin, fc.plugin), ratio(oc.self, fc.self))
 	}
-	for _, is := range r.issuance {
+	for i, is := range r.issuance {
+		if i == 1 {
+			r.printIssueFloor(p)
+		}
 		rt := 1 / pairedCost(is.ours, is.raw)
 		goal, okStr := "≥ 0.7×", met(rt >= 0.7)
 		if !is.pg {
@@ -126,7 +131,11 @@ func (r *report) print(w io.Writer) {
 	p("")
 	p("- Socket rows: the real binary (built without -race) and the floor plugin (`tests/floorplugin`: the same 4 PDK calls — get_path, get_header, authenticate, set_headers — and no logic) each under the Kong-side test host (`tests/konghost`, `Host.Do`, no HTTP), on the same machine as the host. Rounds of %v alternate A/B/B/A (%d per side, after a warm-up round each), at the same concurrency. The host's own cost (protobuf framing, request state) is in both sides, as Kong's would be. Cost ratio = floor requests/s ÷ ours in each pair of back-to-back rounds, median over the pairs (robust to a burst of noise from other tenants of the machine); the ratio of the totals is shown too. CPU per request and p50 are the steadier signs of the plugin's own cost.", r.opts.round, r.opts.rounds)
 	p("- Validation uses the plugin over PostgreSQL with the token, client and consumer cached; after warm-up no store is involved.")
-	p("- Issuance: a password grant per request (client authentication, random tokens, one INSERT transaction) against a loop in the bench process making the same writes: BEGIN; the same INSERT into tokens; COMMIT, with the store's pool settings. PostgreSQL is the throwaway server of `store/pgtest` (loopback TCP, same machine), which runs with **fsync=off** and full_page_writes=off; both sides share it, so the ratio compares like with like, but a commit then costs almost nothing and the plugin protocol's round trips dominate. The fsync=on row restarts the server with both on (`pgtest` `SetDurable`) for what a durable server costs. SQLite: WAL, synchronous=NORMAL, one writer at a time, as the store runs it; no goal.")
+	p("- Issuance: a password grant per request (client authentication, two random tokens, one autocommit INSERT) against a loop in the bench process making the same write: the store's own statement (`store.InsertTokenSQL`) run as `CreateToken` runs it, with the store's pool settings. PostgreSQL is the throwaway server of `store/pgtest` (loopback TCP, same machine), which runs with **fsync=off** and full_page_writes=off; both sides share it, so the ratio compares like with like, but a commit then costs almost nothing and the plugin protocol's round trips dominate. The fsync=on row restarts the server with both on (`pgtest` `SetDurable`) for what a durable server costs. SQLite: WAL, synchronous=NORMAL, one writer at a time, as the store runs it; no goal.")
+	p("- Issuance floor: `tests/floorplugin` with `issue_dsn` set makes exactly the token endpoint's PDK calls (checked against ours before measuring: %s) and the same INSERT (`store.InsertTokenSQL`, lib/pq, `store.OpenPostgres`'s pool settings) of two SHA-256-digested 32-character random tokens, with no OAuth logic (no parsing, no client authentication, no cache). In process: `plugin.Engine` over `store.Cached` over the same PostgreSQL database, driven by a fake `plugin.Kong` in the bench process (no socket, no second process), against the raw loop in alternating rounds.", r.issueFloor.calls)
+	if n := r.whyNotes(); n != "" {
+		p("%s", n)
+	}
 	p("- CPU per request: utime+stime of the plugin process (/proc, 10 ms ticks), of the bench process (the test host's side of the socket, or the raw loop) and of all postgres processes, over the measured rounds ÷ requests.")
 	p("- Store queries: counted with `store.Cached.StoreQueries()` in process (the engine over `store.Cached` over the same PostgreSQL database), not through the socket.")
 	p("- Heap per token: `runtime.GC` + `MemStats.HeapAlloc` growth ÷ N, after caching N tokens shaped like the plugin's (32-character client id, UUID service id, distinct user id, hex family id, refresh token).")
@@ -151,6 +160,50 @@ func (r *report) print(w io.Writer) {
 		}
 		p("```")
 	}
+}
+
+// printIssueFloor prints the issuance floor and in-process rows, which
+// explain the PostgreSQL issuance row above them.
+func (r *report) printIssueFloor(p func(string, ...any)) {
+	f, ip := r.issueFloor, r.inProc
+	if f.ours == nil || ip.ours == nil {
+		return
+	}
+	cost := pairedCost(f.ours, f.floor)
+	p("| Token issuance through the socket vs the issuance floor plugin (same PDK calls, same INSERT, no OAuth logic), PostgreSQL fsync=off, concurrency %d: tokens/s | %s | issuance floor %s | %.2f× cost per token (median of round pairs; totals: %.2f×) | | |",
+		f.concurrency, num(f.ours.perSecond()), num(f.floor.perSecond()), cost, f.floor.perSecond()/f.ours.perSecond())
+	p("| … latency p50 / p99 | %s / %s | %s / %s | %.2f× / %.2f× | | |",
+		ms(f.ours.quantile(0.50)), ms(f.ours.quantile(0.99)), ms(f.floor.quantile(0.50)), ms(f.floor.quantile(0.99)),
+		ratio(f.ours.quantile(0.50), f.floor.quantile(0.50)), ratio(f.ours.quantile(0.99), f.floor.quantile(0.99)))
+	oc, fc := f.ours.cpuPerOp(), f.floor.cpuPerOp()
+	p("| … CPU per token: plugin process / test host / PostgreSQL | %s / %s / %s | %s / %s / %s | %.2f× / %.2f× / %.2f× | | |",
+		us(oc.plugin), us(oc.self), us(oc.postgres), us(fc.plugin), us(fc.self), us(fc.postgres),
+		ratio(oc.plugin, fc.plugin), ratio(oc.self, fc.self), ratio(oc.postgres, fc.postgres))
+	p("| Token issuance in process (engine + store.Cached over PostgreSQL fsync=off, fake Kong, no socket), concurrency %d: tokens/s | %s | raw lib/pq loop %s | %.2f× (median of round pairs) | | |",
+		ip.concurrency, num(ip.ours.perSecond()), num(ip.raw.perSecond()), 1/pairedCost(ip.ours, ip.raw))
+	ic, rc := ip.ours.cpuPerOp(), ip.raw.cpuPerOp()
+	p("| … latency p50 / p99 | %s / %s | %s / %s | | | |",
+		ms(ip.ours.quantile(0.50)), ms(ip.ours.quantile(0.99)), ms(ip.raw.quantile(0.50)), ms(ip.raw.quantile(0.99)))
+	p("| … CPU per token: bench process (engine + store, or loop) / PostgreSQL | %s / %s | %s / %s | | | |",
+		us(ic.self), us(ic.postgres), us(rc.self), us(rc.postgres))
+}
+
+// whyNotes explains, from the measured CPU per token, why issuance through
+// the socket cannot reach 0.7× of the raw loop on this machine.
+func (r *report) whyNotes() string {
+	if len(r.issuance) == 0 || r.issueFloor.ours == nil || r.inProc.ours == nil {
+		return ""
+	}
+	is, f, ip := r.issuance[0], r.issueFloor, r.inProc
+	oc, rc, fc := is.ours.cpuPerOp(), is.raw.cpuPerOp(), f.floor.cpuPerOp()
+	ours := oc.plugin + oc.self + oc.postgres
+	raw := rc.self + rc.postgres
+	floor := fc.plugin + fc.self + fc.postgres
+	return fmt.Sprintf("- Why the PostgreSQL issuance row misses 0.7×: with %d cores shared by the plugin, the test host and PostgreSQL, throughput follows total CPU per token. Through the socket a token costs %s of CPU (plugin %s, test host %s, PostgreSQL %s), the raw loop's %s (loop %s, PostgreSQL %s): at most ≈ %.2f× of the raw loop once the cores are busy. "+
+		"The issuance floor — the same %s PDK round trips and the same INSERT, no OAuth logic — already costs %s (plugin %s, host %s, PostgreSQL %s) and reaches ≈ %.2f× of the raw loop (its tokens/s ÷ the raw loop's above): the protocol alone is below the goal. Ours costs %.2f× the floor; without the socket (in process) engine + store reach %.2f× of the raw loop.",
+		runtime.NumCPU(), us(ours), us(oc.plugin), us(oc.self), us(oc.postgres), us(raw), us(rc.self), us(rc.postgres), ratio(raw, ours),
+		strings.SplitN(f.calls, ":", 2)[0], us(floor), us(fc.plugin), us(fc.self), us(fc.postgres), f.floor.perSecond()/is.raw.perSecond(),
+		pairedCost(f.ours, f.floor), 1/pairedCost(ip.ours, ip.raw))
 }
 
 func us(d time.Duration) string { return fmt.Sprintf("%.0f µs", float64(d)/float64(time.Microsecond)) }

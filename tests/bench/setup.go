@@ -99,6 +99,9 @@ func setup(ctx context.Context) (_ *env, err error) {
 		return nil, err
 	}
 	pgSvc, _ := e.pg.host.Service(service)
+	if err := e.addIssueFloor(pgSvc.ServiceID); err != nil {
+		return nil, err
+	}
 	if e.rawPG, err = openRawPostgres(ctx, e.pgURL, e.pg.client.ID, pgSvc.ServiceID); err != nil {
 		return nil, err
 	}

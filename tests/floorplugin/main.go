@@ -9,6 +9,12 @@
 // in one call). Optional config fields switch on the paths konghost must
 // handle like Kong: an early kong.response.exit and an arbitrary extra PDK
 // method (unknown or not allowed in access).
+//
+// Started with -issue-database-url it is instead the issuance floor
+// (issue.go): every request gets the PDK calls of the real plugin's token
+// endpoint and the same INSERT, without any OAuth logic. It is a start flag,
+// like the real plugin's -database-url, so that the config schema (which
+// konghost's tests check) stays the four fields above.
 package main
 
 import (
@@ -42,6 +48,10 @@ func New() interface{} { return &Config{} }
 func (c *Config) Access(kong *pdk.PDK) {
 	path, err := kong.Request.GetPath()
 	if err != nil {
+		return
+	}
+	if *issueURL != "" {
+		issueToken(kong)
 		return
 	}
 	auth, err := kong.Request.GetHeader("authorization")
