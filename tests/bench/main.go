@@ -61,7 +61,7 @@ func main() {
 	flag.DurationVar(&o.round, "round", 750*time.Millisecond, "length of one round")
 	flag.IntVar(&o.issueConc, "issue-concurrency", 8, "token issuance concurrency")
 	flag.StringVar(&o.benchtime, "benchtime", "500ms", "go test -benchtime for the engine benchmarks")
-	flag.IntVar(&o.count, "count", 5, "go test -count for the engine benchmarks")
+	flag.IntVar(&o.count, "count", 6, "go test -count for the engine benchmarks")
 	flag.BoolVar(&o.goBench, "gobench", true, "run the go test benchmarks")
 	flag.IntVar(&o.tokens, "cached-tokens", 1_000_000, "tokens cached for the heap measurement")
 	flag.BoolVar(&o.durable, "durable", true, "also measure PostgreSQL issuance with fsync=on")

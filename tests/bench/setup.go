@@ -47,16 +47,18 @@ type client struct {
 
 // env is everything the socket measurements share.
 type env struct {
-	dir       string
-	bin       string
-	pgSrv     *pgtest.Server
-	pgURL     string
-	pg        *pluginProc // ours over PostgreSQL
-	lite      *pluginProc // ours over the embedded store
-	floor     *pluginProc
-	rawPG     writer
-	rawSQLite writer
-	closeOnce sync.Once
+	dir   string
+	bin   string
+	pgSrv *pgtest.Server
+	pgURL string
+	pg    *pluginProc // ours over PostgreSQL
+	lite  *pluginProc // ours over the embedded store
+	floor *pluginProc
+	// floorIssue is the floor plugin in issue mode over ours' PostgreSQL.
+	floorIssue *pluginProc
+	rawPG      writer
+	rawSQLite  writer
+	closeOnce  sync.Once
 }
 
 func setup(ctx context.Context) (_ *env, err error) {
@@ -99,7 +101,7 @@ func setup(ctx context.Context) (_ *env, err error) {
 		return nil, err
 	}
 	pgSvc, _ := e.pg.host.Service(service)
-	if err := e.addIssueFloor(pgSvc.ServiceID); err != nil {
+	if e.floorIssue, err = startIssueFloor(ctx, floorBin, e.pgURL, e.pg.client.ID, pgSvc.ServiceID); err != nil {
 		return nil, err
 	}
 	if e.rawPG, err = openRawPostgres(ctx, e.pgURL, e.pg.client.ID, pgSvc.ServiceID); err != nil {
@@ -119,7 +121,7 @@ func (e *env) close() {
 				w.close()
 			}
 		}
-		for _, p := range []*pluginProc{e.pg, e.lite, e.floor} {
+		for _, p := range []*pluginProc{e.pg, e.lite, e.floor, e.floorIssue} {
 			if p != nil {
 				p.host.Close()
 			}
