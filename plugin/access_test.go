@@ -17,6 +17,7 @@ func TestPanicIsRecovered(t *testing.T) {
 	tok := str(v.issue(c), "access_token")
 	for _, method := range []string{"Path", "Header", "Authenticate", "SetUpstreamHeaders", "Exit"} {
 		t.Run(method, func(t *testing.T) {
+			v.use(t)
 			f := v.kong()
 			f.path, f.panicOn = "/api", method
 			f.headers["authorization"] = []string{"Bearer " + tok}
@@ -164,6 +165,7 @@ func TestPDKCallCounts(t *testing.T) {
 		}}, []string{"Path", "Method", "Headers", "RawQuery", "Scheme", "Exit"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			v.use(t)
 			f := v.kong()
 			tc.r.setup(f)
 			tc.r.conf.Access(f)

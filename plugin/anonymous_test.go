@@ -28,6 +28,7 @@ func TestAnonymous(t *testing.T) {
 		{"other service's token", byID, otherService},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			v.use(t)
 			f := v.kong()
 			f.path = "/api"
 			f.consumers["anon-id"] = anonConsumer
@@ -53,6 +54,7 @@ func TestAnonymous(t *testing.T) {
 	}
 
 	t.Run("valid token wins", func(t *testing.T) {
+		v.use(t)
 		f := v.proxy(byID, tok)
 		expectProxied(t, f)
 		if f.up(hCredentialID) != "app" || f.up(hAnonymous) != "<cleared>" {
@@ -61,6 +63,7 @@ func TestAnonymous(t *testing.T) {
 	})
 
 	t.Run("anonymous consumer missing", func(t *testing.T) {
+		v.use(t)
 		f := v.proxy(missing, "")
 		if f.status != 500 || str(f.json(), "message") != "anonymous consumer nobody is configured but doesn't exist" {
 			t.Errorf("got %d %s", f.status, f.respBody)
@@ -71,6 +74,7 @@ func TestAnonymous(t *testing.T) {
 	})
 
 	t.Run("already authenticated by another plugin", func(t *testing.T) {
+		v.use(t)
 		f := v.kong()
 		f.path, f.hasCredential = "/api", true
 		f.headers["authorization"] = []string{"Bearer nope"}
@@ -84,6 +88,7 @@ func TestAnonymous(t *testing.T) {
 	})
 
 	t.Run("logical AND ignores other plugins", func(t *testing.T) {
+		v.use(t)
 		f := v.kong()
 		f.path, f.hasCredential = "/api", true
 		v.config("").Access(f)
@@ -91,6 +96,7 @@ func TestAnonymous(t *testing.T) {
 	})
 
 	t.Run("hide_credentials also applies to the anonymous path", func(t *testing.T) {
+		v.use(t)
 		c := v.config(`{"anonymous":"anon-id","hide_credentials":true}`)
 		f := v.kong()
 		f.path = "/api"

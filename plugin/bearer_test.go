@@ -54,6 +54,7 @@ func TestBearerExtraction(t *testing.T) {
 			"--XyZ\r\nContent-Disposition: form-data; name=\"access_token\"\r\n\r\n" + tok + "\r\n--XyZ--\r\n", true, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			v.use(t)
 			f := v.kong()
 			f.method, f.path, f.query, f.body = tc.method, "/api", tc.query, []byte(tc.body)
 			for k, val := range tc.header {
@@ -90,6 +91,7 @@ func TestBearerErrors(t *testing.T) {
 		{"invalid, realm", "nope", realm, "invalid_token", invalidDesc, `Bearer realm="my api", error="invalid_token", error_description="` + invalidDesc + `"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			v.use(t)
 			f := v.proxy(tc.conf, tc.token)
 			f.expectError(401, tc.code, tc.desc)
 			if got := f.respHeader("WWW-Authenticate"); got != tc.wantChallenge {
@@ -264,6 +266,7 @@ func TestHideCredentialsDetails(t *testing.T) {
 			nil, nil, "a=1", nil, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			v.use(t)
 			f := v.kong()
 			f.method, f.path, f.query, f.body = tc.method, "/api", tc.query, []byte(tc.body)
 			for k, val := range tc.header {

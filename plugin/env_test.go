@@ -257,3 +257,11 @@ func basic(id, secret string) string {
 }
 
 func str(m map[string]any, k string) string { s, _ := m[k].(string); return s }
+
+// use makes the env report to the subtest t until t ends, so that a
+// failure inside a table row is reported (and stops) under that row.
+func (v *env) use(t *testing.T) {
+	prev := v.t
+	v.t = t
+	t.Cleanup(func() { v.t = prev })
+}

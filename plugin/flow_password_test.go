@@ -50,6 +50,7 @@ func TestPasswordGrantChecks(t *testing.T) {
 		{"no scopes configured: scope dropped", noScopes, passwordForm("scope", "anything"), nil, "", "", "<cleared>"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			v.use(t)
 			var f *fakeKong
 			if tc.jsonBody != nil {
 				f = v.jsonTokenReq(passwordJSON(tc.jsonBody))

@@ -103,6 +103,7 @@ func TestRefreshChecks(t *testing.T) {
 		{"other client, Basic credentials", c, c, 0, []string{"client_id", "<del>", "client_secret", "<del>"}, 400, "invalid_client", "Invalid client authentication", "", basic("app2", testSecret)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			v.use(t)
 			rt := "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
 			if tc.name == "no refresh_token parameter" {
 				rt = ""

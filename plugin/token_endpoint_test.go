@@ -128,6 +128,7 @@ func TestTokenParametersAndEncodings(t *testing.T) {
 		{"state without value", passwordForm().Encode() + "&state", "", nil, 200, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			v.use(t)
 			f := v.kong()
 			f.method, f.path, f.query, f.body = "POST", "/oauth2/token", tc.query, tc.body
 			if tc.ct != "" {
@@ -260,6 +261,7 @@ func TestClientAuthentication(t *testing.T) {
 		{"unregistered redirect_uri ignored", c, passwordForm("client_id", "withredirect", "redirect_uri", "https://evil.example/"), "", 200, "", "", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			v.use(t)
 			f := v.tokenReq(tc.form)
 			if tc.header != "" {
 				name := "authorization"
@@ -310,6 +312,7 @@ func TestClientAuthenticationJSONValues(t *testing.T) {
 		{"public, secret false: not presented", map[string]any{"client_id": "pub", "client_secret": false}, 200, "", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			v.use(t)
 			f := v.jsonTokenReq(passwordJSON(tc.extra))
 			c.Access(f)
 			if tc.status == 200 {
@@ -337,6 +340,7 @@ func TestBasicHeaderFirstValue(t *testing.T) {
 		{"valid second", []string{basic("app", "wrong"), basic("app", testSecret)}, 401},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			v.use(t)
 			f := v.tokenReq(passwordForm("client_id", "<del>", "client_secret", "<del>"))
 			f.headers["authorization"] = tc.values
 			c.Access(f)
@@ -395,6 +399,7 @@ func TestTokenErrorPrecedence(t *testing.T) {
 		{"no user and bad scope", passwordForm("authenticated_userid", "<del>", "scope", "admin"), "", false, 0, "invalid_authenticated_userid", "Missing authenticated_userid parameter"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			v.use(t)
 			f := v.tokenReq(tc.form)
 			if tc.header != "" {
 				f.headers["authorization"] = []string{tc.header}
@@ -451,6 +456,7 @@ func TestStateEchoedVerbatim(t *testing.T) {
 	for _, a := range answers {
 		for _, st := range states {
 			t.Run(a.name+"/"+st.name, func(t *testing.T) {
+				v.use(t)
 				body := passwordJSON(a.extra)
 				body["state"] = st.value
 				f := v.jsonTokenReq(body)
