@@ -116,13 +116,21 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
-// open opens (and migrates) the store the flags name.
-func (c *cli) open(ctx context.Context) (store.Store, error) {
+// withStore opens (and so migrates) the store the flags name, runs f with
+// it under the command's deadline, and closes it.
+func (c *cli) withStore(f func(ctx context.Context, s store.Store) error) error {
 	url, err := c.db.resolve()
 	if err != nil {
-		return nil, usagef("%v", err)
+		return usagef("%v", err)
 	}
-	return store.Open(ctx, url)
+	ctx, cancel := context.WithTimeout(context.Background(), cliTimeout)
+	defer cancel()
+	s, err := store.Open(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	return f(ctx, s)
 }
 
 func (c *cli) printJSON(v any) error {
@@ -139,14 +147,9 @@ func (c *cli) migrate(args []string) error {
 	if len(pos) > 0 {
 		return usagef("migrate takes no arguments")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), cliTimeout)
-	defer cancel()
-	s, err := c.open(ctx) // Open migrates.
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	return c.printJSON(map[string]bool{"migrated": true})
+	return c.withStore(func(context.Context, store.Store) error { // Open migrates.
+		return c.printJSON(map[string]bool{"migrated": true})
+	})
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

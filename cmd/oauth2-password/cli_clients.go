@@ -97,22 +97,17 @@ func (c *cli) clientsCreate(args []string) error {
 		cl.SecretDigest = store.DigestOf(secret)
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), cliTimeout)
-	defer cancel()
-	s, err := c.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	if err := s.CreateClient(ctx, cl); err != nil {
-		if errors.Is(err, store.ErrConflict) {
-			return errorf("a client with client_id %q already exists", id)
+	return c.withStore(func(ctx context.Context, s store.Store) error {
+		if err := s.CreateClient(ctx, cl); err != nil {
+			if errors.Is(err, store.ErrConflict) {
+				return errorf("a client with client_id %q already exists", id)
+			}
+			return err
 		}
-		return err
-	}
-	return c.printJSON(clientJSON{
-		ClientID: cl.ID, ClientSecret: secret, Consumer: cl.Consumer,
-		Name: cl.Name, ClientType: cl.Type, RedirectURIs: cl.RedirectURIs,
+		return c.printJSON(clientJSON{
+			ClientID: cl.ID, ClientSecret: secret, Consumer: cl.Consumer,
+			Name: cl.Name, ClientType: cl.Type, RedirectURIs: cl.RedirectURIs,
+		})
 	})
 }
 
@@ -127,25 +122,20 @@ func (c *cli) clientsList(args []string) error {
 	if len(pos) > 0 {
 		return usagef("clients list takes no arguments, got %q", pos[0])
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), cliTimeout)
-	defer cancel()
-	s, err := c.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	cls, err := s.Clients(ctx, consumer)
-	if err != nil {
-		return err
-	}
-	out := make([]clientJSON, 0, len(cls))
-	for _, cl := range cls {
-		out = append(out, clientJSON{
-			ClientID: cl.ID, Consumer: cl.Consumer, Name: cl.Name, ClientType: cl.Type,
-			RedirectURIs: cl.RedirectURIs, CreatedAt: cl.CreatedAt.UTC().Format(time.RFC3339),
-		})
-	}
-	return c.printJSON(out)
+	return c.withStore(func(ctx context.Context, s store.Store) error {
+		cls, err := s.Clients(ctx, consumer)
+		if err != nil {
+			return err
+		}
+		out := make([]clientJSON, 0, len(cls))
+		for _, cl := range cls {
+			out = append(out, clientJSON{
+				ClientID: cl.ID, Consumer: cl.Consumer, Name: cl.Name, ClientType: cl.Type,
+				RedirectURIs: cl.RedirectURIs, CreatedAt: cl.CreatedAt.UTC().Format(time.RFC3339),
+			})
+		}
+		return c.printJSON(out)
+	})
 }
 
 func (c *cli) clientsDelete(args []string) error {
@@ -157,20 +147,15 @@ func (c *cli) clientsDelete(args []string) error {
 	if len(pos) != 1 {
 		return usagef("usage: clients delete CLIENT_ID")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), cliTimeout)
-	defer cancel()
-	s, err := c.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	if err := s.DeleteClient(ctx, pos[0]); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return errorf("no client with client_id %q", pos[0])
+	return c.withStore(func(ctx context.Context, s store.Store) error {
+		if err := s.DeleteClient(ctx, pos[0]); err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				return errorf("no client with client_id %q", pos[0])
+			}
+			return err
 		}
-		return err
-	}
-	return c.printJSON(map[string]any{"deleted": pos[0]})
+		return c.printJSON(map[string]any{"deleted": pos[0]})
+	})
 }
 
 // checkClientID accepts printable ids without spaces: a client_id travels in

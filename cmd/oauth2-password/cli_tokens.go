@@ -54,18 +54,13 @@ func (c *cli) tokensRevoke(args []string) error {
 		r.UserID = user
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), cliTimeout)
-	defer cancel()
-	s, err := c.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	count, err := s.Revoke(ctx, r)
-	if err != nil {
-		return err
-	}
-	return c.printJSON(map[string]int{"revoked": count})
+	return c.withStore(func(ctx context.Context, s store.Store) error {
+		count, err := s.Revoke(ctx, r)
+		if err != nil {
+			return err
+		}
+		return c.printJSON(map[string]int{"revoked": count})
+	})
 }
 
 // secretArg returns a token given on the command line, or read from the
