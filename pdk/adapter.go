@@ -10,9 +10,13 @@ import (
 	"strings"
 
 	gopdk "github.com/Kong/go-pdk"
+	"github.com/Kong/go-pdk/bridge"
 	"github.com/Kong/go-pdk/client"
 	"github.com/Kong/go-pdk/entities"
 	kpp "github.com/Kong/go-pdk/server/kong_plugin_protocol"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/emptypb"
 
 	"github.com/oauth2-password/oauth2-password/plugin"
 )
@@ -32,16 +36,115 @@ var _ plugin.Kong = Adapter{}
 func NewAdapter(k *gopdk.PDK) Adapter { return Adapter{k: k} }
 
 func (a Adapter) Method() (string, error)             { return a.k.Request.GetMethod() }
-func (a Adapter) Path() (string, error)               { return a.k.Request.GetPath() }
-func (a Adapter) Header(name string) (string, error)  { return a.k.Request.GetHeader(name) }
-func (a Adapter) RawQuery() (string, error)           { return a.k.Request.GetRawQuery() }
 func (a Adapter) Scheme() (string, error)             { return a.k.Request.GetScheme() }
 func (a Adapter) ClientIP() (string, error)           { return a.k.Client.GetIp() }
 func (a Adapter) IsTrustedIP(ip string) (bool, error) { return a.k.IP.IsTrusted(ip) }
 
+// Path, Header and RawQuery carry the client's bytes, which need not be
+// UTF-8 (obs-text in a header, raw bytes in the query). Kong sends Lua
+// strings as they are, but go-pdk decodes them into a proto3 string, which
+// Go's protobuf refuses unless it is UTF-8: the request would fail with a
+// 500 instead of getting its RFC 6750 answer. ByteString has the same wire
+// format without that check.
+func (a Adapter) Path() (string, error) { return a.askBytes("kong.request.get_path", nil) }
+func (a Adapter) Header(name string) (string, error) {
+	return a.askBytes("kong.request.get_header", bridge.WrapString(name))
+}
+func (a Adapter) RawQuery() (string, error) { return a.askBytes("kong.request.get_raw_query", nil) }
+
+func (a Adapter) askBytes(method string, arg proto.Message) (string, error) {
+	out := new(kpp.ByteString)
+	if err := a.k.Request.Ask(method, arg, out); err != nil {
+		return "", err
+	}
+	return string(out.V), nil
+}
+
 // Headers returns up to 100 request headers (Kong's default limit), keyed by
-// lower-case name.
-func (a Adapter) Headers() (map[string][]string, error) { return a.k.Request.GetHeaders(-1) }
+// lower-case name. The answer is a google.protobuf.Struct, whose strings
+// Go's protobuf would also refuse unless UTF-8 (see Path): it is decoded
+// here from the wire, every field left unknown to an Empty.
+func (a Adapter) Headers() (map[string][]string, error) {
+	out := new(emptypb.Empty)
+	if err := a.k.Request.Ask("kong.request.get_headers", &kpp.Int{V: 100}, out); err != nil {
+		return nil, err
+	}
+	return headersFrom(out.ProtoReflect().GetUnknown())
+}
+
+// headersFrom decodes a Struct of header name → string value (Value field
+// 3) or list of string values (Value field 6, ListValue field 1).
+func headersFrom(b []byte) (map[string][]string, error) {
+	h := map[string][]string{}
+	err := eachBytesField(b, func(num protowire.Number, entry []byte) error {
+		if num != 1 { // Struct.fields
+			return nil
+		}
+		var (
+			name string
+			vals []string
+		)
+		str := func(num protowire.Number, v []byte) error {
+			if num == 3 {
+				vals = append(vals, string(v))
+			}
+			return nil
+		}
+		err := eachBytesField(entry, func(num protowire.Number, v []byte) error {
+			switch num {
+			case 1:
+				name = string(v)
+			case 2:
+				return eachBytesField(v, func(num protowire.Number, v []byte) error {
+					if num == 6 {
+						return eachBytesField(v, func(num protowire.Number, item []byte) error {
+							if num != 1 {
+								return nil
+							}
+							return eachBytesField(item, str)
+						})
+					}
+					return str(num, v)
+				})
+			}
+			return nil
+		})
+		h[name] = vals
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+// eachBytesField calls fn with every length-delimited field of the message
+// b, skipping the others.
+func eachBytesField(b []byte, fn func(protowire.Number, []byte) error) error {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return protowire.ParseError(n)
+		}
+		b = b[n:]
+		if typ != protowire.BytesType {
+			if n = protowire.ConsumeFieldValue(num, typ, b); n < 0 {
+				return protowire.ParseError(n)
+			}
+			b = b[n:]
+			continue
+		}
+		v, n := protowire.ConsumeBytes(b)
+		if n < 0 {
+			return protowire.ParseError(n)
+		}
+		b = b[n:]
+		if err := fn(num, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // RawBody reads the request body. A body nginx buffered to a file is read
 // from that file, at most MaxFileBody+1 bytes.
@@ -111,8 +214,16 @@ func (a Adapter) Authenticate(c plugin.Consumer, cred *plugin.Credential) error 
 func (a Adapter) SetUpstreamHeaders(h map[string][]string) error {
 	return a.k.ServiceRequest.SetHeaders(h)
 }
-func (a Adapter) SetUpstreamRawQuery(q string) error { return a.k.ServiceRequest.SetRawQuery(q) }
-func (a Adapter) SetUpstreamRawBody(b []byte) error  { return a.k.ServiceRequest.SetRawBody(string(b)) }
+
+// SetUpstreamRawQuery and SetUpstreamRawBody send the client's bytes back
+// as ByteString (Kong's type for set_raw_body; the same wire format as the
+// String of set_raw_query): go-pdk's String would fail unless UTF-8.
+func (a Adapter) SetUpstreamRawQuery(q string) error {
+	return a.k.ServiceRequest.Ask("kong.service.request.set_raw_query", bridge.WrapByteString([]byte(q)), nil)
+}
+func (a Adapter) SetUpstreamRawBody(b []byte) error {
+	return a.k.ServiceRequest.Ask("kong.service.request.set_raw_body", bridge.WrapByteString(b), nil)
+}
 
 // Exit sends kong.response.exit. Kong never replies to it and go-pdk closes
 // the connection, so the caller must return at once.

@@ -3,10 +3,12 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	neturl "net/url"
 	"time"
 
-	_ "github.com/lib/pq" // registers the "postgres" driver
+	"github.com/lib/pq"
 )
 
 // Postgres is the store for Kong clusters: every node shares one database.
@@ -30,11 +32,17 @@ const migrateLockKey int64 = 0x6f61757468327077
 // OpenPostgres connects to the PostgreSQL database at url (postgres:// or
 // postgresql://). It does not migrate; Open does.
 func OpenPostgres(ctx context.Context, url string) (*Postgres, error) {
-	db, err := sql.Open("postgres", url)
+	// Parsed here rather than at the first connection, whose error would
+	// carry lib/pq's parse error: url.Parse's quote the URL, password
+	// included. lib/pq's own (a bad sslmode…) name the setting only.
+	connector, err := pq.NewConnector(url)
 	if err != nil {
-		// lib/pq's parse errors may quote the URL, password included.
-		return nil, fmt.Errorf("store: invalid PostgreSQL URL %s", redactURL(url))
+		if ue := (*neturl.Error)(nil); errors.As(err, &ue) {
+			return nil, fmt.Errorf("store: invalid PostgreSQL URL %s", redactURL(url))
+		}
+		return nil, fmt.Errorf("store: invalid PostgreSQL URL %s: %w", redactURL(url), err)
 	}
+	db := sql.OpenDB(connector)
 	// A plugin process serves one Kong worker's requests; 16 connections
 	// keep latency flat under bursts without starving a shared server
 	// (max_connections is 100 by default and a cluster has many nodes).

@@ -48,17 +48,34 @@ func TestConcurrentMigrate(t *testing.T) {
 }
 
 func TestOpenPostgresErrorHidesPassword(t *testing.T) {
-	// Nothing listens on port 1: the connection fails, and the message
-	// names the server without the password.
-	_, err := store.Open(context.Background(), "postgres://admin:hunter2secret@127.0.0.1:1/db?sslmode=disable&connect_timeout=2")
-	if err == nil {
-		t.Fatal("Open succeeded against a closed port")
-	}
-	if strings.Contains(err.Error(), "hunter2secret") {
-		t.Errorf("error reveals the password: %v", err)
-	}
-	if !strings.Contains(err.Error(), "127.0.0.1:1") {
-		t.Errorf("error does not say which server: %v", err)
+	for _, tc := range []struct {
+		name, url, server string
+	}{
+		// Nothing listens on port 1: the connection fails, and the message
+		// names the server without the password.
+		{"closed port", "postgres://admin:hunter2secret@127.0.0.1:1/db?sslmode=disable&connect_timeout=2", "127.0.0.1:1"},
+		// URLs lib/pq cannot parse: its error quotes the whole URL. The
+		// message reaches Kong's error log (retried every 2 s) and the
+		// CLI's stderr.
+		{"bad port", "postgres://admin:hunter2secret@127.0.0.1:x5432/db", ""},
+		{"bad host", "postgres://admin:hunter2secret@[::1/db", ""},
+		{"slash in the password", "postgres://admin:hunter2/secret@127.0.0.1/db", ""},
+		{"password in the query", "postgres://admin@127.0.0.1:x/db?password=hunter2secret", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := store.Open(context.Background(), tc.url)
+			if err == nil {
+				t.Fatal("Open succeeded")
+			}
+			for _, secret := range []string{"hunter2secret", "hunter2", "secret@"} {
+				if strings.Contains(err.Error(), secret) {
+					t.Errorf("error reveals the password: %v", err)
+				}
+			}
+			if !strings.Contains(err.Error(), tc.server) {
+				t.Errorf("error does not say which server: %v", err)
+			}
+		})
 	}
 }
 
