@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/oauth2-password/oauth2-password/store"
 )
@@ -27,6 +28,14 @@ func (r *request) passwordGrant(p params, client store.Client, state any) error 
 	uid, _ := p.str("authenticated_userid")
 	if strings.TrimFunc(uid, isLuaSpace) == "" {
 		r.exitTokenError(ErrInvalidAuthenticatedUserID, state)
+		return nil
+	}
+	// Beyond Kong: the user id travels upstream in X-Authenticated-Userid
+	// on every request, so a value no header can carry (invalid UTF-8,
+	// control characters such as CR/LF) is refused now rather than
+	// failing each proxied request later.
+	if !printableUTF8(uid) {
+		r.exitTokenError(ErrInvalidAuthenticatedUserID.WithDescription(descUserIDNotPrintable), state)
 		return nil
 	}
 	// c. scope.
@@ -95,4 +104,21 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// descUserIDNotPrintable answers an authenticated_userid that cannot be a
+// header value.
+const descUserIDNotPrintable = "authenticated_userid must be printable UTF-8"
+
+// printableUTF8 reports whether s is valid UTF-8 without control characters.
+func printableUTF8(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, c := range s {
+		if c < 0x20 && c != '\t' || c == 0x7f {
+			return false
+		}
+	}
+	return true
 }

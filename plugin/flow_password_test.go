@@ -23,6 +23,10 @@ func TestPasswordGrantChecks(t *testing.T) {
 		{"missing provision_key", optional, passwordForm("provision_key", "<del>"), nil, "invalid_provision_key", "Invalid provision_key", ""},
 		{"missing userid", optional, passwordForm("authenticated_userid", "<del>"), nil, "invalid_authenticated_userid", "Missing authenticated_userid parameter", ""},
 		{"blank userid", optional, passwordForm("authenticated_userid", " \t "), nil, "invalid_authenticated_userid", "Missing authenticated_userid parameter", ""},
+		{"userid not UTF-8", optional, passwordForm("authenticated_userid", "caf\xe9"), nil, "invalid_authenticated_userid", "authenticated_userid must be printable UTF-8", ""},
+		{"userid with CR LF", optional, passwordForm("authenticated_userid", "bob\r\nX-Consumer-ID: admin"), nil, "invalid_authenticated_userid", "authenticated_userid must be printable UTF-8", ""},
+		{"userid in Unicode", optional, passwordForm("authenticated_userid", "José Müller\t42"), nil, "", "", "email"},
+		{"userid with NUL", optional, passwordForm("authenticated_userid", "bob\x00"), nil, "invalid_authenticated_userid", "authenticated_userid must be printable UTF-8", ""},
 		{"unknown scope", optional, passwordForm("scope", "email admin"), nil, "invalid_scope", `"admin" is an invalid scope`, ""},
 		{"scope not a string", optional, nil, map[string]any{"scope": []string{"email"}}, "invalid_scope", "scope must be a string", ""},
 		// Kong tests `scope ~= nil`: false and null are present, non-string scopes.
