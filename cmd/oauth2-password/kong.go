@@ -68,6 +68,17 @@ func runKong() error {
 	if f.maxBody <= 0 || f.maxBody > pdk.MaxFileBody {
 		return usagef("-max-body-bytes must be between 1 and %d", pdk.MaxFileBody)
 	}
+	// Bounds the cache would otherwise bend silently (store.CacheOptions):
+	// a sync interval at or past stale-if-error would flush the cache
+	// between syncs, and the change feed is kept one hour.
+	switch {
+	case f.storeTimeout <= 0 || f.consumerTTL <= 0 || f.purgeEvery <= 0 || f.purgeBatch <= 0:
+		return usagef("-store-timeout, -consumer-cache-ttl, -purge-interval and -purge-batch must be more than 0")
+	case f.cache.SyncInterval <= 0 || f.cache.StaleIfError <= f.cache.SyncInterval:
+		return usagef("-cache-sync-interval must be more than 0 and less than -cache-stale-if-error")
+	case f.cache.MaxTTL <= 0 || f.cache.MaxTTL > 30*time.Minute:
+		return usagef("-cache-max-ttl must be more than 0 and at most 30m")
+	}
 	if f.throttleFailures < 0 || f.throttleWindow <= 0 || f.throttleMaxKeys <= 0 {
 		return usagef("-throttle-failures must be 0 or more, -throttle-window and -throttle-max-keys more than 0")
 	}
@@ -77,7 +88,7 @@ func runKong() error {
 	}
 	url, err := f.db.resolve()
 	if err != nil {
-		return err
+		return usagef("%v", err) // as the CLI does
 	}
 	if url == "" {
 		url = "sqlite:" + store.DefaultPathFor(flag.Lookup("kong-prefix").Value.String())
