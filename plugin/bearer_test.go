@@ -55,14 +55,7 @@ func TestBearerExtraction(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			v.use(t)
-			f := v.kong()
-			f.method, f.path, f.query, f.body = tc.method, "/api", tc.query, []byte(tc.body)
-			for k, val := range tc.header {
-				f.headers[k] = []string{val}
-			}
-			if tc.ct != "" {
-				f.headers["content-type"] = []string{tc.ct}
-			}
+			f := v.apiRequest(tc.method, tc.query, tc.header, tc.ct, tc.body)
 			tc.conf.Access(f)
 			if tc.ok {
 				expectProxied(t, f)
@@ -267,14 +260,7 @@ func TestHideCredentialsDetails(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			v.use(t)
-			f := v.kong()
-			f.method, f.path, f.query, f.body = tc.method, "/api", tc.query, []byte(tc.body)
-			for k, val := range tc.header {
-				f.headers[k] = []string{val}
-			}
-			if tc.ct != "" {
-				f.headers["content-type"] = []string{tc.ct}
-			}
+			f := v.apiRequest(tc.method, tc.query, tc.header, tc.ct, tc.body)
 			tc.conf.Access(f)
 			if tc.wantProxied && f.exited {
 				t.Fatalf("answered %d %s, want proxied", f.status, f.respBody)

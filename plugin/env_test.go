@@ -140,6 +140,20 @@ func (v *env) kong() *fakeKong {
 	return f
 }
 
+// apiRequest is a proxied request to /api with the given query, headers,
+// content type and body.
+func (v *env) apiRequest(method, query string, header map[string]string, ct, body string) *fakeKong {
+	f := v.kong()
+	f.method, f.path, f.query, f.body = method, "/api", query, []byte(body)
+	for k, val := range header {
+		f.headers[k] = []string{val}
+	}
+	if ct != "" {
+		f.headers["content-type"] = []string{ct}
+	}
+	return f
+}
+
 // tokenReq is an HTTPS form POST to /oauth2/token.
 func (v *env) tokenReq(form url.Values) *fakeKong {
 	f := v.kong()
