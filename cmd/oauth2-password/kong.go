@@ -6,6 +6,7 @@ import (
 	"log"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -86,6 +87,9 @@ func runKong() error {
 	if throttleFailures == 0 {
 		throttleFailures = -1 // plugin.Options: negative turns it off, 0 is the default
 	}
+	if err := checkSocketPath(flag.Lookup("kong-prefix").Value.String()); err != nil {
+		return err
+	}
 	url, err := f.db.resolve()
 	if err != nil {
 		return usagef("%v", err) // as the CLI does
@@ -124,4 +128,22 @@ func runKong() error {
 	}()
 
 	return server.StartServer(pdk.Constructor(engine), version, priority)
+}
+
+// maxSocketPath is the longest Unix socket path Linux accepts (108 bytes
+// with the terminating NUL). go-pdk would fail later with a bare "bind:
+// invalid argument" (kong-plugin-protocol.md §7.5).
+const maxSocketPath = 107
+
+// checkSocketPath refuses a -kong-prefix whose socket path cannot exist.
+func checkSocketPath(prefix string) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	p := filepath.Join(prefix, filepath.Base(exe)+".socket")
+	if len(p) > maxSocketPath {
+		return usagef("socket path %s is %d bytes, more than the %d a Unix socket allows: use a shorter -kong-prefix", p, len(p), maxSocketPath)
+	}
+	return nil
 }

@@ -27,6 +27,7 @@ func TestKongModeFlagErrors(t *testing.T) {
 		{[]string{"-throttle-failures", "-1"}, "-throttle-failures"},
 		{[]string{"-database-url", "a", "-database-url-file", "b"}, "mutually exclusive"},
 		{[]string{"migrate"}, "admin commands come first"},
+		{[]string{"-kong-prefix", "/tmp/" + strings.Repeat("p", 100)}, "shorter -kong-prefix"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			args := append([]string{"-kong-prefix", prefix}, tc.args...)
