@@ -37,7 +37,7 @@ func TestAnonymous(t *testing.T) {
 			if tc.token != "" {
 				f.headers["authorization"] = []string{"Bearer " + tc.token}
 			}
-			tc.conf.Access(f)
+			access(tc.conf, f)
 			expectProxied(t, f)
 			if *f.authed != anonConsumer || f.authCred != nil {
 				t.Errorf("Authenticate(%+v, %+v)", f.authed, f.authCred)
@@ -78,7 +78,7 @@ func TestAnonymous(t *testing.T) {
 		f := v.kong()
 		f.path, f.hasCredential = "/api", true
 		f.headers["authorization"] = []string{"Bearer nope"}
-		byID.Access(f)
+		access(byID, f)
 		if f.exited || f.authCalls != 0 {
 			t.Fatalf("exited=%v authCalls=%d", f.exited, f.authCalls)
 		}
@@ -91,7 +91,7 @@ func TestAnonymous(t *testing.T) {
 		v.use(t)
 		f := v.kong()
 		f.path, f.hasCredential = "/api", true
-		v.config("").Access(f)
+		access(v.config(""), f)
 		f.expectError(401, "invalid_request", "The access token is missing")
 	})
 
@@ -102,7 +102,7 @@ func TestAnonymous(t *testing.T) {
 		f.path = "/api"
 		f.consumers["anon-id"] = anonConsumer
 		f.headers["authorization"] = []string{"Bearer nope"}
-		c.Access(f)
+		access(c, f)
 		expectProxied(t, f)
 		if f.up("Authorization") != "<cleared>" {
 			t.Errorf("Authorization = %q", f.up("Authorization"))

@@ -3,7 +3,7 @@ package plugin
 import (
 	"strings"
 
-	"github.com/oauth2-password/oauth2-password/store"
+	"github.com/oauth2-password/oauth2-password/plugin/oauth"
 )
 
 // extracted is the access token of a proxied request and what
@@ -15,7 +15,7 @@ type extracted struct {
 	newBody    []byte  // the form body without access_token; nil = unchanged
 }
 
-// extractToken follows Kong's parse_access_token (kong-oauth2-behaviour.md
+// extractToken follows Kong's parse_access_token (kong/BEHAVIOUR.md
 // §4.2; RFC 6750 §2): the auth header wins; "Bearer t" or "token t", else
 // the raw header value. Only without the header are the access_token
 // query argument (RFC 6750 §2.3) and, for POST/PUT/PATCH, the body
@@ -26,7 +26,7 @@ type extracted struct {
 func (r *request) extractToken() (extracted, error) {
 	h, err := r.k.Header(r.s.authHeader)
 	if err != nil {
-		return extracted{}, kongErr("get header", err)
+		return extracted{}, readErr("header", err)
 	}
 	if h != "" {
 		return extracted{token: headerToken(h), fromHeader: true}, nil
@@ -35,11 +35,11 @@ func (r *request) extractToken() (extracted, error) {
 	var ex extracted
 	method, err := r.k.Method()
 	if err != nil {
-		return ex, kongErr("get method", err)
+		return ex, readErr("method", err)
 	}
 	rawQuery, err := r.k.RawQuery()
 	if err != nil {
-		return ex, kongErr("get raw query", err)
+		return ex, readErr("raw query", err)
 	}
 	qp, _ := parseArgs(rawQuery) // too many arguments: no token from there
 	tok := qp["access_token"]
@@ -52,7 +52,7 @@ func (r *request) extractToken() (extracted, error) {
 	if method != "GET" && method != "HEAD" {
 		ct, err := r.k.Header("content-type")
 		if err != nil {
-			return ex, kongErr("get header", err)
+			return ex, readErr("header", err)
 		}
 		bodyMethod := method == "POST" || method == "PUT" || method == "PATCH"
 		kind := bodyKindOf(ct)
@@ -60,7 +60,7 @@ func (r *request) extractToken() (extracted, error) {
 		if (bodyMethod && kind != bodyNone) || stripForm {
 			body, err := r.k.RawBody()
 			if err != nil {
-				return ex, kongErr("get raw body", err)
+				return ex, readErr("raw body", err)
 			}
 			// Larger bodies are not searched for a token (nor stripped).
 			if len(body) <= r.e.opt.MaxBodyBytes {
@@ -117,34 +117,34 @@ func nextField(s string) (field, rest string) {
 // per-request values handed to Kong (cred, vals), so that a validated
 // request makes this one allocation.
 type identity struct {
-	token    store.AccessToken
+	token    oauth.AccessToken
 	consumer *consumerEntry
 	cred     Credential
 	vals     [3]string // upstream header values (authenticatedHeaders)
 }
 
-func (r *request) tokenByAccess(access store.Digest) (store.AccessToken, error) {
-	if m, ok := r.e.opt.Store.(MemoryStore); ok {
+func (r *request) tokenByAccess(access oauth.Digest) (oauth.AccessToken, error) {
+	if m, ok := r.e.opt.Store.(CachedLookup); ok {
 		if t, ok := m.CachedAccess(access); ok {
 			return t, nil
 		}
 	}
-	ctx, cancel := r.e.storeCtx()
+	ctx, cancel := r.e.storeCtx(r.ctx)
 	defer cancel()
 	t, err := r.e.opt.Store.TokenByAccess(ctx, access)
 	if err != nil {
-		return store.AccessToken{}, err
+		return oauth.AccessToken{}, err
 	}
 	return t.AccessToken(), nil
 }
 
-func (r *request) client(id string) (store.Client, error) {
-	if m, ok := r.e.opt.Store.(MemoryStore); ok {
+func (r *request) client(id string) (oauth.Client, error) {
+	if m, ok := r.e.opt.Store.(CachedLookup); ok {
 		if c, ok := m.CachedClient(id); ok {
 			return c, nil
 		}
 	}
-	ctx, cancel := r.e.storeCtx()
+	ctx, cancel := r.e.storeCtx(r.ctx)
 	defer cancel()
 	return r.e.opt.Store.Client(ctx, id)
 }
@@ -164,14 +164,14 @@ var (
 	failStore   = &authFailure{err: ErrTemporarilyUnavailable, terminal: true}
 )
 
-// validate checks an access token (kong-oauth2-behaviour.md §4.3).
+// validate checks an access token (kong/BEHAVIOUR.md).
 // There is no scope enforcement on proxied requests: the scope is only
 // forwarded upstream.
 func (r *request) validate(tok string) (*identity, *authFailure, error) {
 	if tok == "" {
 		return nil, failMissing, nil
 	}
-	t, err := r.tokenByAccess(store.DigestOf(tok))
+	t, err := r.tokenByAccess(oauth.DigestOf(tok))
 	switch {
 	case isNotFound(err):
 		return nil, failInvalid, nil
@@ -206,9 +206,9 @@ func (r *request) validate(tok string) (*identity, *authFailure, error) {
 		r.e.logf("oauth2-password: token store: loading a client: %v", err)
 		return nil, failStore, nil
 	}
-	consumer, fresh, err := r.e.consumers.entry(r.k, client.Consumer)
+	consumer, fresh, err := r.e.consumers.entry(r.cs, client.Consumer)
 	if err != nil {
-		return nil, nil, kongErr("load consumer", err)
+		return nil, nil, consumerErr(err)
 	}
 	if !consumer.found {
 		if fresh {
@@ -224,17 +224,18 @@ func (r *request) validate(tok string) (*identity, *authFailure, error) {
 // consumer, or falls back to the anonymous consumer (logical OR).
 func (r *request) bearer() error {
 	if r.s.anonymous != "" {
-		has, err := r.k.HasCredential()
+		has, err := r.cs.HasCredential()
 		if err != nil {
-			return kongErr("get credential", err)
+			return consumerErr(err)
 		}
 		if has {
 			// A higher-priority auth plugin already authenticated the
 			// request: only clear what a client could have spoofed.
-			return r.setHeaders(map[string][]string{
-				hAuthenticatedScope:  clearHeader,
-				hAuthenticatedUserID: clearHeader,
-			})
+			h := newHeaderMap()
+			h[hAuthenticatedScope] = clearHeader
+			h[hAuthenticatedUserID] = clearHeader
+			r.d.Upstream = h
+			return nil
 		}
 	}
 	ex, err := r.extractToken()
@@ -252,10 +253,10 @@ func (r *request) bearer() error {
 		r.exitBearerError(fail)
 		return nil
 	}
-	if err := r.k.Authenticate(id.consumer.consumer, &id.cred); err != nil {
-		return kongErr("authenticate", err)
-	}
-	return r.applyUpstream(authenticatedHeaders(id), ex)
+	r.d.Authenticate, r.d.Consumer, r.d.Credential = true, id.consumer.consumer, id.cred
+	r.d.AuthenticatedUserID, r.d.Scope = id.token.AuthenticatedUserID, id.token.Scope
+	r.applyUpstream(authenticatedHeaders(id), ex)
+	return nil
 }
 
 // exitBearerError answers a failed validation with an RFC 6750 §3

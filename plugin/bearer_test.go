@@ -56,7 +56,7 @@ func TestBearerExtraction(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			v.use(t)
 			f := v.apiRequest(tc.method, tc.query, tc.header, tc.ct, tc.body)
-			tc.conf.Access(f)
+			access(tc.conf, f)
 			if tc.ok {
 				expectProxied(t, f)
 				return
@@ -141,7 +141,7 @@ func TestUpstreamHeaders(t *testing.T) {
 	f.path = "/api"
 	f.headers["authorization"] = []string{"Bearer " + tok}
 	f.headers["x-anonymous-consumer"] = []string{"true"} // spoofed
-	c.Access(f)
+	access(c, f)
 	expectProxied(t, f)
 	want := map[string]string{
 		hConsumerID: testConsumer.ID, hConsumerCustomID: "c-42", hConsumerUsername: "alice",
@@ -164,7 +164,7 @@ func TestUpstreamHeaders(t *testing.T) {
 	f.path = "/api"
 	f.consumers["bob"] = bob
 	f.headers["authorization"] = []string{"Bearer " + tok}
-	c.Access(f)
+	access(c, f)
 	expectProxied(t, f)
 	if f.up(hConsumerCustomID) != "<cleared>" || f.up(hAuthenticatedScope) != "<cleared>" || f.up(hConsumerID) != "bob-id" {
 		t.Errorf("headers %v", f.upstream)
@@ -179,7 +179,7 @@ func TestUpstreamHeaders(t *testing.T) {
 	f.consumers["carol-id"] = Consumer{ID: "carol-id", CustomID: "c-7"}
 	f.headers["authorization"] = []string{"Bearer " + tok}
 	f.headers["x-consumer-username"] = []string{"admin"}
-	c.Access(f)
+	access(c, f)
 	expectProxied(t, f)
 	if f.up(hConsumerUsername) != "<cleared>" || f.up(hConsumerCustomID) != "c-7" ||
 		f.up(hCredentialID) != "nameless" || f.up(hAuthenticatedScope) != "profile email" {
@@ -216,7 +216,7 @@ func TestRevokedTokenRefused(t *testing.T) {
 	v.proxy(c, tok).expectError(401, "invalid_token", invalidDesc)
 }
 
-// TestHideCredentialsDetails: kong-oauth2-behaviour.md §4.2.4. The header
+// TestHideCredentialsDetails (kong/BEHAVIOUR.md, hide_credentials): the header
 // is removed when the token came from it; otherwise the access_token query
 // argument and, for a non-GET form body, the body argument, whichever
 // carried the token. JSON and multipart bodies are left alone.
@@ -261,7 +261,7 @@ func TestHideCredentialsDetails(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			v.use(t)
 			f := v.apiRequest(tc.method, tc.query, tc.header, tc.ct, tc.body)
-			tc.conf.Access(f)
+			access(tc.conf, f)
 			if tc.wantProxied && f.exited {
 				t.Fatalf("answered %d %s, want proxied", f.status, f.respBody)
 			}
@@ -304,7 +304,7 @@ func TestHideCredentials(t *testing.T) {
 
 	f = v.kong()
 	f.path, f.query = "/api", "a=1&access_token="+tok+"&b=x%20y"
-	c.Access(f)
+	access(c, f)
 	expectProxied(t, f)
 	if f.upQuery == nil || *f.upQuery != "a=1&b=x%20y" {
 		t.Errorf("upstream query = %v", f.upQuery)
@@ -314,7 +314,7 @@ func TestHideCredentials(t *testing.T) {
 	f.method, f.path = "POST", "/api"
 	f.headers["content-type"] = []string{"application/x-www-form-urlencoded"}
 	f.body = []byte(url.Values{"access_token": {tok}, "keep": {"1"}}.Encode())
-	c.Access(f)
+	access(c, f)
 	expectProxied(t, f)
 	if string(f.upBody) != "keep=1" || f.upQuery != nil {
 		t.Errorf("upstream body = %q, query = %v", f.upBody, f.upQuery)
@@ -325,7 +325,7 @@ func TestHideCredentials(t *testing.T) {
 	f.method, f.path = "POST", "/api"
 	f.headers["content-type"] = []string{"application/json"}
 	f.body = []byte(`{"access_token":"` + tok + `"}`)
-	c.Access(f)
+	access(c, f)
 	expectProxied(t, f)
 	if f.upBody != nil {
 		t.Errorf("JSON body rewritten: %q", f.upBody)

@@ -6,7 +6,7 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/oauth2-password/oauth2-password/store"
+	"github.com/oauth2-password/oauth2-password/plugin/oauth"
 )
 
 // clientCredentials are the client id and secret a token request presents.
@@ -19,7 +19,7 @@ type clientCredentials struct {
 // basicRe is Kong's unanchored `\s*[Bb]asic\s*(.+)`.
 var basicRe = regexp.MustCompile(`[Bb]asic\s*(.+)`)
 
-// extractClientCredentials follows kong-oauth2-behaviour.md §3.3:
+// extractClientCredentials follows kong/BEHAVIOUR.md:
 //  1. client_id and client_secret both in the parameters;
 //  2. else HTTP Basic in the auth header (a parameter client_id alone is
 //     then ignored);
@@ -82,37 +82,37 @@ var errUnavailable = errors.New("token store unavailable")
 
 // lookupClient loads the client. found is false for an unknown client or
 // an empty id; err is errUnavailable when the store failed.
-func (r *request) lookupClient(id string) (store.Client, bool, error) {
+func (r *request) lookupClient(id string) (oauth.Client, bool, error) {
 	if id == "" {
-		return store.Client{}, false, nil
+		return oauth.Client{}, false, nil
 	}
-	ctx, cancel := r.e.storeCtx()
+	ctx, cancel := r.e.storeCtx(r.ctx)
 	defer cancel()
 	c, err := r.e.opt.Store.Client(ctx, id)
 	switch {
 	case err == nil:
 		return c, true, nil
-	case errors.Is(err, store.ErrNotFound):
-		return store.Client{}, false, nil
+	case errors.Is(err, oauth.ErrNotFound):
+		return oauth.Client{}, false, nil
 	default:
 		r.e.logf("oauth2-password: token store: loading a client: %v", err)
-		return store.Client{}, false, errUnavailable
+		return oauth.Client{}, false, errUnavailable
 	}
 }
 
-// authenticateClient checks the presented secret (kong-oauth2-behaviour.md
+// authenticateClient checks the presented secret (kong/BEHAVIOUR.md
 // §3.4 step 5). The secret is compared as a SHA-256 digest in constant
 // time; for an unknown client it is hashed all the same so that timing
 // does not tell whether a client_id exists.
-func authenticateClient(c store.Client, found bool, cc clientCredentials) *Error {
+func authenticateClient(c oauth.Client, found bool, cc clientCredentials) *Error {
 	secret, isString := cc.secret.(string)
-	presented := store.DigestOf(secret)
+	presented := oauth.DigestOf(secret)
 	if !found {
-		var zero store.Digest
+		var zero oauth.Digest
 		_ = presented.Equal(zero)
 		return clientAuthError(cc.fromHeader)
 	}
-	if c.Type == store.Public {
+	if c.Type == oauth.Public {
 		// A public client has no secret to check; sending one is a client
 		// bug worth reporting (Kong: always 400).
 		if cc.secret != nil && (!isString || strings.TrimFunc(secret, isLuaSpace) != "") {

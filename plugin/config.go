@@ -17,7 +17,7 @@ import (
 // cmd_start_instance: the flat config table plus the scope ids Kong adds.
 //
 // go-pdk derives the schema Kong validates against from the exported fields
-// (kong-plugin-protocol.md §2.5): the json tag names the field, pointers let
+// (kong/PROTOCOL.md): the json tag names the field, pointers let
 // us tell an absent field (JSON null) from a zero value, and only string,
 // bool, int and slices are used because go-pdk silently drops int64 and
 // friends from the schema. go-pdk emits no defaults, so defaults are applied
@@ -36,7 +36,7 @@ type Config struct {
 	AuthHeaderName                *string  `json:"auth_header_name"`
 	Realm                         *string  `json:"realm"`
 
-	// Added by Kong to every instance config (kong-plugin-protocol.md §3.8);
+	// Added by Kong to every instance config (kong/PROTOCOL.md);
 	// unexported so that they stay out of the schema.
 	serviceID string
 	routeID   string
@@ -54,7 +54,7 @@ type Config struct {
 // unmarshals Kong's JSON into the result.
 func NewConfig(e *Engine) *Config { return &Config{engine: e} }
 
-// Defaults, as in Kong's oauth2 schema (contract.md).
+// Defaults, as in Kong's oauth2 schema (README).
 const (
 	defaultTokenExpiration = 7200
 	defaultRefreshTokenTTL = 1209600

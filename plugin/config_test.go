@@ -63,7 +63,7 @@ func TestInvalidConfigAnswers500NamingTheField(t *testing.T) {
 			for i := 0; i < 2; i++ {
 				f := v.kong()
 				f.path = "/api"
-				c.Access(f)
+				access(c, f)
 				m := f.json()
 				msg := str(m, "message")
 				if f.status != 500 || !strings.HasPrefix(msg, "invalid plugin configuration: "+tc.field+": ") {

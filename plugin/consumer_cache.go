@@ -41,11 +41,11 @@ func newConsumerCache(ttl time.Duration) *consumerCache {
 
 // entry returns the cached entry for ref, or asks Kong on a miss (fresh
 // is then true).
-func (cc *consumerCache) entry(k Kong, ref string) (e *consumerEntry, fresh bool, err error) {
+func (cc *consumerCache) entry(cs Consumers, ref string) (e *consumerEntry, fresh bool, err error) {
 	if v, ok := cc.c.Get(ref); ok {
 		return v.(*consumerEntry), false, nil
 	}
-	c, found, err := k.LoadConsumer(ref)
+	c, found, err := cs.LoadConsumer(ref)
 	if err != nil {
 		return nil, false, err
 	}
@@ -60,8 +60,8 @@ func (cc *consumerCache) entry(k Kong, ref string) (e *consumerEntry, fresh bool
 
 // load returns the consumer for ref from the cache, or from Kong on a miss
 // (fresh is then true).
-func (cc *consumerCache) load(k Kong, ref string) (c Consumer, found, fresh bool, err error) {
-	e, fresh, err := cc.entry(k, ref)
+func (cc *consumerCache) load(cs Consumers, ref string) (c Consumer, found, fresh bool, err error) {
+	e, fresh, err := cc.entry(cs, ref)
 	if err != nil {
 		return Consumer{}, false, false, err
 	}

@@ -2,23 +2,26 @@ package plugin
 
 import (
 	"context"
+	"errors"
 	"log"
 	"time"
 )
 
-// Options configure the engine for the whole process.
+// Options configure the engine for the whole process. Start from
+// DefaultOptions: the binary's flags do, so that a flag and a field mean the
+// same, 0 included.
 type Options struct {
-	Store        TokenStore
-	StoreTimeout time.Duration // per store call; default 2s
-	ConsumerTTL  time.Duration // how long a loaded Kong consumer is cached; default 30s
-	MaxBodyBytes int           // token-request body cap; default 64 KiB
+	Store        Store
+	StoreTimeout time.Duration // deadline of each store call
+	ConsumerTTL  time.Duration // how long a loaded consumer is cached
+	MaxBodyBytes int           // token-request body cap
 	Now          func() time.Time
 
-	// Brute-force protection of the token endpoint (see throttle.go): a
+	// Brute-force protection of the client endpoints (see throttle.go): a
 	// client_id (or, for requests naming none, a client IP) with
 	// ThrottleFailures failed authentications or provision_keys within
-	// ThrottleWindow is answered 429 for the rest of the window. Defaults
-	// 10, 1m and 65536 tracked keys; ThrottleFailures < 0 turns it off.
+	// ThrottleWindow is answered 429 for the rest of the window.
+	// ThrottleFailures 0 turns throttling off.
 	ThrottleFailures int
 	ThrottleWindow   time.Duration
 	ThrottleMaxKeys  int
@@ -28,12 +31,29 @@ type Options struct {
 	Logf func(format string, args ...any)
 }
 
-// Defaults for Options.
+// Defaults, also those of the binary's flags.
 const (
-	DefaultStoreTimeout = 2 * time.Second
-	DefaultConsumerTTL  = 30 * time.Second
-	DefaultMaxBodyBytes = 64 << 10
+	DefaultStoreTimeout     = 2 * time.Second
+	DefaultConsumerTTL      = 30 * time.Second
+	DefaultMaxBodyBytes     = 64 << 10
+	DefaultThrottleFailures = 10
+	DefaultThrottleWindow   = time.Minute
+	DefaultThrottleMaxKeys  = 65536
 )
+
+// DefaultOptions returns the defaults, with no store.
+func DefaultOptions() Options {
+	return Options{
+		StoreTimeout:     DefaultStoreTimeout,
+		ConsumerTTL:      DefaultConsumerTTL,
+		MaxBodyBytes:     DefaultMaxBodyBytes,
+		ThrottleFailures: DefaultThrottleFailures,
+		ThrottleWindow:   DefaultThrottleWindow,
+		ThrottleMaxKeys:  DefaultThrottleMaxKeys,
+		Now:              time.Now,
+		Logf:             log.Printf,
+	}
+}
 
 // Engine is the OAuth2 engine shared by every plugin instance of the process.
 type Engine struct {
@@ -42,26 +62,22 @@ type Engine struct {
 	throttle  *throttle // nil when off
 }
 
-// NewEngine applies defaults to o and returns the engine.
-func NewEngine(o Options) *Engine {
-	if o.StoreTimeout <= 0 {
-		o.StoreTimeout = DefaultStoreTimeout
+// NewEngine checks o and returns the engine. Durations and sizes must be
+// more than 0, ThrottleFailures 0 or more; a nil Now or Logf is time.Now or
+// log.Printf.
+func NewEngine(o Options) (*Engine, error) {
+	switch {
+	case o.Store == nil:
+		return nil, errors.New("engine: no store")
+	case o.StoreTimeout <= 0, o.ConsumerTTL <= 0, o.MaxBodyBytes <= 0:
+		return nil, errors.New("engine: store timeout, consumer TTL and body cap must be more than 0")
+	case o.ThrottleFailures < 0 || o.ThrottleWindow <= 0 || o.ThrottleMaxKeys <= 0:
+		return nil, errors.New("engine: throttle failures must be 0 or more, its window and key bound more than 0")
 	}
-	if o.ConsumerTTL <= 0 {
-		o.ConsumerTTL = DefaultConsumerTTL
-	}
-	if o.MaxBodyBytes <= 0 {
-		o.MaxBodyBytes = DefaultMaxBodyBytes
-	}
-	if o.ThrottleFailures == 0 {
-		o.ThrottleFailures = DefaultThrottleFailures
-	}
-	if o.ThrottleWindow <= 0 {
-		o.ThrottleWindow = DefaultThrottleWindow
-	}
-	if o.ThrottleMaxKeys <= 0 {
-		o.ThrottleMaxKeys = DefaultThrottleMaxKeys
-	}
+	return newEngine(o), nil
+}
+
+func newEngine(o Options) *Engine {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -75,9 +91,14 @@ func NewEngine(o Options) *Engine {
 	}
 }
 
-// fallback serves a Config built without an engine (NewConfig(nil)), so
-// that such a config still answers instead of dereferencing nil.
-var fallback = NewEngine(Options{})
+// fallback serves a Config built without an engine (NewConfig(nil), as for
+// the schema dump), so that such a config still answers (503: it has no
+// store) instead of dereferencing nil.
+var fallback = func() *Engine {
+	o := DefaultOptions()
+	o.Store = noStore{}
+	return newEngine(o)
+}()
 
 func (c *Config) eng() *Engine {
 	if c.engine == nil {
@@ -90,8 +111,13 @@ func (e *Engine) logf(format string, args ...any) { e.opt.Logf(format, args...) 
 
 func (e *Engine) now() time.Time { return e.opt.Now() }
 
-// storeCtx bounds one store call: a store that hangs must cost a request
-// StoreTimeout, not Kong's 60 s socket timeout.
-func (e *Engine) storeCtx() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.Background(), e.opt.StoreTimeout)
+// storeCtx bounds one store call by the caller's context and StoreTimeout:
+// a store that hangs must cost a request StoreTimeout, not the gateway's
+// own timeout (Kong's socket timeout is 60 s).
+func (e *Engine) storeCtx(parent context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(parent, e.opt.StoreTimeout)
 }
+
+// Logf writes to the engine's process log. Never give it a token, secret
+// or provision key.
+func (c *Config) Logf(format string, args ...any) { c.eng().logf(format, args...) }

@@ -23,6 +23,7 @@ type benchKong struct {
 	headers                        map[string][]string
 	consumer                       Consumer
 	exitStatus, authenticated      int
+	answer                         []byte // the answer's body
 }
 
 func (k *benchKong) Method() (string, error) { return k.method, nil }
@@ -47,15 +48,18 @@ func (k *benchKong) HasCredential() (bool, error)          { return false, nil }
 func (k *benchKong) LoadConsumer(string) (Consumer, bool, error) {
 	return k.consumer, true, nil
 }
-func (k *benchKong) Authenticate(Consumer, *Credential) error     { k.authenticated++; return nil }
-func (k *benchKong) SetUpstreamHeaders(map[string][]string) error { return nil }
-func (k *benchKong) SetUpstreamRawQuery(string) error             { return nil }
-func (k *benchKong) SetUpstreamRawBody([]byte) error              { return nil }
-func (k *benchKong) Exit(status int, _ []byte, _ map[string][]string) {
-	k.exitStatus = status
+
+// handle runs the engine on k and keeps what the benchmarks check: the
+// answer's status and body, and authentications.
+func (k *benchKong) handle(c *Config) {
+	d := c.Handle(context.Background(), k, k)
+	if d.Answer != nil {
+		k.exitStatus, k.answer = d.Answer.Status, d.Answer.Body
+	} else if d.Authenticate {
+		k.authenticated++
+	}
+	d.Release()
 }
-func (k *benchKong) LogErr(string)  {}
-func (k *benchKong) LogWarn(string) {}
 
 // benchEngine is the production stack (embedded store behind store.Cached)
 // with one confidential client, and an instance config on testService.
@@ -74,7 +78,9 @@ func benchEngine(b *testing.B) (*Config, *store.Cached) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	e := NewEngine(Options{Store: cached, Logf: func(string, ...any) {}})
+	o := DefaultOptions()
+	o.Store, o.Logf = cached, func(string, ...any) {}
+	e := mustEngine(o)
 	c := NewConfig(e)
 	cfg, _ := json.Marshal(map[string]any{"provision_key": testProvisionKey, "scopes": []string{"email", "profile"},
 		"service_id": testService, "route_id": "route-1"})
@@ -91,21 +97,11 @@ func issueBench(b *testing.B, c *Config) string {
 	var got struct {
 		AccessToken string `json:"access_token"`
 	}
-	rec := &recordingExit{benchKong: k}
-	c.Access(rec)
-	if rec.exitStatus != 200 || json.Unmarshal(rec.body, &got) != nil || got.AccessToken == "" {
-		b.Fatalf("password grant answered %d %s", rec.exitStatus, rec.body)
+	k.handle(c)
+	if k.exitStatus != 200 || json.Unmarshal(k.answer, &got) != nil || got.AccessToken == "" {
+		b.Fatalf("password grant answered %d %s", k.exitStatus, k.answer)
 	}
 	return got.AccessToken
-}
-
-type recordingExit struct {
-	*benchKong
-	body []byte
-}
-
-func (r *recordingExit) Exit(status int, body []byte, h map[string][]string) {
-	r.exitStatus, r.body = status, body
 }
 
 func tokenBenchKong() *benchKong {
@@ -124,12 +120,12 @@ func BenchmarkAccessCachedToken(b *testing.B) {
 	c, cached := benchEngine(b)
 	tok := issueBench(b, c)
 	k := &benchKong{method: "GET", path: "/api/things", auth: "Bearer " + tok, consumer: testConsumer}
-	c.Access(k) // warm the client and consumer caches
+	k.handle(c) // warm the client and consumer caches
 	q := cached.StoreQueries()
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
-		c.Access(k)
+		k.handle(c)
 	}
 	b.StopTimer()
 	if k.exitStatus != 0 || k.authenticated != b.N+1 {
@@ -145,13 +141,13 @@ func BenchmarkAccessCachedToken(b *testing.B) {
 func BenchmarkAccessCachedTokenParallel(b *testing.B) {
 	c, _ := benchEngine(b)
 	tok := issueBench(b, c)
-	c.Access(&benchKong{method: "GET", path: "/api/things", auth: "Bearer " + tok, consumer: testConsumer})
+	(&benchKong{method: "GET", path: "/api/things", auth: "Bearer " + tok, consumer: testConsumer}).handle(c)
 	b.ReportAllocs()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		k := &benchKong{method: "GET", path: "/api/things", auth: "Bearer " + tok, consumer: testConsumer}
 		for pb.Next() {
-			c.Access(k)
+			k.handle(c)
 		}
 		if k.exitStatus != 0 {
 			b.Errorf("validation failed: exit %d", k.exitStatus)
@@ -167,7 +163,7 @@ func BenchmarkAccessUnknownToken(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
-		c.Access(k)
+		k.handle(c)
 	}
 	if k.exitStatus != 401 {
 		b.Fatalf("unknown token answered %d", k.exitStatus)
@@ -205,7 +201,7 @@ func BenchmarkAuthenticateClient(b *testing.B) {
 	}
 }
 
-// nullTokens is a TokenStore that stores nothing: the password grant then
+// nullTokens is a Store that stores nothing: the password grant then
 // costs only the engine (and crypto/rand).
 type nullTokens struct{ client store.Client }
 
@@ -226,8 +222,11 @@ func (n nullTokens) Revoke(context.Context, store.Revocation) (int, error) { ret
 // BenchmarkPasswordGrant is a whole token request (parse, client
 // authentication, minting, JSON answer) over a store that writes nothing.
 func BenchmarkPasswordGrant(b *testing.B) {
-	e := NewEngine(Options{Store: nullTokens{store.Client{ID: "app", Consumer: testConsumer.ID,
-		Type: store.Confidential, SecretDigest: store.DigestOf(testSecret)}}, Logf: func(string, ...any) {}})
+	o := DefaultOptions()
+	o.Store = nullTokens{store.Client{ID: "app", Consumer: testConsumer.ID,
+		Type: store.Confidential, SecretDigest: store.DigestOf(testSecret)}}
+	o.Logf = func(string, ...any) {}
+	e := mustEngine(o)
 	c := NewConfig(e)
 	if err := json.Unmarshal([]byte(`{"provision_key":"`+testProvisionKey+`","scopes":["email"],"service_id":"`+testService+`"}`), c); err != nil {
 		b.Fatal(err)
@@ -236,7 +235,7 @@ func BenchmarkPasswordGrant(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
-		c.Access(k)
+		k.handle(c)
 	}
 	if k.exitStatus != 200 {
 		b.Fatalf("password grant answered %d", k.exitStatus)

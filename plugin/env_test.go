@@ -39,7 +39,7 @@ func newEnv(t *testing.T) *env {
 	return newEnvWith(t, nil)
 }
 
-func newEnvWith(t *testing.T, wrap func(TokenStore) TokenStore) *env {
+func newEnvWith(t *testing.T, wrap func(Store) Store) *env {
 	t.Helper()
 	ctx := context.Background()
 	dbPath := filepath.Join(t.TempDir(), "t.db")
@@ -54,20 +54,18 @@ func newEnvWith(t *testing.T, wrap func(TokenStore) TokenStore) *env {
 	t.Cleanup(func() { cached.Close() })
 	v.st = cached
 	st := v.st
-	var ts TokenStore = st
+	var ts Store = st
 	if wrap != nil {
 		ts = wrap(ts)
 	}
-	v.e = NewEngine(Options{
-		Store:        ts,
-		StoreTimeout: 200 * time.Millisecond,
-		Now:          v.clock,
-		Logf: func(format string, args ...any) {
-			v.mu.Lock()
-			defer v.mu.Unlock()
-			fmt.Fprintf(&v.logbuf, format+"\n", args...)
-		},
-	})
+	o := DefaultOptions()
+	o.Store, o.StoreTimeout, o.Now = ts, 200*time.Millisecond, v.clock
+	o.Logf = func(format string, args ...any) {
+		v.mu.Lock()
+		defer v.mu.Unlock()
+		fmt.Fprintf(&v.logbuf, format+"\n", args...)
+	}
+	v.e = mustEngine(o)
 	v.client("app", testSecret, testConsumer.ID, store.Confidential)
 	v.client("pub", "", testConsumer.Username, store.Public)
 	return v
@@ -182,7 +180,7 @@ func passwordForm(extra ...string) url.Values {
 func (v *env) issue(c *Config, extra ...string) map[string]any {
 	v.t.Helper()
 	f := v.tokenReq(passwordForm(extra...))
-	c.Access(f)
+	access(c, f)
 	m := f.json()
 	if f.status != 200 {
 		v.t.Fatalf("password grant: %d %v", f.status, m)
@@ -201,7 +199,7 @@ func (v *env) refresh(c *Config, refresh string, extra ...string) *fakeKong {
 		form.Set(extra[i], extra[i+1])
 	}
 	f := v.tokenReq(form)
-	c.Access(f)
+	access(c, f)
 	return f
 }
 
@@ -251,7 +249,7 @@ func (v *env) proxy(c *Config, token string) *fakeKong {
 	if token != "" {
 		f.headers["authorization"] = []string{"Bearer " + token}
 	}
-	c.Access(f)
+	access(c, f)
 	return f
 }
 
@@ -278,4 +276,13 @@ func (v *env) use(t *testing.T) {
 	prev := v.t
 	v.t = t
 	t.Cleanup(func() { v.t = prev })
+}
+
+// mustEngine is NewEngine for options a test knows to be valid.
+func mustEngine(o Options) *Engine {
+	e, err := NewEngine(o)
+	if err != nil {
+		panic(err)
+	}
+	return e
 }

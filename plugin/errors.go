@@ -36,7 +36,7 @@ func (e *Error) WithStatus(status int) *Error {
 }
 
 // RFC 6749 §5.2 and RFC 6750 §3.1 errors, plus Kong's own codes, with the
-// descriptions Kong's oauth2 plugin uses (kong-oauth2-behaviour.md §3, §4).
+// descriptions Kong's oauth2 plugin uses (kong/BEHAVIOUR.md, §4).
 var (
 	ErrInvalidRequest = &Error{"invalid_request", "Invalid request", 400}
 	// ErrInvalidClient: RFC 6749 §5.2 allows 401 only when the client

@@ -1,15 +1,17 @@
 package plugin
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"testing"
 )
 
-// fakeKong implements Kong for one request: it serves the request fields,
-// records every PDK call, the exit response and the upstream changes, and
-// fails the test on any call after Exit.
+// fakeKong is the gateway of one request: it serves the request fields
+// and consumers (plugin.Request, plugin.Consumers), records every read,
+// and keeps the engine's decision (see record). It fails the test on a
+// read after the decision.
 type fakeKong struct {
 	t *testing.T
 
@@ -25,6 +27,7 @@ type fakeKong struct {
 
 	calls []string
 
+	decided     bool
 	exited      bool
 	status      int
 	respBody    []byte
@@ -48,8 +51,8 @@ func newFakeKong(t *testing.T) *fakeKong {
 
 func (f *fakeKong) call(name string) {
 	f.t.Helper()
-	if f.exited {
-		f.t.Errorf("PDK call %s after Exit", name)
+	if f.decided {
+		f.t.Errorf("read %s after the decision", name)
 	}
 	f.calls = append(f.calls, name)
 	if f.panicOn == name {
@@ -93,40 +96,41 @@ func (f *fakeKong) LoadConsumer(ref string) (Consumer, bool, error) {
 	c, ok := f.consumers[ref]
 	return c, ok, nil
 }
-func (f *fakeKong) Authenticate(c Consumer, cred *Credential) error {
-	f.call("Authenticate")
-	f.authCalls++
-	f.authed, f.authCred = &c, cred
-	return nil
+
+// access runs the engine on f as Kong's access phase would and records
+// its decision in f.
+func access(c *Config, f *fakeKong) {
+	d := c.Handle(context.Background(), f, f)
+	f.record(&d)
+	d.Release()
 }
-func (f *fakeKong) SetUpstreamHeaders(h map[string][]string) error {
-	f.call("SetUpstreamHeaders")
-	if f.upstream == nil {
+
+// record keeps what a decision asks of the gateway, as Kong would see it.
+func (f *fakeKong) record(d *Decision) {
+	f.decided = true
+	if d.Log != "" {
+		f.kongLogs = append(f.kongLogs, "err: "+d.Log)
+	}
+	if a := d.Answer; a != nil {
+		f.exited, f.status, f.respBody, f.respHeaders = true, a.Status, a.Body, a.Header
+		return
+	}
+	if d.Authenticate {
+		f.authCalls++
+		c := d.Consumer
+		f.authed, f.authCred = &c, nil
+		if !d.Anonymous {
+			cred := d.Credential
+			f.authCred = &cred
+		}
+	}
+	if d.Upstream != nil {
 		f.upstream = map[string][]string{}
+		for k, v := range d.Upstream {
+			f.upstream[http.CanonicalHeaderKey(k)] = v
+		}
 	}
-	for k, v := range h {
-		f.upstream[http.CanonicalHeaderKey(k)] = v
-	}
-	return nil
-}
-func (f *fakeKong) SetUpstreamRawQuery(q string) error {
-	f.call("SetUpstreamRawQuery")
-	f.upQuery = &q
-	return nil
-}
-func (f *fakeKong) SetUpstreamRawBody(b []byte) error {
-	f.call("SetUpstreamRawBody")
-	f.upBody = b
-	return nil
-}
-func (f *fakeKong) Exit(status int, body []byte, headers map[string][]string) {
-	f.call("Exit")
-	f.exited, f.status, f.respBody, f.respHeaders = true, status, body, headers
-}
-func (f *fakeKong) LogErr(msg string) { f.call("LogErr"); f.kongLogs = append(f.kongLogs, "err: "+msg) }
-func (f *fakeKong) LogWarn(msg string) {
-	f.call("LogWarn")
-	f.kongLogs = append(f.kongLogs, "warn: "+msg)
+	f.upQuery, f.upBody = d.UpstreamQuery, d.UpstreamBody
 }
 
 func toLower(s string) string {

@@ -7,14 +7,14 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/oauth2-password/oauth2-password/store"
+	"github.com/oauth2-password/oauth2-password/plugin/oauth"
 )
 
 // passwordGrant implements the resource owner password credentials grant
 // (RFC 6749 §4.3) the Kong way: the application's backend has checked the
 // user's password itself and vouches for the user with the provision_key
-// and authenticated_userid (kong-oauth2-behaviour.md §3.4).
-func (r *request) passwordGrant(p params, client store.Client, state any) error {
+// and authenticated_userid (kong/BEHAVIOUR.md).
+func (r *request) passwordGrant(p params, client oauth.Client, state any) error {
 	// a. provision_key, compared as SHA-256 digests in constant time so
 	// that neither its content nor its length leaks.
 	pk, _ := p.str("provision_key")
@@ -89,7 +89,7 @@ func (r *request) requestedScope(p params) (string, *Error) {
 			return "", ErrInvalidScope.WithDescription(`"` + it + `" is an invalid scope`)
 		}
 	}
-	// Deviation (kong-oauth2-behaviour.md §9): scope="" does not satisfy
+	// Deviation (kong/BEHAVIOUR.md): scope="" does not satisfy
 	// mandatory_scope.
 	if len(items) == 0 && r.s.mandatoryScope {
 		return "", ErrInvalidScope.WithDescription(descMustSpecify)

@@ -61,7 +61,7 @@ func TestPasswordGrantChecks(t *testing.T) {
 			} else {
 				f = v.tokenReq(tc.form)
 			}
-			tc.conf.Access(f)
+			access(tc.conf, f)
 			if tc.wantCode != "" {
 				f.expectError(400, tc.wantCode, tc.desc)
 				return
@@ -119,7 +119,7 @@ func TestServicelessRouteDoesNotMintGlobalTokens(t *testing.T) {
 	c := v.config(`{"service_id":null}`)
 	f := v.tokenReq(passwordForm())
 	f.serviceID = "" // a route without a service
-	c.Access(f)
+	access(c, f)
 	if f.status != 500 {
 		t.Fatalf("got %d %s, want 500", f.status, f.respBody)
 	}

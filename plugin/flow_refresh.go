@@ -4,25 +4,25 @@ import (
 	"errors"
 	"time"
 
-	"github.com/oauth2-password/oauth2-password/store"
+	"github.com/oauth2-password/oauth2-password/plugin/oauth"
 )
 
 // refreshGrant implements RFC 6749 §6 with Kong's checks
-// (kong-oauth2-behaviour.md §3.4, grant_type=refresh_token) and refresh
+// (kong/BEHAVIOUR.md, grant_type=refresh_token) and refresh
 // token rotation with replay detection (RFC 6819 §5.2.2.3): presenting a
 // refresh token that was already rotated revokes its whole family, since
 // either the client or an attacker holds a stolen copy.
-func (r *request) refreshGrant(p params, client store.Client, state any) error {
+func (r *request) refreshGrant(p params, client oauth.Client, state any) error {
 	invalid := ErrInvalidRequest.WithDescription(descInvalidRefresh)
 	presented, _ := p.str("refresh_token")
 	if presented == "" {
 		r.exitTokenError(invalid, state)
 		return nil
 	}
-	old := store.DigestOf(presented)
+	old := oauth.DigestOf(presented)
 	now := r.e.now().UTC().Truncate(time.Second)
 
-	ctx, cancel := r.e.storeCtx()
+	ctx, cancel := r.e.storeCtx(r.ctx)
 	t, err := r.e.opt.Store.TokenByRefresh(ctx, old)
 	cancel()
 	switch {
@@ -76,11 +76,11 @@ func (r *request) refreshGrant(p params, client store.Client, state any) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel = r.e.storeCtx()
+	ctx, cancel = r.e.storeCtx(r.ctx)
 	err = r.e.opt.Store.RotateRefresh(ctx, old, next)
 	cancel()
 	switch {
-	case errors.Is(err, store.ErrRefreshReused):
+	case errors.Is(err, oauth.ErrRefreshReused):
 		// Lost a race with another use of the same refresh token.
 		return r.refreshReplayed(t.FamilyID, old, invalid, state)
 	case isNotFound(err):
@@ -97,16 +97,16 @@ func (r *request) refreshGrant(p params, client store.Client, state any) error {
 // reissueAccess serves reuse_refresh_token: a new access token on the same
 // row (the old access token stops working), the same refresh token, and a
 // refresh lifetime that slides to now + refresh_token_ttl.
-func (r *request) reissueAccess(old store.Digest, presented string, now time.Time, invalid *Error, state any) error {
+func (r *request) reissueAccess(old oauth.Digest, presented string, now time.Time, invalid *Error, state any) error {
 	access, err := RandomString()
 	if err != nil {
 		return err
 	}
-	ctx, cancel := r.e.storeCtx()
-	err = r.e.opt.Store.ReissueAccess(ctx, old, store.DigestOf(access), now, r.s.tokenExp, r.refreshExpiry(now))
+	ctx, cancel := r.e.storeCtx(r.ctx)
+	err = r.e.opt.Store.ReissueAccess(ctx, old, oauth.DigestOf(access), now, r.s.tokenExp, r.refreshExpiry(now))
 	cancel()
 	switch {
-	case isNotFound(err), errors.Is(err, store.ErrRefreshReused):
+	case isNotFound(err), errors.Is(err, oauth.ErrRefreshReused):
 		r.exitTokenError(invalid, state)
 		return nil
 	case err != nil:
@@ -119,13 +119,13 @@ func (r *request) reissueAccess(old store.Digest, presented string, now time.Tim
 
 // refreshReplayed revokes every token of the family and refuses the
 // request with the same answer as for an unknown refresh token.
-func (r *request) refreshReplayed(family string, old store.Digest, invalid *Error, state any) error {
+func (r *request) refreshReplayed(family string, old oauth.Digest, invalid *Error, state any) error {
 	r.e.logf("oauth2-password: a used refresh token was presented again; revoking its token family %q", family)
-	rev := store.Revocation{FamilyID: family}
+	rev := oauth.Revocation{FamilyID: family}
 	if family == "" {
-		rev = store.Revocation{Refresh: &old} // the store revokes the family of that token
+		rev = oauth.Revocation{Refresh: &old} // the store revokes the family of that token
 	}
-	ctx, cancel := r.e.storeCtx()
+	ctx, cancel := r.e.storeCtx(r.ctx)
 	_, err := r.e.opt.Store.Revoke(ctx, rev)
 	cancel()
 	if err != nil {

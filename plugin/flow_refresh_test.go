@@ -128,7 +128,7 @@ func TestRefreshChecks(t *testing.T) {
 			if tc.header != "" {
 				f.headers["authorization"] = []string{tc.header}
 			}
-			tc.on.Access(f)
+			access(tc.on, f)
 			if tc.status == 200 {
 				if f.status != 200 {
 					t.Fatalf("got %d %s", f.status, f.respBody)
@@ -161,6 +161,6 @@ func TestGlobalRefreshStaysGlobal(t *testing.T) {
 	p := v.kong()
 	p.path = "/x"
 	p.headers["authorization"] = []string{"Bearer " + str(m, "access_token")}
-	g2.Access(p)
+	access(g2, p)
 	expectProxied(t, p)
 }

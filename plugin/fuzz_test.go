@@ -19,7 +19,7 @@ import (
 
 const fuzzSecret = "fuzz-secret"
 
-// fuzzStore is a TokenStore that knows one confidential client, "app",
+// fuzzStore is a Store that knows one confidential client, "app",
 // accepts every token it is given and finds none. It records the access
 // digests it is asked for.
 type fuzzStore struct {
@@ -59,8 +59,10 @@ func (s *fuzzStore) Revoke(context.Context, store.Revocation) (int, error) { ret
 
 // fuzzEngine has a small body cap so that the fuzzer reaches it, and no
 // throttling: iterations must not depend on each other.
-func fuzzEngine(s TokenStore) *Engine {
-	return NewEngine(Options{Store: s, MaxBodyBytes: 4096, ThrottleFailures: -1, Logf: func(string, ...any) {}})
+func fuzzEngine(s Store) *Engine {
+	o := DefaultOptions()
+	o.Store, o.MaxBodyBytes, o.ThrottleFailures, o.Logf = s, 4096, 0, func(string, ...any) {}
+	return mustEngine(o)
 }
 
 func fuzzConfig(t *testing.T, e *Engine) *Config {
@@ -148,7 +150,7 @@ func FuzzTokenParams(f *testing.F) {
 		k2.method, k2.path, k2.query, k2.body = "POST", "/oauth2/token", query, body
 		k2.headers["content-type"] = []string{ct}
 		k2.serviceID = testService
-		c.Access(k2)
+		access(c, k2)
 		if !k2.exited {
 			t.Fatal("token request not answered")
 		}
@@ -216,7 +218,7 @@ func FuzzAuthHeader(f *testing.F) {
 			k := newFakeKong(t)
 			k.path, k.serviceID = "/api", testService
 			k.headers["authorization"] = []string{h}
-			c.Access(k)
+			access(c, k)
 			m := k.json()
 			if k.status != 401 && k.status != 400 {
 				t.Fatalf("header %q: answered %d %v", h, k.status, m)
@@ -272,7 +274,7 @@ func FuzzAuthHeader(f *testing.F) {
 		k.method, k.path, k.serviceID = "POST", "/oauth2/token", testService
 		k.headers["authorization"] = []string{header}
 		k.query = "grant_type=password&authenticated_userid=u&provision_key=" + testProvisionKey
-		c.Access(k)
+		access(c, k)
 		m := k.json()
 		if k.status >= 500 || (k.status != 200 && m["error"] == nil) {
 			t.Fatalf("token endpoint, header %q: %d %v", header, k.status, m)

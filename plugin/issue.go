@@ -4,17 +4,17 @@ import (
 	"errors"
 	"time"
 
-	"github.com/oauth2-password/oauth2-password/store"
+	"github.com/oauth2-password/oauth2-password/plugin/oauth"
 )
 
 // newToken mints an access token (and a refresh token unless tokens never
 // expire) and the row that stores only their digests.
-func (r *request) newToken(clientID, svc, uid, scope, family string, now time.Time) (t store.Token, access, refresh string, err error) {
+func (r *request) newToken(clientID, svc, uid, scope, family string, now time.Time) (t oauth.Token, access, refresh string, err error) {
 	if access, err = RandomString(); err != nil {
 		return
 	}
-	t = store.Token{
-		Access:              store.DigestOf(access),
+	t = oauth.Token{
+		Access:              oauth.DigestOf(access),
 		ClientID:            clientID,
 		ServiceID:           svc,
 		AuthenticatedUserID: uid,
@@ -29,7 +29,7 @@ func (r *request) newToken(clientID, svc, uid, scope, family string, now time.Ti
 		if refresh, err = RandomString(); err != nil {
 			return
 		}
-		d := store.DigestOf(refresh)
+		d := oauth.DigestOf(refresh)
 		t.Refresh = &d
 		t.RefreshExpiresAt = r.refreshExpiry(now)
 	}
@@ -52,7 +52,7 @@ func (r *request) issue(clientID, svc, uid, scope, family string, state any) err
 	if err != nil {
 		return err
 	}
-	ctx, cancel := r.e.storeCtx()
+	ctx, cancel := r.e.storeCtx(r.ctx)
 	defer cancel()
 	if err := r.e.opt.Store.CreateToken(ctx, t); err != nil {
 		r.storeFailed("storing a token", err, state)
@@ -70,4 +70,4 @@ func (r *request) storeFailed(what string, err error, state any) {
 }
 
 // isNotFound reports the store's "no such row".
-func isNotFound(err error) bool { return errors.Is(err, store.ErrNotFound) }
+func isNotFound(err error) bool { return errors.Is(err, oauth.ErrNotFound) }

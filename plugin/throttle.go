@@ -26,13 +26,6 @@ import (
 // window start and count: 144 bytes a key with the map's overhead
 // (measured), 9 MiB at the default bound of 65536 keys.
 
-// Throttling defaults for Options.
-const (
-	DefaultThrottleFailures = 10
-	DefaultThrottleWindow   = time.Minute
-	DefaultThrottleMaxKeys  = 65536
-)
-
 // ErrSlowDown is the answer to a throttled token request. slow_down is the
 // token-endpoint error registered by RFC 8628 §3.5 for "slow down, retry
 // later"; temporarily_unavailable would tell the client (and monitoring)
@@ -69,9 +62,9 @@ type throttle struct {
 	nextSweep time.Time
 }
 
-// newThrottle returns nil (no throttling) when limit < 0.
+// newThrottle returns nil (no throttling) when limit is 0.
 func newThrottle(limit int, window time.Duration, maxKeys int, now func() time.Time) *throttle {
-	if limit < 0 {
+	if limit == 0 {
 		return nil
 	}
 	return &throttle{limit: limit, window: window, maxKeys: maxKeys, now: now, keys: map[throttleKey]failWindow{}}
@@ -203,7 +196,7 @@ func (r *request) clientIP() (string, error) {
 	if !r.ipKnown {
 		ip, err := r.k.ClientIP()
 		if err != nil {
-			return "", kongErr("get client ip", err)
+			return "", readErr("client ip", err)
 		}
 		r.ip, r.ipKnown = ip, true
 	}

@@ -41,7 +41,7 @@ func (v *env) failN(c *Config, n int, form url.Values, mutate ...func(*fakeKong)
 		for _, m := range mutate {
 			m(f)
 		}
-		c.Access(f)
+		access(c, f)
 		if f.status == 200 || f.status == 429 {
 			v.t.Fatalf("failure %d: got %d %s", i+1, f.status, f.respBody)
 		}
@@ -56,12 +56,12 @@ func TestThrottleLocksOutAClientForTheRestOfTheWindow(t *testing.T) {
 	// Now even the right secret is refused: the attacker cannot tell a
 	// lucky guess from a wrong one.
 	f := v.tokenReq(passwordForm("state", "st-app"))
-	c.Access(f)
+	access(c, f)
 	expectThrottled(t, f, "st-app", 60)
 
 	v.advance(45 * time.Second)
 	f = v.tokenReq(passwordForm("state", "st-app"))
-	c.Access(f)
+	access(c, f)
 	expectThrottled(t, f, "st-app", 15)
 
 	v.advance(15 * time.Second) // the window is over
@@ -77,12 +77,12 @@ func TestThrottleIsPerKey(t *testing.T) {
 	v.failN(c, DefaultThrottleFailures, wrongSecret("app"))
 	v.issue(c, "client_id", "other")
 	f := v.tokenReq(passwordForm("client_id", "pub", "client_secret", "<del>"))
-	c.Access(f)
+	access(c, f)
 	if f.status != 200 {
 		t.Fatalf("public client: %d %s", f.status, f.respBody)
 	}
 	f = v.tokenReq(passwordForm())
-	c.Access(f)
+	access(c, f)
 	expectThrottled(t, f, "", 60)
 }
 
@@ -99,7 +99,7 @@ func TestThrottleSuccessResetsNoCount(t *testing.T) {
 	v.issue(c)
 	v.failN(c, 1, wrongSecret("app"))
 	f := v.tokenReq(passwordForm())
-	c.Access(f)
+	access(c, f)
 	expectThrottled(t, f, "", 60)
 }
 
@@ -111,7 +111,7 @@ func TestThrottleDoesNotRevealWhetherAClientExists(t *testing.T) {
 		v.failN(c, DefaultThrottleFailures, wrongSecret(id))
 		f := v.tokenReq(wrongSecret(id))
 		f.body = []byte(passwordForm("client_id", id, "client_secret", "x", "state", "s").Encode())
-		c.Access(f)
+		access(c, f)
 		answers[id] = f
 	}
 	a, b := answers["app"], answers["no-such-client"]
@@ -146,7 +146,7 @@ func TestThrottleCountsEveryKindOfFailure(t *testing.T) {
 			for _, mu := range m {
 				mu(f)
 			}
-			c.Access(f)
+			access(c, f)
 			expectThrottled(t, f, "", 60)
 		})
 	}
@@ -160,18 +160,18 @@ func TestThrottleWithoutClientIDIsPerIP(t *testing.T) {
 	v.failN(c, DefaultThrottleFailures, noClient, fromA)
 	f := v.tokenReq(noClient)
 	fromA(f)
-	c.Access(f)
+	access(c, f)
 	expectThrottled(t, f, "", 60)
 
 	// Another address, and a client_id from the same address, are not
 	// affected.
 	f = v.tokenReq(noClient)
 	f.clientIP = "192.0.2.2"
-	c.Access(f)
+	access(c, f)
 	f.expectError(400, "invalid_client", "Invalid client authentication")
 	f = v.tokenReq(passwordForm())
 	fromA(f)
-	c.Access(f)
+	access(c, f)
 	if f.status != 200 {
 		t.Errorf("client app from the locked address: %d %s", f.status, f.respBody)
 	}
@@ -180,7 +180,7 @@ func TestThrottleWithoutClientIDIsPerIP(t *testing.T) {
 func TestThrottleOff(t *testing.T) {
 	v := newEnv(t)
 	c := v.config("")
-	v.e.throttle = newThrottle(-1, time.Minute, 10, v.clock)
+	v.e.throttle = newThrottle(0, time.Minute, 10, v.clock)
 	v.failN(c, 3*DefaultThrottleFailures, wrongSecret("app"))
 	v.issue(c)
 }

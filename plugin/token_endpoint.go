@@ -3,68 +3,101 @@ package plugin
 import (
 	"errors"
 	"strings"
+
+	"github.com/oauth2-password/oauth2-password/plugin/oauth"
 )
 
 // tokenEndpoint implements POST .../oauth2/token for the password and
 // refresh_token grants (RFC 6749 §4.3, §6), with Kong's check order and
-// error precedence (kong-oauth2-behaviour.md §3.4): later checks overwrite
-// earlier errors, and the grant runs only when none is left.
+// error precedence (kong/BEHAVIOUR.md): later checks overwrite earlier
+// errors, and the grant runs only when none is left.
 func (r *request) tokenEndpoint() error {
+	// Step 2: grant type. Not final: client errors overwrite it.
+	var grant string
+	c, ok, err := r.clientCall("token", func(p params) *Error {
+		grant, _ = p.str("grant_type")
+		if grant != "password" && grant != "refresh_token" {
+			return ErrUnsupportedGrantType
+		}
+		return nil
+	})
+	if err != nil || !ok {
+		return err
+	}
+	if grant == "password" {
+		return r.passwordGrant(c.p, c.client, c.state)
+	}
+	return r.refreshGrant(c.p, c.client, c.state)
+}
+
+// clientCall is an authenticated client's request to one of the client
+// endpoints (token, revoke, introspect).
+type clientCall struct {
+	p      params
+	state  any // echoed in every answer
+	client oauth.Client
+}
+
+// clientCall runs the checks the client endpoints share, in Kong's order
+// for the token endpoint: method, parameters, HTTPS, the endpoint's own
+// first check (pre; its error is not final), then client authentication
+// (RFC 6749 §2.3, §3.2.1) behind brute-force throttling. ok is false when
+// the request has been answered.
+func (r *request) clientCall(endpoint string, pre func(params) *Error) (c clientCall, ok bool, err error) {
 	method, err := r.k.Method()
 	if err != nil {
-		return kongErr("get method", err)
+		return c, false, readErr("method", err)
 	}
 	if method != "POST" {
-		r.exitInvalidMethod(method)
-		return nil
+		r.exitInvalidMethod(method, endpoint)
+		return c, false, nil
 	}
 
 	headers, err := r.k.Headers()
 	if err != nil {
-		return kongErr("get headers", err)
+		return c, false, readErr("headers", err)
 	}
 	p, perr, err := r.tokenParams(headers)
 	if err != nil {
-		return err
+		return c, false, err
 	}
 	// Step 0: state is echoed in every response, errors included.
-	state := p["state"]
+	c.p, c.state = p, p["state"]
 	if perr != nil {
-		r.exitTokenError(perr, state)
-		return nil
+		r.exitTokenError(perr, c.state)
+		return c, false, nil
 	}
 
-	// Step 1: HTTPS (RFC 6749 §3.2 requires TLS at the token endpoint).
+	// Step 1: HTTPS (RFC 6749 §3.2 requires TLS at the token endpoint,
+	// RFC 7009 §2 and RFC 7662 §4 at the others).
 	if e, err := r.checkHTTPS(headers); err != nil || e != nil {
 		if err != nil {
-			return err
+			return c, false, err
 		}
-		r.exitTokenError(e, state)
-		return nil
+		r.exitTokenError(e, c.state)
+		return c, false, nil
 	}
 
-	// Step 2: grant type. Not final: client errors below overwrite it.
 	var oerr *Error
-	grant, _ := p.str("grant_type")
-	if grant != "password" && grant != "refresh_token" {
-		oerr = ErrUnsupportedGrantType
+	if pre != nil {
+		oerr = pre(p)
 	}
 
-	// Steps 3-5: client authentication (RFC 6749 §2.3, §3.2.1). Redirect
-	// URIs play no part in these grants (kong-oauth2-behaviour.md §9).
+	// Steps 3-5: client authentication. Redirect URIs play no part in
+	// these endpoints (README, where we differ from Kong).
 	cc := extractClientCredentials(p, headers[r.s.authHeader])
 	// Brute-force protection (RFC 6749 §4.3.2): a locked-out key is refused
 	// before its credentials are looked at.
 	if r.throttleKey, r.throttleOn, err = r.throttleKeyFor(cc.id); err != nil {
-		return err
+		return c, false, err
 	}
-	if r.throttled(state) {
-		return nil
+	if r.throttled(c.state) {
+		return c, false, nil
 	}
 	client, found, err := r.lookupClient(cc.id)
 	if err != nil {
-		r.exitTokenError(ErrTemporarilyUnavailable, state)
-		return nil
+		r.exitTokenError(ErrTemporarilyUnavailable, c.state)
+		return c, false, nil
 	}
 	if e := authenticateClient(client, found, cc); e != nil {
 		oerr = e
@@ -73,14 +106,11 @@ func (r *request) tokenEndpoint() error {
 		}
 	}
 	if oerr != nil {
-		r.exitTokenError(oerr, state)
-		return nil
+		r.exitTokenError(oerr, c.state)
+		return c, false, nil
 	}
-
-	if grant == "password" {
-		return r.passwordGrant(p, client, state)
-	}
-	return r.refreshGrant(p, client, state)
+	c.client = client
+	return c, true, nil
 }
 
 // tokenParams returns the query parameters merged with the body ones (the
@@ -90,7 +120,7 @@ func (r *request) tokenEndpoint() error {
 func (r *request) tokenParams(headers map[string][]string) (params, *Error, error) {
 	rawQuery, err := r.k.RawQuery()
 	if err != nil {
-		return nil, nil, kongErr("get raw query", err)
+		return nil, nil, readErr("raw query", err)
 	}
 	p, qerr := parseArgs(rawQuery)
 	if qerr != nil {
@@ -103,7 +133,7 @@ func (r *request) tokenParams(headers map[string][]string) (params, *Error, erro
 	}
 	body, err := r.k.RawBody()
 	if err != nil {
-		return nil, nil, kongErr("get raw body", err)
+		return nil, nil, readErr("raw body", err)
 	}
 	if len(body) > r.e.opt.MaxBodyBytes {
 		return p, ErrInvalidRequest.WithDescription(descBodyTooLarge), nil
@@ -118,13 +148,13 @@ func (r *request) tokenParams(headers map[string][]string) (params, *Error, erro
 	return p, nil, nil
 }
 
-// checkHTTPS is Kong's check_https (kong-oauth2-behaviour.md §3.4 step 1):
+// checkHTTPS is Kong's check_https (kong/BEHAVIOUR.md):
 // X-Forwarded-Proto counts only with accept_http_if_already_terminated and
 // a peer in Kong's trusted_ips.
 func (r *request) checkHTTPS(headers map[string][]string) (*Error, error) {
 	scheme, err := r.k.Scheme()
 	if err != nil {
-		return nil, kongErr("get scheme", err)
+		return nil, readErr("scheme", err)
 	}
 	if strings.EqualFold(scheme, "https") {
 		return nil, nil
@@ -138,7 +168,7 @@ func (r *request) checkHTTPS(headers map[string][]string) (*Error, error) {
 	}
 	trusted, err := r.k.IsTrustedIP(ip)
 	if err != nil {
-		return nil, kongErr("is trusted ip", err)
+		return nil, readErr("trusted ip", err)
 	}
 	if !trusted {
 		return ErrAccessDenied, nil

@@ -29,7 +29,7 @@ func TestTokenEndpointPaths(t *testing.T) {
 	} {
 		f := v.tokenReq(passwordForm())
 		f.path = tc.path
-		c.Access(f)
+		access(c, f)
 		got := f.status == 200 && str(f.json(), "access_token") != ""
 		if got != tc.isToken {
 			t.Errorf("%s: token endpoint = %v, want %v (status %d %s)", tc.path, got, tc.isToken, f.status, f.respBody)
@@ -46,7 +46,7 @@ func TestTokenEndpointRejectsOtherMethodsBeforeHTTPS(t *testing.T) {
 		c := v.config(`{"realm":"` + tc.realm + `"}`)
 		f := v.tokenReq(passwordForm())
 		f.method, f.scheme = "GET", "http"
-		c.Access(f)
+		access(c, f)
 		f.expectError(405, "invalid_method", "The HTTP method GET is invalid for the token endpoint")
 		if got := f.respHeader("WWW-Authenticate"); got != tc.challenge {
 			t.Errorf("WWW-Authenticate = %q, want %q", got, tc.challenge)
@@ -80,7 +80,7 @@ func TestTokenEndpointHTTPS(t *testing.T) {
 			if tc.proto != nil {
 				f.headers["x-forwarded-proto"] = tc.proto
 			}
-			c.Access(f)
+			access(c, f)
 			m := f.json()
 			if tc.wantStatus == 200 {
 				if f.status != 200 {
@@ -134,7 +134,7 @@ func TestTokenParametersAndEncodings(t *testing.T) {
 			if tc.ct != "" {
 				f.headers["content-type"] = []string{tc.ct}
 			}
-			c.Access(f)
+			access(c, f)
 			m := f.json()
 			if f.status != tc.wantStatus || m["state"] != tc.wantState {
 				t.Errorf("got %d %v, want %d with state %v", f.status, m, tc.wantStatus, tc.wantState)
@@ -148,7 +148,7 @@ func TestTokenRequestLimits(t *testing.T) {
 	c := v.config("")
 	f := v.tokenReq(passwordForm("pad", strings.Repeat("x", 70<<10)))
 	f.query = "state=s"
-	c.Access(f)
+	access(c, f)
 	f.expectError(400, "invalid_request", "Request body too large")
 	if f.json()["state"] != "s" {
 		t.Errorf("state not echoed")
@@ -156,7 +156,7 @@ func TestTokenRequestLimits(t *testing.T) {
 
 	f = v.tokenReq(passwordForm())
 	f.body = []byte(strings.Repeat("a=1&", 2000))
-	c.Access(f)
+	access(c, f)
 	f.expectError(400, "invalid_request", "Too many parameters")
 }
 
@@ -165,7 +165,7 @@ func TestTokenResponseHeadersAndShape(t *testing.T) {
 	c := v.config("")
 	for _, form := range []url.Values{passwordForm(), passwordForm("client_secret", "wrong")} {
 		f := v.tokenReq(form)
-		c.Access(f)
+		access(c, f)
 		for h, want := range map[string]string{
 			"Content-Type": "application/json; charset=utf-8", "Cache-Control": "no-store", "Pragma": "no-cache",
 		} {
@@ -231,7 +231,7 @@ func TestClientAuthentication(t *testing.T) {
 		{"basic header, wrong secret", c, passwordForm("client_id", "<del>", "client_secret", "<del>"), basic("app", "wrong"), 401, "invalid_client", "Invalid client authentication", true},
 		{"basic header, unknown client", c, passwordForm("client_id", "<del>", "client_secret", "<del>"), basic("nobody", "x"), 401, "invalid_client", "Invalid client authentication", true},
 		{"basic header, garbage", c, passwordForm("client_id", "<del>", "client_secret", "<del>"), "Basic !!!", 401, "invalid_client", "Invalid client authentication", true},
-		// Kong's Basic parsing (kong-oauth2-behaviour.md §3.3): the regex
+		// Kong's Basic parsing (kong/BEHAVIOUR.md): the regex
 		// `\s*[Bb]asic\s*(.+)` is not anchored, ngx.decode_base64 stops at
 		// the first "=", the result is split once on ":" and not URL-decoded.
 		{"basic header, regex not anchored", c, noBody, "Foo Basic " + b64("app:"+testSecret), 200, "", "", false},
@@ -245,7 +245,7 @@ func TestClientAuthentication(t *testing.T) {
 		{"basic header, empty id", c, noBody, basic("", testSecret), 401, "invalid_client", "Invalid client authentication", true},
 		{"basic header, public client without colon", c, noBody, "Basic " + b64("pub"), 200, "", "", false},
 		{"basic header, public client with empty secret", c, noBody, basic("pub", ""), 200, "", "", false},
-		// Always 400, never the Basic challenge (kong-oauth2-behaviour.md §3.4 step 5).
+		// Always 400, never the Basic challenge (kong/BEHAVIOUR.md).
 		{"basic header, public client with secret", c, noBody, basic("pub", "s3cret"), 400, "invalid_request", "client_secret is disallowed for public clients", false},
 		{"header present: body client_id alone ignored", c, passwordForm("client_secret", "<del>"), "Bearer xyz", 401, "invalid_client", "Invalid client authentication", true},
 		{"custom auth header carries Basic", cust, passwordForm("client_id", "<del>", "client_secret", "<del>"), basic("app", testSecret), 200, "", "", false},
@@ -270,7 +270,7 @@ func TestClientAuthentication(t *testing.T) {
 				}
 				f.headers[name] = []string{tc.header}
 			}
-			tc.conf.Access(f)
+			access(tc.conf, f)
 			if tc.wantStatus == 200 {
 				if f.status != 200 {
 					t.Fatalf("got %d %s", f.status, f.respBody)
@@ -290,7 +290,7 @@ func TestClientAuthentication(t *testing.T) {
 }
 
 // TestClientAuthenticationJSONValues: parameters that are not strings, as
-// a JSON body can send them. Step 1 of kong-oauth2-behaviour.md §3.3 needs
+// a JSON body can send them. Step 1 of kong/BEHAVIOUR.md needs
 // both client_id and client_secret truthy (false is not); a secret that
 // did not qualify is not presented at all.
 func TestClientAuthenticationJSONValues(t *testing.T) {
@@ -314,7 +314,7 @@ func TestClientAuthenticationJSONValues(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			v.use(t)
 			f := v.jsonTokenReq(passwordJSON(tc.extra))
-			c.Access(f)
+			access(c, f)
 			if tc.status == 200 {
 				if f.status != 200 {
 					t.Fatalf("got %d %s", f.status, f.respBody)
@@ -343,7 +343,7 @@ func TestBasicHeaderFirstValue(t *testing.T) {
 			v.use(t)
 			f := v.tokenReq(passwordForm("client_id", "<del>", "client_secret", "<del>"))
 			f.headers["authorization"] = tc.values
-			c.Access(f)
+			access(c, f)
 			if f.status != tc.status {
 				t.Errorf("got %d %s, want %d", f.status, f.respBody, tc.status)
 			}
@@ -351,7 +351,7 @@ func TestBasicHeaderFirstValue(t *testing.T) {
 	}
 }
 
-// TestTokenErrorPrecedence: kong-oauth2-behaviour.md §3.4. The HTTPS
+// TestTokenErrorPrecedence (kong/BEHAVIOUR.md): the HTTPS
 // failure wins; then the last of unsupported_grant_type, the client lookup
 // and the secret check; the grant's own checks only when none is left.
 func TestTokenErrorPrecedence(t *testing.T) {
@@ -407,7 +407,7 @@ func TestTokenErrorPrecedence(t *testing.T) {
 			if tc.plainHTTP {
 				f.scheme = "http"
 			}
-			c.Access(f)
+			access(c, f)
 			status := tc.status
 			if status == 0 {
 				status = 400
@@ -421,7 +421,7 @@ func TestTokenErrorPrecedence(t *testing.T) {
 }
 
 // TestStateEchoedVerbatim: state is echoed in every token-endpoint answer,
-// errors included, whatever JSON value it is (kong-oauth2-behaviour.md
+// errors included, whatever JSON value it is (kong/BEHAVIOUR.md
 // §3.4 step 0: response_params.state = parameters.state).
 func TestStateEchoedVerbatim(t *testing.T) {
 	v := newEnv(t)
@@ -460,7 +460,7 @@ func TestStateEchoedVerbatim(t *testing.T) {
 				body := passwordJSON(a.extra)
 				body["state"] = st.value
 				f := v.jsonTokenReq(body)
-				c.Access(f)
+				access(c, f)
 				m := f.json()
 				got, ok := m["state"]
 				if f.status != a.status || !ok || !reflect.DeepEqual(got, st.want) {
@@ -471,7 +471,7 @@ func TestStateEchoedVerbatim(t *testing.T) {
 	}
 	// No state sent: none answered.
 	f := v.jsonTokenReq(passwordJSON(map[string]any{"client_secret": "wrong"}))
-	c.Access(f)
+	access(c, f)
 	if _, ok := f.json()["state"]; ok {
 		t.Errorf("state answered though none was sent: %s", f.respBody)
 	}

@@ -12,7 +12,7 @@ import (
 )
 
 // params are request parameters the way Kong's PDK presents them
-// (kong-oauth2-behaviour.md §3.2): a string; true for a query argument
+// (kong/BEHAVIOUR.md): a string; true for a query argument
 // without "="; []any for a repeated argument; any JSON value for a JSON
 // body. Checks that need a string must say so (params.str).
 type params map[string]any

@@ -63,10 +63,11 @@ func (r *request) exitToken(access, refresh string, state any) {
 	}), tokenHeaders())
 }
 
-// exitInvalidMethod answers a non-POST token request (405, before the
-// HTTPS check, like Kong), with the RFC 6750 §3 challenge.
-func (r *request) exitInvalidMethod(method string) {
-	e := ErrInvalidMethod.WithDescription("The HTTP method " + method + " is invalid for the token endpoint")
+// exitInvalidMethod answers a non-POST request to a client endpoint (405,
+// before the HTTPS check, like Kong at the token endpoint), with the
+// RFC 6750 §3 challenge.
+func (r *request) exitInvalidMethod(method, endpoint string) {
+	e := ErrInvalidMethod.WithDescription("The HTTP method " + method + " is invalid for the " + endpoint + " endpoint")
 	h := tokenHeaders()
 	h["WWW-Authenticate"] = []string{bearerChallenge(r.s.realm, e)}
 	r.exit(e.Status, mustJSON(errorResponse{e.Code, e.Description, nil}), h)

@@ -4,7 +4,7 @@ import "sync"
 
 // Upstream headers (kong/constants.lua HEADERS), set or cleared on every
 // authenticated request so that copies sent by the client never reach the
-// upstream (kong-oauth2-behaviour.md §4.4).
+// upstream (kong/BEHAVIOUR.md).
 const (
 	hConsumerID          = "X-Consumer-ID"
 	hConsumerCustomID    = "X-Consumer-Custom-ID"
@@ -15,7 +15,7 @@ const (
 	hAuthenticatedUserID = "X-Authenticated-Userid"
 )
 
-// clearHeader removes a header upstream (Kong.SetUpstreamHeaders).
+// clearHeader removes a header upstream (Decision.Upstream).
 var clearHeader = []string{}
 
 // trueHeader is the value of X-Anonymous-Consumer for the anonymous
@@ -30,9 +30,9 @@ func headerValue(v string) []string {
 	return []string{v}
 }
 
-// headerMaps recycles the maps given to SetUpstreamHeaders: the adapter
-// turns a map into its wire form during the call and keeps nothing, so one
-// map can serve request after request. Two allocations per validated
+// headerMaps recycles the maps of Decision.Upstream: a front turns a map
+// into its own form and releases the decision, so one map can serve
+// request after request. Two allocations per validated
 // request saved (a map is two), on the hottest path of the plugin.
 var headerMaps = sync.Pool{New: func() any { return make(map[string][]string, 8) }}
 
@@ -83,42 +83,21 @@ func anonymousHeaders(c Consumer) map[string][]string {
 	return h
 }
 
-func (r *request) setHeaders(h map[string][]string) error {
-	if err := r.k.SetUpstreamHeaders(h); err != nil {
-		return kongErr("set upstream headers", err)
-	}
-	return nil
-}
-
-// applyUpstream sets the headers in one round trip, adding the removal of
-// the credential header for hide_credentials, then strips the token from
-// the query and form body if it was there (kong-oauth2-behaviour.md §4.2.4).
-// h goes back to headerMaps once sent.
+// applyUpstream sets the upstream changes of an allowed request: the
+// headers, with the credential header removed for hide_credentials, and the
+// query and form body without the token if it was there
+// (kong/BEHAVIOUR.md, hide_credentials).
 //
 // Unlike Kong, a header used as a token in its raw form (no "Bearer ") is
 // removed too: hide_credentials asks that the credential not reach the
 // upstream.
-func (r *request) applyUpstream(h map[string][]string, ex extracted) error {
+func (r *request) applyUpstream(h map[string][]string, ex extracted) {
 	if r.s.hide && ex.fromHeader {
 		h[r.s.authHeader] = clearHeader
 	}
-	err := r.setHeaders(h)
-	releaseHeaderMap(h)
-	if err != nil {
-		return err
+	r.d.Upstream = h
+	if r.s.hide {
+		r.d.UpstreamQuery = ex.newQuery
+		r.d.UpstreamBody = ex.newBody
 	}
-	if !r.s.hide {
-		return nil
-	}
-	if ex.newQuery != nil {
-		if err := r.k.SetUpstreamRawQuery(*ex.newQuery); err != nil {
-			return kongErr("set upstream query", err)
-		}
-	}
-	if ex.newBody != nil {
-		if err := r.k.SetUpstreamRawBody(ex.newBody); err != nil {
-			return kongErr("set upstream body", err)
-		}
-	}
-	return nil
 }

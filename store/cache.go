@@ -32,16 +32,22 @@ type CacheOptions struct {
 	Logf func(format string, args ...any)
 }
 
+// DefaultCacheOptions are the defaults, also those of the binary's flags.
+func DefaultCacheOptions() CacheOptions {
+	return CacheOptions{SyncInterval: 2 * time.Second, MaxTTL: 10 * time.Minute, StaleIfError: 60 * time.Second}
+}
+
 func (o *CacheOptions) defaults() {
+	d := DefaultCacheOptions()
 	if o.SyncInterval <= 0 {
-		o.SyncInterval = 2 * time.Second
+		o.SyncInterval = d.SyncInterval
 	}
 	if o.MaxTTL <= 0 {
-		o.MaxTTL = 10 * time.Minute
+		o.MaxTTL = d.MaxTTL
 	}
 	o.MaxTTL = min(o.MaxTTL, changeRetention/2)
 	if o.StaleIfError <= 0 {
-		o.StaleIfError = 60 * time.Second
+		o.StaleIfError = d.StaleIfError
 	}
 	if o.Now == nil {
 		o.Now = time.Now

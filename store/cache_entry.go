@@ -128,36 +128,6 @@ func (e *tokenEntry) token() Token {
 	return t
 }
 
-// AccessToken is the part of a Token that validating a request needs
-// (Cached.CachedAccess).
-type AccessToken struct {
-	ClientID            string
-	ServiceID           string // "" for a global token
-	AuthenticatedUserID string
-	Scope               string
-	IssuedAt            time.Time
-	ExpiresIn           int64 // seconds; 0 = never expires
-	Revoked             bool
-}
-
-// AccessToken returns the part of t that validation needs.
-func (t *Token) AccessToken() AccessToken {
-	return AccessToken{
-		ClientID:            t.ClientID,
-		ServiceID:           t.ServiceID,
-		AuthenticatedUserID: t.AuthenticatedUserID,
-		Scope:               t.Scope,
-		IssuedAt:            t.IssuedAt,
-		ExpiresIn:           t.ExpiresIn,
-		Revoked:             t.Revoked,
-	}
-}
-
-// AccessExpired is Token.AccessExpired.
-func (t *AccessToken) AccessExpired(now time.Time) bool {
-	return t.ExpiresIn > 0 && now.Unix()-t.IssuedAt.Unix() > t.ExpiresIn
-}
-
 // accessToken is token() without what validation does not need: it
 // allocates nothing (the strings share the entry's memory).
 func (e *tokenEntry) accessToken() AccessToken {

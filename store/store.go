@@ -1,93 +1,42 @@
 // Package store keeps OAuth2 clients and tokens: a PostgreSQL store for
 // clusters, an embedded SQLite file for single nodes and DB-less Kong, and a
 // cache in front of either.
-//
-// No usable secret is ever stored: client secrets, access tokens and refresh
-// tokens are kept as SHA-256 digests (see Digest). Every secret we hash is a
-// value with at least 128 random bits, so a fast hash is enough: there is
-// nothing to brute-force (RFC 6819 §5.1.4.1.3).
+// No usable secret is ever stored (see package oauth).
 package store
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
-	"errors"
 	"time"
+
+	"github.com/oauth2-password/oauth2-password/plugin/oauth"
 )
 
-// Errors returned by every Store implementation.
+// The values the stores keep are the engine's (package oauth): these
+// aliases keep the store's API readable (store.Token) without a second
+// definition.
+type (
+	Digest      = oauth.Digest
+	Client      = oauth.Client
+	Token       = oauth.Token
+	AccessToken = oauth.AccessToken
+	Revocation  = oauth.Revocation
+)
+
+// Errors returned by every Store implementation (see package oauth).
 var (
-	// ErrNotFound: no such client or token (or the token was purged).
-	ErrNotFound = errors.New("store: not found")
-	// ErrConflict: a client with that client_id already exists.
-	ErrConflict = errors.New("store: already exists")
-	// ErrRefreshReused: the refresh token was already rotated or revoked.
-	// RotateRefresh returns it; the caller revokes the family
-	// (RFC 6819 §5.2.2.3).
-	ErrRefreshReused = errors.New("store: refresh token already used")
+	ErrNotFound      = oauth.ErrNotFound
+	ErrConflict      = oauth.ErrConflict
+	ErrRefreshReused = oauth.ErrRefreshReused
 )
 
-// Digest is the SHA-256 of a secret (token or client secret).
-type Digest [32]byte
+// Client types.
+const (
+	Confidential = oauth.Confidential
+	Public       = oauth.Public
+)
 
 // DigestOf hashes a secret for storage or lookup.
-func DigestOf(secret string) Digest { return sha256.Sum256([]byte(secret)) }
-
-// Equal compares two digests in constant time.
-func (d Digest) Equal(o Digest) bool { return subtle.ConstantTimeCompare(d[:], o[:]) == 1 }
-
-// Client types, as in Kong's oauth2_credentials.client_type.
-const (
-	Confidential = "confidential"
-	Public       = "public"
-)
-
-// Client is a registered OAuth2 client (Kong: an oauth2 credential).
-type Client struct {
-	ID           string // client_id
-	SecretDigest Digest // zero for public clients
-	Name         string
-	Consumer     string // Kong consumer id or username
-	Type         string // Confidential or Public
-	RedirectURIs []string
-	CreatedAt    time.Time
-}
-
-// Token is one issued access token and its (optional) refresh token.
-type Token struct {
-	Access              Digest
-	Refresh             *Digest // nil when no refresh token was issued
-	ClientID            string
-	ServiceID           string // "" for a global token (global_credentials)
-	AuthenticatedUserID string
-	Scope               string // space-separated
-	IssuedAt            time.Time
-	ExpiresIn           int64     // seconds; 0 = never expires
-	RefreshExpiresAt    time.Time // zero = never
-	FamilyID            string    // shared by every token descended from one password grant
-	Revoked             bool
-}
-
-// AccessExpired reports whether the access token is past its lifetime, in
-// whole seconds like Kong: valid while now - issued_at <= expires_in.
-func (t *Token) AccessExpired(now time.Time) bool {
-	return t.ExpiresIn > 0 && now.Unix()-t.IssuedAt.Unix() > t.ExpiresIn
-}
-
-// RefreshExpired reports whether the refresh token is past its lifetime.
-func (t *Token) RefreshExpired(now time.Time) bool {
-	return !t.RefreshExpiresAt.IsZero() && now.After(t.RefreshExpiresAt)
-}
-
-// Revocation selects the tokens to revoke. Exactly one field is set.
-type Revocation struct {
-	Access   *Digest
-	Refresh  *Digest // revokes the whole family of that refresh token
-	ClientID string
-	UserID   string // authenticated_userid
-	FamilyID string
-}
+func DigestOf(secret string) Digest { return oauth.DigestOf(secret) }
 
 // Change is one entry of the change feed that keeps caches of other
 // processes honest. Access names one token whose cached copy must go; a nil

@@ -7,7 +7,7 @@ import (
 
 // quietLog drops the two lines go-pdk's server logs for connections that
 // end normally, which would otherwise reach Kong's error log on nearly
-// every request (kong-plugin-protocol.md §9):
+// every request (kong/PROTOCOL.md):
 //   - "EOF": Kong closed an idle pooled connection;
 //   - "… use of closed network connection": after kong.response.exit Kong
 //     never replies and drops the connection, so go-pdk's end-of-event

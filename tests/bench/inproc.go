@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/oauth2-password/oauth2-password/pdk/kong"
 	"github.com/oauth2-password/oauth2-password/plugin"
 	"github.com/oauth2-password/oauth2-password/store"
 )
@@ -50,7 +51,6 @@ func (k *fakeKong) SetUpstreamHeaders(map[string][]string) error { return nil }
 func (k *fakeKong) SetUpstreamRawQuery(string) error             { return nil }
 func (k *fakeKong) SetUpstreamRawBody([]byte) error              { return nil }
 func (k *fakeKong) LogErr(string)                                {}
-func (k *fakeKong) LogWarn(string)                               {}
 func (k *fakeKong) LoadConsumer(string) (plugin.Consumer, bool, error) {
 	return k.consumer, true, nil
 }
@@ -73,7 +73,12 @@ func storeQueriesPerValidation(ctx context.Context, dbURL string, cl client, n i
 	cached := store.NewCached(raw, store.CacheOptions{})
 	cached.Start(ctx)
 	defer cached.Close()
-	e := plugin.NewEngine(plugin.Options{Store: cached, Logf: func(string, ...any) {}})
+	o := plugin.DefaultOptions()
+	o.Store, o.Logf = cached, func(string, ...any) {}
+	e, err := plugin.NewEngine(o)
+	if err != nil {
+		return 0, err
+	}
 	conf := plugin.NewConfig(e)
 	cfg, _ := json.Marshal(map[string]any{"provision_key": provisionKey, "service_id": "svc"})
 	if err := json.Unmarshal(cfg, conf); err != nil {
@@ -85,7 +90,7 @@ func storeQueriesPerValidation(ctx context.Context, dbURL string, cl client, n i
 		"authenticated_userid": {"user-1"}, "client_id": {cl.ID}, "client_secret": {cl.Secret}}
 	tk := &fakeKong{method: "POST", path: "/oauth2/token", body: []byte(form.Encode()),
 		headers: map[string][]string{"content-type": {"application/x-www-form-urlencoded"}}, consumer: consumer}
-	conf.Access(tk)
+	kong.Access(conf, tk)
 	var tok struct {
 		AccessToken string `json:"access_token"`
 	}
@@ -93,10 +98,10 @@ func storeQueriesPerValidation(ctx context.Context, dbURL string, cl client, n i
 		return 0, fmt.Errorf("in-process password grant answered %d %s", tk.exitStatus, tk.exitBody)
 	}
 	k := &fakeKong{method: "GET", path: "/orders", auth: "Bearer " + tok.AccessToken, consumer: consumer}
-	conf.Access(k) // warm-up: client and consumer caches
+	kong.Access(conf, k) // warm-up: client and consumer caches
 	before := cached.StoreQueries()
 	for range n {
-		conf.Access(k)
+		kong.Access(conf, k)
 	}
 	if k.exitStatus != 0 || k.authenticated != n+1 {
 		return 0, fmt.Errorf("in-process validation failed: exit %d, %d of %d authenticated", k.exitStatus, k.authenticated, n+1)

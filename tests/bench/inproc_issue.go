@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 
+	"github.com/oauth2-password/oauth2-password/pdk/kong"
 	"github.com/oauth2-password/oauth2-password/plugin"
 	"github.com/oauth2-password/oauth2-password/store"
 )
@@ -27,7 +28,13 @@ func openInProcIssuer(ctx context.Context, dbURL string, cl client) (*inProcIssu
 	}
 	cached := store.NewCached(raw, store.CacheOptions{})
 	cached.Start(ctx)
-	e := plugin.NewEngine(plugin.Options{Store: cached, Logf: func(string, ...any) {}})
+	o := plugin.DefaultOptions()
+	o.Store, o.Logf = cached, func(string, ...any) {}
+	e, err := plugin.NewEngine(o)
+	if err != nil {
+		cached.Close()
+		return nil, err
+	}
 	conf := plugin.NewConfig(e)
 	cfg, _ := json.Marshal(map[string]any{"provision_key": provisionKey, "service_id": "svc"})
 	if err := json.Unmarshal(cfg, conf); err != nil {
@@ -46,7 +53,7 @@ func (p *inProcIssuer) close() { p.cached.Close() }
 func (p *inProcIssuer) issue(context.Context) error {
 	k := &fakeKong{method: "POST", path: "/oauth2/token", body: p.body, consumer: p.consumer,
 		headers: map[string][]string{"content-type": {"application/x-www-form-urlencoded"}}}
-	p.conf.Access(k)
+	kong.Access(p.conf, k)
 	var tok struct {
 		AccessToken string `json:"access_token"`
 	}

@@ -1,4 +1,4 @@
-package pdk
+package kong
 
 import (
 	gopdk "github.com/Kong/go-pdk"
@@ -22,4 +22,4 @@ func Constructor(e *plugin.Engine) func() interface{} {
 func (i *Instance) UnmarshalJSON(b []byte) error { return (*plugin.Config)(i).UnmarshalJSON(b) }
 
 // Access is Kong's access phase: the only phase the plugin handles.
-func (i *Instance) Access(k *gopdk.PDK) { (*plugin.Config)(i).Access(NewAdapter(k)) }
+func (i *Instance) Access(k *gopdk.PDK) { Access((*plugin.Config)(i), NewAdapter(k)) }

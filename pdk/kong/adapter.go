@@ -1,7 +1,8 @@
-// Package pdk is the narrow boundary between the engine and Kong: Adapter
-// implements plugin.Kong over go-pdk, and Instance is the type go-pdk
+// Package kong is the engine's front for Kong Gateway 3.x: Adapter reads the
+// request through go-pdk (plugin.Request, plugin.Consumers) and carries out
+// the engine's decisions with PDK calls; Instance is the type go-pdk
 // instantiates for each plugin configuration.
-package pdk
+package kong
 
 import (
 	"errors"
@@ -26,11 +27,11 @@ import (
 // (default 64 KiB) is far below it, so a larger body is refused there.
 const MaxFileBody = 1 << 20
 
-// Adapter implements plugin.Kong with one go-pdk call per method, so that
-// the engine's round-trip count is exactly its number of method calls.
+// Adapter implements PDK with one go-pdk call per method, so that a
+// request's round-trip count is exactly its number of method calls.
 type Adapter struct{ k *gopdk.PDK }
 
-var _ plugin.Kong = Adapter{}
+var _ PDK = Adapter{}
 
 // NewAdapter wraps the PDK of one event.
 func NewAdapter(k *gopdk.PDK) Adapter { return Adapter{k: k} }
@@ -190,7 +191,7 @@ func (a Adapter) HasCredential() (bool, error) {
 
 // LoadConsumer always asks with by_username=true: Kong then tries the id
 // first and the username second, and does not raise an error (a 500) for a
-// reference that is not a UUID (kong-plugin-protocol.md §9).
+// reference that is not a UUID (kong/PROTOCOL.md).
 func (a Adapter) LoadConsumer(ref string) (plugin.Consumer, bool, error) {
 	c, err := a.k.Client.LoadConsumer(ref, true)
 	if err != nil {

@@ -1,4 +1,4 @@
-package pdk
+package kong
 
 import (
 	"encoding/binary"

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"log"
+	"time"
+
+	"github.com/oauth2-password/oauth2-password/pdk/kong"
+	"github.com/oauth2-password/oauth2-password/plugin"
+	"github.com/oauth2-password/oauth2-password/store"
+)
+
+// engineFlags are the process settings Kong mode and serve mode share:
+// the store, its cache and purge, and the engine's options. Their defaults
+// are the engine's and the cache's own (plugin.DefaultOptions,
+// store.DefaultCacheOptions), so a flag and an option mean the same, 0
+// included.
+type engineFlags struct {
+	db         dbFlags
+	engine     plugin.Options
+	cache      store.CacheOptions
+	purgeEvery time.Duration
+	purgeBatch int
+}
+
+func (f *engineFlags) register(fs *flag.FlagSet) {
+	f.engine, f.cache = plugin.DefaultOptions(), store.DefaultCacheOptions()
+	e, c := &f.engine, &f.cache
+	f.db.register(fs)
+	fs.DurationVar(&e.StoreTimeout, "store-timeout", e.StoreTimeout, "deadline of each store call; past it the request is answered 503")
+	fs.DurationVar(&c.SyncInterval, "cache-sync-interval", c.SyncInterval, "how often the change feed is read: the bound within which a revocation by another process is honoured")
+	fs.DurationVar(&c.MaxTTL, "cache-max-ttl", c.MaxTTL, "longest a token or client stays cached")
+	fs.DurationVar(&c.StaleIfError, "cache-stale-if-error", c.StaleIfError, "while the store is unreachable, cached tokens keep validating this long after the last successful sync")
+	fs.DurationVar(&e.ConsumerTTL, "consumer-cache-ttl", e.ConsumerTTL, "how long a consumer looked up by the plugin is cached")
+	fs.IntVar(&e.MaxBodyBytes, "max-body-bytes", e.MaxBodyBytes, "largest token-request body accepted (at most 1 MiB)")
+	fs.DurationVar(&f.purgeEvery, "purge-interval", time.Minute, "how often expired tokens are purged")
+	fs.IntVar(&f.purgeBatch, "purge-batch", 1000, "rows deleted per purge statement")
+	fs.IntVar(&e.ThrottleFailures, "throttle-failures", e.ThrottleFailures, "failed client authentications or provision_keys per client_id (or per client IP for requests naming no client) within -throttle-window before the client endpoints answer 429 for the rest of the window; 0 turns throttling off")
+	fs.DurationVar(&e.ThrottleWindow, "throttle-window", e.ThrottleWindow, "window of -throttle-failures, and the longest lockout")
+	fs.IntVar(&e.ThrottleMaxKeys, "throttle-max-keys", e.ThrottleMaxKeys, "most keys the throttle tracks at once (about 150 bytes each)")
+}
+
+// check refuses values the engine or the cache would bend silently: a sync
+// interval at or past stale-if-error would flush the cache between syncs,
+// and the change feed is kept one hour.
+func (f *engineFlags) check() error {
+	e, c := &f.engine, &f.cache
+	switch {
+	case e.MaxBodyBytes <= 0 || e.MaxBodyBytes > kong.MaxFileBody:
+		return usagef("-max-body-bytes must be between 1 and %d", kong.MaxFileBody)
+	case e.StoreTimeout <= 0 || e.ConsumerTTL <= 0 || f.purgeEvery <= 0 || f.purgeBatch <= 0:
+		return usagef("-store-timeout, -consumer-cache-ttl, -purge-interval and -purge-batch must be more than 0")
+	case c.SyncInterval <= 0 || c.StaleIfError <= c.SyncInterval:
+		return usagef("-cache-sync-interval must be more than 0 and less than -cache-stale-if-error")
+	case c.MaxTTL <= 0 || c.MaxTTL > 30*time.Minute:
+		return usagef("-cache-max-ttl must be more than 0 and at most 30m")
+	case e.ThrottleFailures < 0 || e.ThrottleWindow <= 0 || e.ThrottleMaxKeys <= 0:
+		return usagef("-throttle-failures must be 0 or more, -throttle-window and -throttle-max-keys more than 0")
+	}
+	return nil
+}
+
+// start opens the store in the background (the embedded store at
+// defaultPath when no URL is given) and returns it with the engine over it.
+// ctx ends the store's background work.
+func (f *engineFlags) start(ctx context.Context, defaultPath string) (*store.Lazy, *plugin.Engine, error) {
+	url, err := f.db.resolve()
+	if err != nil {
+		return nil, nil, usagef("%v", err)
+	}
+	if url == "" {
+		url = "sqlite:" + defaultPath
+	}
+	st := store.OpenLazy(ctx, url, store.LazyOptions{Cache: f.cache, PurgeEvery: f.purgeEvery, PurgeBatch: f.purgeBatch, Logf: log.Printf})
+	o := f.engine
+	o.Store, o.Logf = st, log.Printf
+	e, err := plugin.NewEngine(o)
+	if err != nil {
+		st.Close()
+		return nil, nil, usagef("%v", err)
+	}
+	return st, e, nil
+}
+
+var (
+	_ plugin.Store        = (*store.Lazy)(nil)
+	_ plugin.CachedLookup = (*store.Lazy)(nil) // the allocation-free validation path
+)

@@ -1,0 +1,139 @@
+package kong
+
+import (
+	"context"
+	"fmt"
+	"runtime/debug"
+
+	"github.com/oauth2-password/oauth2-password/plugin"
+)
+
+// PDK is what the access phase needs of Kong: the request as the engine
+// reads it, Kong's consumers, and the calls that carry out a decision.
+// Every method is one socket round trip to Kong. Adapter implements it over
+// go-pdk.
+type PDK interface {
+	plugin.Request
+	plugin.Consumers
+
+	// Authenticate calls kong.client.authenticate; cred is nil for the
+	// anonymous consumer.
+	Authenticate(c plugin.Consumer, cred *plugin.Credential) error
+	// SetUpstreamHeaders sets each header; an empty slice removes it. One
+	// round trip whatever the number of headers. It must not keep h.
+	SetUpstreamHeaders(h map[string][]string) error
+	SetUpstreamRawQuery(q string) error
+	SetUpstreamRawBody(b []byte) error
+	// Exit ends the request with this response (kong.response.exit): no
+	// PDK call may follow it.
+	Exit(status int, body []byte, headers map[string][]string)
+	// LogErr writes into Kong's error log.
+	LogErr(msg string)
+}
+
+// PDK round trips per path. Every PDK method is one socket round trip, so
+// the engine reads only what a path needs and a decision is carried out in
+// as few calls as possible. TestPDKCallCounts asserts every row.
+//
+//	path                                                     calls
+//	-------------------------------------------------------  -----
+//	invalid plugin configuration (first request: +LogErr)        1  Exit
+//	bearer in auth header, consumer cached                       4  Path Header Authenticate SetUpstreamHeaders
+//	  ... same with hide_credentials                             4  (the header is cleared in the same SetUpstreamHeaders)
+//	  ... consumer not cached yet                                5  + LoadConsumer
+//	  ... plugin on a route (no service_id in the config)        5  + ServiceID (only for a service-scoped token)
+//	bearer in the query, GET                                     6  Path Header Method RawQuery Authenticate SetUpstreamHeaders
+//	  ... with hide_credentials                                  7  + SetUpstreamRawQuery
+//	bearer in a form body, POST                                  8  Path Header Method RawQuery Header(content-type) RawBody Authenticate SetUpstreamHeaders
+//	invalid or expired token in the header                       3  Path Header Exit
+//	no token, GET                                                5  Path Header Method RawQuery Exit
+//	anonymous: another plugin already authenticated              3  Path HasCredential SetUpstreamHeaders
+//	anonymous: valid token, consumer cached                      5  Path HasCredential Header Authenticate SetUpstreamHeaders
+//	anonymous: bad token, anonymous consumer cached              5  Path HasCredential Header Authenticate SetUpstreamHeaders
+//	token endpoint, method not POST                              3  Path Method Exit
+//	token endpoint, HTTPS, form/JSON/multipart body              7  Path Method Headers RawQuery RawBody Scheme Exit
+//	  ... plain HTTP with accept_http_if_already_terminated      9  + ClientIP IsTrustedIP
+//	  ... non-global plugin on a route, password grant           8  + ServiceID
+//	  ... body of another content type (not read)                6  - RawBody
+//	  ... no client_id, with throttling on (the default)         +1  + ClientIP (the throttling key)
+//	revoke / introspect endpoint: as the token endpoint          7+
+//
+// Store calls are not PDK calls: they go to the token store (cached).
+
+// Access runs the engine on one request of Kong's access phase and carries
+// out its decision. It never panics: go-pdk has no recover, and one panic
+// would end the process and every request in flight, so a panic is logged
+// with its stack and answered with a 500 unless the request already got
+// its answer.
+func Access(c *plugin.Config, k PDK) {
+	d := c.Handle(context.Background(), k, k)
+	defer d.Release()
+	exited := false
+	defer func() {
+		if v := recover(); v != nil {
+			c.Logf("oauth2-password: recovered from panic in the access phase: %v\n%s", v, debug.Stack())
+			if !exited {
+				exitUnexpected(c, k)
+			}
+		}
+	}()
+	if d.Log != "" {
+		k.LogErr(d.Log)
+	}
+	if a := d.Answer; a != nil {
+		exited = true
+		k.Exit(a.Status, a.Body, a.Header)
+		return
+	}
+	if err := allow(k, &d); err != nil {
+		c.Logf("oauth2-password: %v", err)
+		exited = true
+		exitUnexpected(c, k)
+	}
+}
+
+// allow carries out an allowed request: kong.client.authenticate, then the
+// upstream headers in one call, then query and body when they change.
+func allow(k PDK, d *plugin.Decision) error {
+	if d.Authenticate {
+		var cred *plugin.Credential
+		if !d.Anonymous {
+			cred = &d.Credential
+		}
+		if err := k.Authenticate(d.Consumer, cred); err != nil {
+			return pdkErr("kong.client.authenticate", err)
+		}
+	}
+	if d.Upstream != nil {
+		if err := k.SetUpstreamHeaders(d.Upstream); err != nil {
+			return pdkErr("kong.service.request.set_headers", err)
+		}
+	}
+	if d.UpstreamQuery != nil {
+		if err := k.SetUpstreamRawQuery(*d.UpstreamQuery); err != nil {
+			return pdkErr("kong.service.request.set_raw_query", err)
+		}
+	}
+	if d.UpstreamBody != nil {
+		if err := k.SetUpstreamRawBody(d.UpstreamBody); err != nil {
+			return pdkErr("kong.service.request.set_raw_body", err)
+		}
+	}
+	return nil
+}
+
+// exitUnexpected answers 500. It runs inside recover handlers, so it must
+// not panic itself.
+func exitUnexpected(c *plugin.Config, k PDK) {
+	defer func() {
+		if v := recover(); v != nil {
+			c.Logf("oauth2-password: could not answer 500: %v", v)
+		}
+	}()
+	a := plugin.Unexpected()
+	k.Exit(a.Status, a.Body, a.Header)
+}
+
+func pdkErr(call string, err error) error {
+	return fmt.Errorf("kong PDK call %s failed: %w", call, err)
+}

@@ -1,0 +1,111 @@
+package plugin
+
+import (
+	"errors"
+
+	"github.com/oauth2-password/oauth2-password/plugin/oauth"
+)
+
+// descPublicIntrospect refuses introspection to a public client: its
+// client_id is no secret, and RFC 7662 §4 asks that the endpoint require
+// authorization so that it cannot be used to scan for tokens.
+const descPublicIntrospect = "Public clients may not introspect tokens"
+
+// introspection is the RFC 7662 §2.2 answer. An inactive token is
+// {"active":false} and nothing else: "the authorization server SHOULD NOT
+// include any additional information about an inactive token".
+type introspection struct {
+	Active    bool   `json:"active"`
+	Scope     string `json:"scope,omitempty"`
+	ClientID  string `json:"client_id,omitempty"`
+	Username  string `json:"username,omitempty"`
+	TokenType string `json:"token_type,omitempty"`
+	Exp       int64  `json:"exp,omitempty"`
+	Iat       int64  `json:"iat,omitempty"`
+	Sub       string `json:"sub,omitempty"`
+}
+
+// introspectEndpoint implements POST .../oauth2/introspect (RFC 7662). The
+// caller authenticates as a confidential client of this service, as at the
+// token endpoint. A token is active when it would be accepted on this
+// service now: known, not revoked or expired, bound to this service (or
+// global where global_credentials is set), its client and consumer still
+// there. sub is the authenticated_userid, username the consumer's.
+func (r *request) introspectEndpoint() error {
+	c, ok, err := r.clientCall("introspection", nil)
+	if err != nil || !ok {
+		return err
+	}
+	if c.client.Type == oauth.Public {
+		r.exitTokenError(ErrUnauthorizedClient.WithDescription(descPublicIntrospect), c.state)
+		return nil
+	}
+	tok, _ := c.p.str("token")
+	if tok == "" {
+		r.exitTokenError(ErrInvalidRequest.WithDescription(descMissingTokenParam), c.state)
+		return nil
+	}
+	hint, _ := c.p.str("token_type_hint")
+	found, err := r.findPresented(tok, hint)
+	switch {
+	case errors.Is(err, errNoSuchToken):
+		r.exitIntrospection(introspection{})
+		return nil
+	case errors.Is(err, errUnavailable):
+		r.storeFailed("loading a token to introspect", err, c.state)
+		return nil
+	case err != nil:
+		return err
+	}
+	t := found.token
+	now := r.e.now()
+	if t.Revoked || (!found.isRefresh && t.AccessExpired(now)) || (found.isRefresh && t.RefreshExpired(now)) {
+		r.exitIntrospection(introspection{})
+		return nil
+	}
+	owner, err := r.client(t.ClientID)
+	switch {
+	case isNotFound(err):
+		r.exitIntrospection(introspection{}) // client deleted: its tokens died with it
+		return nil
+	case err != nil:
+		r.storeFailed("loading a client", err, c.state)
+		return nil
+	}
+	consumer, _, err := r.e.consumers.entry(r.cs, owner.Consumer)
+	if err != nil {
+		return consumerErr(err)
+	}
+	if !consumer.found {
+		r.exitIntrospection(introspection{})
+		return nil
+	}
+	answer := introspection{
+		Active:   true,
+		Scope:    t.Scope,
+		ClientID: t.ClientID,
+		Username: consumer.consumer.Username,
+		Iat:      t.IssuedAt.Unix(),
+		Sub:      t.AuthenticatedUserID,
+	}
+	if found.isRefresh {
+		// RFC 7662 token_type names an access token type (RFC 6749 §5.1);
+		// a refresh token has none.
+		if !t.RefreshExpiresAt.IsZero() {
+			answer.Exp = t.RefreshExpiresAt.Unix()
+		}
+	} else {
+		answer.TokenType = "bearer"
+		if t.ExpiresIn > 0 {
+			answer.Exp = t.IssuedAt.Unix() + t.ExpiresIn
+		}
+	}
+	r.exitIntrospection(answer)
+	return nil
+}
+
+// exitIntrospection answers 200 with the introspection response; it
+// describes a credential, so it is not cached either.
+func (r *request) exitIntrospection(a introspection) {
+	r.exit(200, mustJSON(a), tokenHeaders())
+}

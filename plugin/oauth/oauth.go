@@ -1,0 +1,118 @@
+// Package oauth holds the values the OAuth2 engine (package plugin) and the
+// stores (package store) share: clients, tokens, their digests and
+// revocations. It imports no database driver, so the engine links none.
+//
+// No usable secret is ever kept: client secrets, access tokens and refresh
+// tokens are held as SHA-256 digests (see Digest). Every secret hashed this
+// way has at least 128 random bits, so a fast hash is enough: there is
+// nothing to brute-force (RFC 6819 §5.1.4.1.3).
+package oauth
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"time"
+)
+
+// Errors every store returns, and the engine matches with errors.Is.
+var (
+	// ErrNotFound: no such client or token (or the token was purged).
+	ErrNotFound = errors.New("store: not found")
+	// ErrConflict: a client with that client_id already exists.
+	ErrConflict = errors.New("store: already exists")
+	// ErrRefreshReused: the refresh token was already rotated or revoked.
+	// The caller revokes the token's family (RFC 6819 §5.2.2.3).
+	ErrRefreshReused = errors.New("store: refresh token already used")
+)
+
+// Digest is the SHA-256 of a secret (token or client secret).
+type Digest [32]byte
+
+// DigestOf hashes a secret for storage or lookup.
+func DigestOf(secret string) Digest { return sha256.Sum256([]byte(secret)) }
+
+// Equal compares two digests in constant time.
+func (d Digest) Equal(o Digest) bool { return subtle.ConstantTimeCompare(d[:], o[:]) == 1 }
+
+// Client types, as in Kong's oauth2_credentials.client_type.
+const (
+	Confidential = "confidential"
+	Public       = "public"
+)
+
+// Client is a registered OAuth2 client (Kong: an oauth2 credential).
+type Client struct {
+	ID           string // client_id
+	SecretDigest Digest // zero for public clients
+	Name         string
+	Consumer     string // the consumer's id or username
+	Type         string // Confidential or Public
+	RedirectURIs []string
+	CreatedAt    time.Time
+}
+
+// Token is one issued access token and its (optional) refresh token.
+type Token struct {
+	Access              Digest
+	Refresh             *Digest // nil when no refresh token was issued
+	ClientID            string
+	ServiceID           string // "" for a global token (global_credentials)
+	AuthenticatedUserID string
+	Scope               string // space-separated
+	IssuedAt            time.Time
+	ExpiresIn           int64     // seconds; 0 = never expires
+	RefreshExpiresAt    time.Time // zero = never
+	FamilyID            string    // shared by every token descended from one password grant
+	Revoked             bool
+}
+
+// AccessExpired reports whether the access token is past its lifetime, in
+// whole seconds like Kong: valid while now - issued_at <= expires_in.
+func (t *Token) AccessExpired(now time.Time) bool {
+	return t.ExpiresIn > 0 && now.Unix()-t.IssuedAt.Unix() > t.ExpiresIn
+}
+
+// RefreshExpired reports whether the refresh token is past its lifetime.
+func (t *Token) RefreshExpired(now time.Time) bool {
+	return !t.RefreshExpiresAt.IsZero() && now.After(t.RefreshExpiresAt)
+}
+
+// AccessToken is the part of a Token that validating a request needs; a
+// cache can hand it out without allocating.
+type AccessToken struct {
+	ClientID            string
+	ServiceID           string // "" for a global token
+	AuthenticatedUserID string
+	Scope               string
+	IssuedAt            time.Time
+	ExpiresIn           int64 // seconds; 0 = never expires
+	Revoked             bool
+}
+
+// AccessToken returns the part of t that validation needs.
+func (t *Token) AccessToken() AccessToken {
+	return AccessToken{
+		ClientID:            t.ClientID,
+		ServiceID:           t.ServiceID,
+		AuthenticatedUserID: t.AuthenticatedUserID,
+		Scope:               t.Scope,
+		IssuedAt:            t.IssuedAt,
+		ExpiresIn:           t.ExpiresIn,
+		Revoked:             t.Revoked,
+	}
+}
+
+// AccessExpired is Token.AccessExpired.
+func (t *AccessToken) AccessExpired(now time.Time) bool {
+	return t.ExpiresIn > 0 && now.Unix()-t.IssuedAt.Unix() > t.ExpiresIn
+}
+
+// Revocation selects the tokens to revoke. Exactly one field is set.
+type Revocation struct {
+	Access   *Digest
+	Refresh  *Digest // revokes the whole family of that refresh token
+	ClientID string
+	UserID   string // authenticated_userid
+	FamilyID string
+}

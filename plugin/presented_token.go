@@ -1,0 +1,85 @@
+package plugin
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/oauth2-password/oauth2-password/plugin/oauth"
+)
+
+// presented is a token named by the token parameter of a revocation or
+// introspection request.
+type presented struct {
+	token     oauth.Token
+	isRefresh bool // the parameter was the token's refresh token
+	digest    oauth.Digest
+}
+
+// errNoSuchToken: the token is unknown here (never issued, purged, or
+// bound to another service); revocation and introspection answer it like
+// an unknown token. Other errors wrap errUnavailable when the store
+// failed.
+var errNoSuchToken = errors.New("no such token")
+
+// findPresented looks the token up as an access token and as a refresh
+// token, in the order token_type_hint suggests (RFC 7009 §2.1, RFC 7662
+// §2.1: a wrong or unknown hint only costs a second lookup). A token bound
+// to another service, or a global token on a plugin without
+// global_credentials, is errNoSuchToken.
+func (r *request) findPresented(tok, hint string) (presented, error) {
+	d := oauth.DigestOf(tok)
+	lookups := []func() (oauth.Token, bool, error){r.byAccess(d), r.byRefresh(d)}
+	if hint == "refresh_token" {
+		lookups[0], lookups[1] = lookups[1], lookups[0]
+	}
+	for _, lookup := range lookups {
+		t, isRefresh, err := lookup()
+		if errors.Is(err, oauth.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return presented{}, fmt.Errorf("%w: %w", errUnavailable, err)
+		}
+		ok, err := r.boundHere(t.ServiceID)
+		if err != nil {
+			return presented{}, err
+		}
+		if !ok {
+			return presented{}, errNoSuchToken
+		}
+		return presented{token: t, isRefresh: isRefresh, digest: d}, nil
+	}
+	return presented{}, errNoSuchToken
+}
+
+func (r *request) byAccess(d oauth.Digest) func() (oauth.Token, bool, error) {
+	return func() (oauth.Token, bool, error) {
+		ctx, cancel := r.e.storeCtx(r.ctx)
+		defer cancel()
+		t, err := r.e.opt.Store.TokenByAccess(ctx, d)
+		return t, false, err
+	}
+}
+
+func (r *request) byRefresh(d oauth.Digest) func() (oauth.Token, bool, error) {
+	return func() (oauth.Token, bool, error) {
+		ctx, cancel := r.e.storeCtx(r.ctx)
+		defer cancel()
+		t, err := r.e.opt.Store.TokenByRefresh(ctx, d)
+		return t, true, err
+	}
+}
+
+// boundHere reports whether a token bound to svc ("" = global) may be used
+// on this plugin: a global token only where global_credentials is set, a
+// service token only on its own service (kong/BEHAVIOUR.md).
+func (r *request) boundHere(svc string) (bool, error) {
+	if svc == "" {
+		return r.s.global, nil
+	}
+	cur, err := r.serviceID()
+	if err != nil {
+		return false, err
+	}
+	return svc == cur, nil
+}

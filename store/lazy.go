@@ -1,0 +1,149 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"time"
+)
+
+// errStoreNotReady is what every store call of a Lazy returns until the
+// store has been opened and migrated: answered 503.
+var errStoreNotReady = errors.New("store not ready")
+
+// Lazy is a Cached store opened in the background, retrying until it
+// works, so that a process started while its database is down serves 503
+// instead of crash-looping under its supervisor (Kong respawns plugin
+// servers). Every binary mode uses it.
+type Lazy struct {
+	cur  atomic.Pointer[Cached]
+	logf func(string, ...any)
+}
+
+// LazyOptions configure OpenLazy.
+type LazyOptions struct {
+	Cache      CacheOptions
+	PurgeEvery time.Duration
+	PurgeBatch int
+	Logf       func(format string, args ...any)
+}
+
+// OpenLazy starts opening the store at url in the background and returns
+// at once. Once open, the store is cached, synced and purged; ctx ends all
+// of it.
+func OpenLazy(ctx context.Context, url string, o LazyOptions) *Lazy {
+	l := &Lazy{logf: o.Logf}
+	go l.open(ctx, url, o)
+	return l
+}
+
+func (l *Lazy) open(ctx context.Context, url string, o LazyOptions) {
+	for attempt := 0; ; attempt++ {
+		s, err := Open(ctx, url)
+		if err == nil {
+			co := o.Cache
+			co.Logf = o.Logf
+			c := NewCached(s, co)
+			c.Start(ctx)
+			c.StartPurge(ctx, o.PurgeEvery, o.PurgeBatch)
+			l.cur.Store(c)
+			if attempt > 0 {
+				l.logf("oauth2-password: store ready")
+			}
+			return
+		}
+		l.logf("oauth2-password: opening the store failed (retrying in 2s): %v", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(2 * time.Second):
+		}
+	}
+}
+
+// Ready reports whether the store is open.
+func (l *Lazy) Ready() bool { return l.cur.Load() != nil }
+
+// Close closes the store if it was opened.
+func (l *Lazy) Close() {
+	if c := l.cur.Load(); c != nil {
+		_ = c.Close()
+	}
+}
+
+func (l *Lazy) get() (*Cached, error) {
+	if c := l.cur.Load(); c != nil {
+		return c, nil
+	}
+	return nil, errStoreNotReady
+}
+
+func (l *Lazy) Client(ctx context.Context, id string) (Client, error) {
+	c, err := l.get()
+	if err != nil {
+		return Client{}, err
+	}
+	return c.Client(ctx, id)
+}
+
+func (l *Lazy) CreateToken(ctx context.Context, t Token) error {
+	c, err := l.get()
+	if err != nil {
+		return err
+	}
+	return c.CreateToken(ctx, t)
+}
+
+func (l *Lazy) TokenByAccess(ctx context.Context, d Digest) (Token, error) {
+	c, err := l.get()
+	if err != nil {
+		return Token{}, err
+	}
+	return c.TokenByAccess(ctx, d)
+}
+
+func (l *Lazy) TokenByRefresh(ctx context.Context, d Digest) (Token, error) {
+	c, err := l.get()
+	if err != nil {
+		return Token{}, err
+	}
+	return c.TokenByRefresh(ctx, d)
+}
+
+func (l *Lazy) RotateRefresh(ctx context.Context, old Digest, next Token) error {
+	c, err := l.get()
+	if err != nil {
+		return err
+	}
+	return c.RotateRefresh(ctx, old, next)
+}
+
+func (l *Lazy) ReissueAccess(ctx context.Context, refresh, access Digest, issuedAt time.Time, expiresIn int64, refreshExpiresAt time.Time) error {
+	c, err := l.get()
+	if err != nil {
+		return err
+	}
+	return c.ReissueAccess(ctx, refresh, access, issuedAt, expiresIn, refreshExpiresAt)
+}
+
+func (l *Lazy) Revoke(ctx context.Context, r Revocation) (int, error) {
+	c, err := l.get()
+	if err != nil {
+		return 0, err
+	}
+	return c.Revoke(ctx, r)
+}
+
+func (l *Lazy) CachedAccess(d Digest) (AccessToken, bool) {
+	if c := l.cur.Load(); c != nil {
+		return c.CachedAccess(d)
+	}
+	return AccessToken{}, false
+}
+
+func (l *Lazy) CachedClient(id string) (Client, bool) {
+	if c := l.cur.Load(); c != nil {
+		return c.CachedClient(id)
+	}
+	return Client{}, false
+}
