@@ -3,7 +3,7 @@ package plugin
 import (
 	"context"
 	"errors"
-	"log"
+	"log/slog"
 	"time"
 )
 
@@ -26,9 +26,14 @@ type Options struct {
 	ThrottleWindow   time.Duration
 	ThrottleMaxKeys  int
 
-	// Logf writes to the process log (stderr, which Kong copies into its
-	// own log). Never give it a token, secret or provision key.
-	Logf func(format string, args ...any)
+	// Log is the process log (stderr, which Kong copies into its own
+	// log); see logging.go for what a line carries. Never give it a
+	// token, secret, password or provision key.
+	Log *slog.Logger
+
+	// Observer, when set, is told of every request a front carried out
+	// (Engine.Observe): the binary's metrics.
+	Observer Observer
 }
 
 // Defaults, also those of the binary's flags.
@@ -51,7 +56,7 @@ func DefaultOptions() Options {
 		ThrottleWindow:   DefaultThrottleWindow,
 		ThrottleMaxKeys:  DefaultThrottleMaxKeys,
 		Now:              time.Now,
-		Logf:             log.Printf,
+		Log:              slog.Default(),
 	}
 }
 
@@ -63,8 +68,8 @@ type Engine struct {
 }
 
 // NewEngine checks o and returns the engine. Durations and sizes must be
-// more than 0, ThrottleFailures 0 or more; a nil Now or Logf is time.Now or
-// log.Printf.
+// more than 0, ThrottleFailures 0 or more; a nil Now or Log is time.Now or
+// slog.Default().
 func NewEngine(o Options) (*Engine, error) {
 	switch {
 	case o.Store == nil:
@@ -81,8 +86,8 @@ func newEngine(o Options) *Engine {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	if o.Logf == nil {
-		o.Logf = log.Printf
+	if o.Log == nil {
+		o.Log = slog.Default()
 	}
 	return &Engine{
 		opt:       o,
@@ -107,8 +112,6 @@ func (c *Config) eng() *Engine {
 	return c.engine
 }
 
-func (e *Engine) logf(format string, args ...any) { e.opt.Logf(format, args...) }
-
 func (e *Engine) now() time.Time { return e.opt.Now() }
 
 // storeCtx bounds one store call by the caller's context and StoreTimeout:
@@ -118,6 +121,11 @@ func (e *Engine) storeCtx(parent context.Context) (context.Context, context.Canc
 	return context.WithTimeout(parent, e.opt.StoreTimeout)
 }
 
-// Logf writes to the engine's process log. Never give it a token, secret
-// or provision key.
-func (c *Config) Logf(format string, args ...any) { c.eng().logf(format, args...) }
+// ThrottledKeys is the number of client_ids and client IPs whose failures
+// the throttle tracks now (see throttle.go); 0 when throttling is off.
+func (e *Engine) ThrottledKeys() int {
+	if e.throttle == nil {
+		return 0
+	}
+	return e.throttle.size()
+}

@@ -3,6 +3,7 @@ package plugin
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"net/url"
 	"path/filepath"
 	"testing"
@@ -79,7 +80,7 @@ func benchEngine(b *testing.B) (*Config, *store.Cached) {
 		b.Fatal(err)
 	}
 	o := DefaultOptions()
-	o.Store, o.Logf = cached, func(string, ...any) {}
+	o.Store, o.Log = cached, slog.New(slog.DiscardHandler)
 	e := mustEngine(o)
 	c := NewConfig(e)
 	cfg, _ := json.Marshal(map[string]any{"provision_key": testProvisionKey, "scopes": []string{"email", "profile"},
@@ -225,7 +226,7 @@ func BenchmarkPasswordGrant(b *testing.B) {
 	o := DefaultOptions()
 	o.Store = nullTokens{store.Client{ID: "app", Consumer: testConsumer.ID,
 		Type: store.Confidential, SecretDigest: store.DigestOf(testSecret)}}
-	o.Logf = func(string, ...any) {}
+	o.Log = slog.New(slog.DiscardHandler)
 	e := mustEngine(o)
 	c := NewConfig(e)
 	if err := json.Unmarshal([]byte(`{"provision_key":"`+testProvisionKey+`","scopes":["email"],"service_id":"`+testService+`"}`), c); err != nil {

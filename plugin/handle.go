@@ -3,6 +3,7 @@ package plugin
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"runtime/debug"
 	"strings"
 )
@@ -23,6 +24,9 @@ type request struct {
 
 	throttleOn  bool        // failures of this token request are counted
 	throttleKey throttleKey // ... against this key
+
+	clientID string    // the client the request named or its token belongs to, for the log
+	logs     []logLine // lines about this request, written when it ends (logging.go)
 }
 
 // Handle is the whole of Kong's access phase: the token, revocation and
@@ -63,24 +67,25 @@ func (c *Config) run(ctx context.Context, in Request, cs Consumers, flow func(*r
 	r := &request{ctx: ctx, e: e, k: in, cs: cs}
 	defer func() {
 		if v := recover(); v != nil {
-			e.logf("oauth2-password: recovered from panic: %v\n%s", v, debug.Stack())
+			r.log(slog.LevelError, msgPanic, slog.Any("panic", v), slog.String("stack", string(debug.Stack())))
 			d = r.failed()
 		}
+		r.flushLogs()
 	}()
 
 	s, err := c.settings()
 	if err != nil {
-		msg := "oauth2-password: " + err.Error()
-		c.logOnce.Do(func() {
-			e.logf("%s", msg)
-			r.d.Log = msg
-		})
 		r.exitMessage(500, err.Error())
+		r.d.Outcome = OutcomeConfigError
+		c.logOnce.Do(func() {
+			r.log(slog.LevelError, msgInvalidConfig, slog.String("err", err.Error()))
+			r.d.Log = "oauth2-password: " + err.Error()
+		})
 		return r.d
 	}
 	r.s = s
 	if err := flow(r); err != nil {
-		e.logf("oauth2-password: %v", err)
+		r.log(slog.LevelError, msgRequestFailed, slog.String("err", err.Error()))
 		return r.failed()
 	}
 	return r.d
@@ -92,11 +97,11 @@ func (r *request) dispatch() error {
 		return readErr("path", err)
 	}
 	switch endpointOf(path) {
-	case "token":
+	case endpointToken:
 		return r.tokenEndpoint()
-	case "revoke":
+	case endpointRevoke:
 		return r.revokeEndpoint()
-	case "introspect":
+	case endpointIntrospect:
 		return r.introspectEndpoint()
 	}
 	return r.bearer()
@@ -108,7 +113,7 @@ func (r *request) dispatch() error {
 // and introspect follow the same rule.
 func endpointOf(p string) string {
 	p = strings.TrimSuffix(p, "/")
-	for _, name := range [...]string{"token", "revoke", "introspect"} {
+	for _, name := range [...]string{endpointToken, endpointRevoke, endpointIntrospect} {
 		if strings.HasSuffix(p, "/oauth2/"+name) {
 			return name
 		}
@@ -148,11 +153,17 @@ func (r *request) exitMessage(status int, msg string) {
 // upstream.
 func (r *request) failed() Decision {
 	r.d.Release()
-	log := r.d.Log
-	r.d = Decision{Log: log}
+	r.d = Decision{Log: r.d.Log, Endpoint: r.d.Endpoint, Outcome: OutcomeError}
 	r.exitMessage(500, descUnexpected)
 	return r.d
 }
+
+// Client endpoints (Decision.Endpoint).
+const (
+	endpointToken      = "token"
+	endpointRevoke     = "revoke"
+	endpointIntrospect = "introspect"
+)
 
 // readErr wraps a failed read of the request from the gateway; it is
 // answered with a 500.

@@ -140,7 +140,7 @@ func (t *throttle) makeRoom(now time.Time) {
 	delete(t.keys, victim)
 }
 
-// size is the number of tracked keys (tests).
+// size is the number of tracked keys.
 func (t *throttle) size() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -179,6 +179,7 @@ func (r *request) throttled(state any) bool {
 	h := tokenHeaders()
 	h["Retry-After"] = []string{strconv.FormatInt(secs, 10)}
 	e := ErrSlowDown
+	r.d.Outcome = OutcomeThrottled
 	r.exit(e.Status, mustJSON(errorResponse{e.Code, e.Description, state}), h)
 	return true
 }

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"sync/atomic"
 	"time"
 )
@@ -16,8 +17,9 @@ var errStoreNotReady = errors.New("store not ready")
 // instead of crash-looping under its supervisor (Kong respawns plugin
 // servers). Every binary mode uses it.
 type Lazy struct {
-	cur  atomic.Pointer[Cached]
-	logf func(string, ...any)
+	cur     atomic.Pointer[Cached]
+	log     *slog.Logger
+	created time.Time
 }
 
 // LazyOptions configure OpenLazy.
@@ -25,14 +27,20 @@ type LazyOptions struct {
 	Cache      CacheOptions
 	PurgeEvery time.Duration
 	PurgeBatch int
-	Logf       func(format string, args ...any)
+	Log        *slog.Logger // default: discard
+	// Metrics, when set, is told of every database call and cache
+	// lookup.
+	Metrics Metrics
 }
 
 // OpenLazy starts opening the store at url in the background and returns
 // at once. Once open, the store is cached, synced and purged; ctx ends all
 // of it.
 func OpenLazy(ctx context.Context, url string, o LazyOptions) *Lazy {
-	l := &Lazy{logf: o.Logf}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	l := &Lazy{log: o.Log, created: time.Now()}
 	go l.open(ctx, url, o)
 	return l
 }
@@ -42,17 +50,20 @@ func (l *Lazy) open(ctx context.Context, url string, o LazyOptions) {
 		s, err := Open(ctx, url)
 		if err == nil {
 			co := o.Cache
-			co.Logf = o.Logf
+			co.Log, co.Metrics = o.Log, o.Metrics
+			if o.Metrics != nil {
+				s = Observed(s, o.Metrics)
+			}
 			c := NewCached(s, co)
 			c.Start(ctx)
 			c.StartPurge(ctx, o.PurgeEvery, o.PurgeBatch)
 			l.cur.Store(c)
 			if attempt > 0 {
-				l.logf("oauth2-password: store ready")
+				l.log.Info("store ready")
 			}
 			return
 		}
-		l.logf("oauth2-password: opening the store failed (retrying in 2s): %v", err)
+		l.log.Error("opening the store failed; retrying in 2s", "err", err)
 		select {
 		case <-ctx.Done():
 			return
@@ -63,6 +74,15 @@ func (l *Lazy) open(ctx context.Context, url string, o LazyOptions) {
 
 // Ready reports whether the store is open.
 func (l *Lazy) Ready() bool { return l.cur.Load() != nil }
+
+// SyncAge is Cached.SyncAge once the store is open, else the time since
+// OpenLazy.
+func (l *Lazy) SyncAge() time.Duration {
+	if c := l.cur.Load(); c != nil {
+		return c.SyncAge()
+	}
+	return time.Since(l.created)
+}
 
 // Close closes the store if it was opened.
 func (l *Lazy) Close() {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"io"
+	"log/slog"
 )
 
 // quietLog drops the two lines go-pdk's server logs for connections that
@@ -24,4 +25,13 @@ func (q quietLog) Write(p []byte) (int, error) {
 		return len(p), nil
 	}
 	return q.w.Write(p)
+}
+
+// libraryLog turns the standard logger's lines (go-pdk's) into slog
+// records: a fixed message, the library's text as an attribute.
+type libraryLog struct{ log *slog.Logger }
+
+func (l libraryLog) Write(p []byte) (int, error) {
+	l.log.Warn("gateway library", "line", string(bytes.TrimRight(p, "\n")))
+	return len(p), nil
 }
