@@ -2,8 +2,8 @@ package kong
 
 import (
 	"context"
-	"log/slog"
 	"encoding/json"
+	"log/slog"
 	"net/url"
 	"path/filepath"
 	"testing"

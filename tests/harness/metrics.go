@@ -3,8 +3,13 @@ package harness
 import (
 	"bufio"
 	"fmt"
+	"io"
+	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
+	"testing"
+	"time"
 )
 
 // ParseMetrics reads a Prometheus text exposition into its samples, keyed
@@ -30,4 +35,47 @@ func ParseMetrics(text string) (map[string]float64, error) {
 		out[line[:i]] = v
 	}
 	return out, sc.Err()
+}
+
+// metricsLine is the process's log line naming its metrics address, in
+// either log format.
+var metricsLine = regexp.MustCompile(`metrics listening"?,? ?"?addr"?[=:]"?([0-9.:\[\]a-f]+)`)
+
+// MetricsURL waits until the plugin (started with -metrics, e.g.
+// 127.0.0.1:0) logs the address its metrics listener took, and returns the
+// URL of its /metrics.
+func (s *Stack) MetricsURL(t testing.TB) string {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		out := s.Host.Process().Output()
+		for i := len(out) - 1; i >= 0; i-- {
+			if m := metricsLine.FindStringSubmatch(out[i]); m != nil {
+				return "http://" + m[1] + "/metrics"
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the plugin never logged its metrics address:\n%s", strings.Join(out, "\n"))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Scrape GETs a /metrics URL and returns its text and samples.
+func Scrape(t testing.TB, url string) (string, map[string]float64) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("scraping %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("scraping %s: %d %v\n%s", url, resp.StatusCode, err, b)
+	}
+	samples, err := ParseMetrics(string(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b), samples
 }
