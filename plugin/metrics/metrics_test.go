@@ -88,6 +88,9 @@ func TestMetricsCount(t *testing.T) {
 		}
 	}
 	for series := range got {
+		if name, _, _ := strings.Cut(series, "{"); strings.HasPrefix(name, namespace) && !exportedSeries(name) {
+			t.Errorf("%s is missing from the list the dashboard test checks against", name)
+		}
 		if strings.Contains(series, `front="ext-authz-grpc"`) {
 			t.Errorf("a front that saw no request has series: %s", series)
 		}
