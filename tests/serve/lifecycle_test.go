@@ -84,7 +84,8 @@ func TestNotReadyUntilTheStoreOpens(t *testing.T) {
 }
 
 // TestShutdownFinishesInFlightRequests: SIGTERM while a token request is
-// half sent: the request still gets its answer, and serve exits 0.
+// in flight (its handler waits for the body): the request still gets its
+// answer, and serve exits 0.
 func TestShutdownFinishesInFlightRequests(t *testing.T) {
 	db := harness.SQLiteURL(t)
 	c := harness.CreateClient(t, db, "bob", "web")
@@ -98,17 +99,23 @@ func TestShutdownFinishesInFlightRequests(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	half := len(body) / 2
-	fmt.Fprintf(conn, "POST /services/orders/oauth2/token HTTP/1.1\r\nHost: %s\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: %d\r\n\r\n%s", u.Host, len(body), body[:half])
+	// With Expect: 100-continue the server says "100 Continue" when the
+	// handler starts reading the body: from then on the request is in
+	// flight.
+	fmt.Fprintf(conn, "POST /services/orders/oauth2/token HTTP/1.1\r\nHost: %s\r\nContent-Type: application/x-www-form-urlencoded\r\nExpect: 100-continue\r\nContent-Length: %d\r\n\r\n", u.Host, len(body))
+	br := bufio.NewReader(conn)
+	if res, err := http.ReadResponse(br, nil); err != nil || res.StatusCode != 100 {
+		t.Fatalf("no 100 Continue: %v %v", res, err)
+	}
 
 	stopped := make(chan error, 1)
 	go func() { stopped <- s.Stop(t) }()
-	// The listener closes at once; the half-sent request is in flight.
+	// The listener closes at once; the request is still in flight.
 	waitRefused(t, u.Host)
-	if _, err := conn.Write([]byte(body[half:])); err != nil {
-		t.Fatalf("finishing the request: %v", err)
+	if _, err := conn.Write([]byte(body)); err != nil {
+		t.Fatalf("sending the body: %v", err)
 	}
-	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	res, err := http.ReadResponse(br, nil)
 	if err != nil {
 		t.Fatalf("no answer to the in-flight request: %v", err)
 	}
