@@ -2,10 +2,12 @@
 // clusters, an embedded SQLite file for single nodes and DB-less Kong, and a
 // cache in front of either.
 //
-// No usable secret is ever stored: client secrets, access tokens and refresh
-// tokens are kept as SHA-256 digests (see Digest). Every secret we hash is a
-// value with at least 128 random bits, so a fast hash is enough: there is
-// nothing to brute-force (RFC 6819 §5.1.4.1.3).
+// No usable secret is ever stored: access tokens, refresh tokens and
+// high-entropy client secrets are kept as SHA-256 digests (see Digest).
+// Every token we hash is a value with at least 128 random bits, so a fast
+// hash is enough: there is nothing to brute-force (RFC 6819 §5.1.4.1.3). A
+// short client secret is kept as a slow password hash instead (SecretHash;
+// package clientsecret decides which and checks them).
 package store
 
 import (
@@ -46,7 +48,11 @@ const (
 // Client is a registered OAuth2 client (Kong: an oauth2 credential).
 type Client struct {
 	ID           string // client_id
-	SecretDigest Digest // zero for public clients
+	SecretDigest Digest // zero for public clients and when SecretHash is set
+	// SecretHash is a slow password hash of a short secret in PHC form
+	// ($argon2id$…, or Kong's $pbkdf2-sha512$… kept from an import); ""
+	// when SecretDigest holds the secret. Never both.
+	SecretHash   string
 	Name         string
 	Consumer     string // Kong consumer id or username
 	Type         string // Confidential or Public

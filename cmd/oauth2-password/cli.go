@@ -36,15 +36,15 @@ const cliTimeout = 30 * time.Second
 
 // cli carries a command's streams and its opened store.
 type cli struct {
-	stdin  io.Reader
-	stdout io.Writer
-	db     dbFlags
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	db             dbFlags
 }
 
 // runCLI runs an admin command and returns the exit status. Errors are one
 // line on stderr; results are JSON on stdout.
 func runCLI(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	c := &cli{stdin: stdin, stdout: stdout}
+	c := &cli{stdin: stdin, stdout: stdout, stderr: stderr}
 	err := c.dispatch(args)
 	if err == nil {
 		return exitOK
@@ -150,6 +150,11 @@ func (c *cli) migrate(args []string) error {
 	return c.withStore(func(context.Context, store.Store) error { // Open migrates.
 		return c.printJSON(map[string]bool{"migrated": true})
 	})
+}
+
+// warnf writes one warning line on stderr; stdout keeps the JSON result.
+func (c *cli) warnf(format string, a ...any) {
+	fmt.Fprintln(c.stderr, "oauth2-password:", oneLine(fmt.Sprintf(format, a...)))
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
