@@ -3,12 +3,12 @@ package kongimport
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
-	neturl "net/url"
 	"time"
 
 	"github.com/lib/pq"
+
+	"github.com/oauth2-password/oauth2-password/store"
 )
 
 // ReadDatabase reads every oauth2 credential and token from the Kong
@@ -16,15 +16,14 @@ import (
 // is chosen with ?search_path=… in the URL). It only reads. Errors never
 // carry the URL's password.
 func ReadDatabase(ctx context.Context, url string) (Source, error) {
-	connector, err := pq.NewConnector(url)
+	// store.OpenPostgres connects without migrating, and its errors
+	// never carry the URL's password.
+	p, err := store.OpenPostgres(ctx, url)
 	if err != nil {
-		if ue := (*neturl.Error)(nil); errors.As(err, &ue) {
-			return Source{}, errors.New("kong database: invalid PostgreSQL URL")
-		}
-		return Source{}, fmt.Errorf("kong database: invalid PostgreSQL URL: %w", err)
+		return Source{}, fmt.Errorf("kong database: %w", err)
 	}
-	db := sql.OpenDB(connector)
-	defer db.Close()
+	defer p.Close()
+	db := p.DB()
 	// One read-only snapshot: credentials and tokens as of one instant,
 	// even while Kong keeps issuing.
 	tx, err := db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true, Isolation: sql.LevelRepeatableRead})
