@@ -14,7 +14,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -190,8 +189,10 @@ func convert(c Credential) (store.Client, string) {
 	switch {
 	case c.ClientID == "":
 		return cl, "no client_id"
-	case !printable(c.ClientID) || strings.ContainsAny(c.ClientID, " :") || utf8.RuneCountInString(c.ClientID) > 255:
-		return cl, "the client_id is not 1 to 255 printable characters without spaces or ':'"
+	case !printable(c.ClientID) || utf8.RuneCountInString(c.ClientID) > 255:
+		// Kong accepts any client_id; an app may send one with a space or
+		// a ':' in the body, so only what no request can carry is refused.
+		return cl, "the client_id is not 1 to 255 printable characters"
 	case cl.Consumer == "":
 		return cl, "no consumer"
 	}
