@@ -20,6 +20,7 @@ type report struct {
 	forwardAuth   []validation
 	serveIssuance []issuance
 	inProc        inProc
+	shortSecret   shortSecret
 	queries       float64
 	heapPerToken  float64
 	goBench       *goBench
@@ -128,6 +129,7 @@ func (r *report) print(w io.Writer) {
 			ms(is.ours.quantile(0.50)), ms(is.ours.quantile(0.99)), us(oc.plugin), us(oc.self), pgCPU(is, oc),
 			ms(is.raw.quantile(0.50)), ms(is.raw.quantile(0.99)), us(rc.self), pgCPU(is, rc))
 	}
+	r.printShortSecret(p)
 	p("| Store queries per validated request after warm-up (100,000 requests, in process) | %g | | | 0 | %s |", r.queries, met(r.queries == 0))
 	p("| Heap bytes per cached token (%s tokens in store.Cached) | %.0f B | | | ≤ 256 B | %s |", num(float64(r.opts.tokens)), r.heapPerToken, met(r.heapPerToken <= 256))
 	if g := r.goBench; g != nil {
@@ -183,6 +185,18 @@ func (r *report) print(w io.Writer) {
 		}
 		p("```")
 	}
+}
+
+// printShortSecretOnly is the table of -short-secret-only.
+func (r *report) printShortSecretOnly(w io.Writer) {
+	p := func(format string, args ...any) { fmt.Fprintf(w, format+"\n", args...) }
+	p("Machine: %s.  ", r.machine)
+	p("Reproduce: `go run ./tests/bench -short-secret-only -rounds %d -round %v -issue-concurrency %d`; wall time %s.",
+		r.opts.rounds, r.opts.round, r.opts.issueConc, r.wall.Round(time.Second))
+	p("")
+	p("| Measure | remembered (default) | argon2id every request | Ratio | Goal | Met |")
+	p("|---|---|---|---|---|---|")
+	r.printShortSecret(p)
 }
 
 // printIssueFloor prints the issuance floor and in-process rows, which
