@@ -63,6 +63,9 @@ func (l *Lazy) open(ctx context.Context, url string, o LazyOptions) {
 			}
 			return
 		}
+		if ctx.Err() != nil {
+			return // shutting down
+		}
 		l.log.Error("opening the store failed; retrying in 2s", "err", err)
 		select {
 		case <-ctx.Done():

@@ -27,6 +27,7 @@ const cliUsage = `usage: oauth2-password COMMAND [flags]
   clients list [--consumer REF]
   clients delete CLIENT_ID
   tokens revoke (--access-token T | --refresh-token T | --client CLIENT_ID | --user USERID)
+  import-kong (--kong-database-url URL | --kong-config FILE) [--dry-run]
 every command takes -database-url URL or -database-url-file PATH (else $` + envDatabaseURL + `)
 Kong runs the binary with flags only: -dump, -kong-prefix DIR`
 
@@ -36,15 +37,15 @@ const cliTimeout = 30 * time.Second
 
 // cli carries a command's streams and its opened store.
 type cli struct {
-	stdin  io.Reader
-	stdout io.Writer
-	db     dbFlags
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	db             dbFlags
 }
 
 // runCLI runs an admin command and returns the exit status. Errors are one
 // line on stderr; results are JSON on stdout.
 func runCLI(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	c := &cli{stdin: stdin, stdout: stdout}
+	c := &cli{stdin: stdin, stdout: stdout, stderr: stderr}
 	err := c.dispatch(args)
 	if err == nil {
 		return exitOK
@@ -62,6 +63,8 @@ func (c *cli) dispatch(args []string) error {
 	switch cmd {
 	case "migrate":
 		return c.migrate(rest)
+	case "import-kong":
+		return c.importKong(rest)
 	case "clients", "tokens":
 		if len(rest) == 0 {
 			return usagef("%s needs a subcommand (see 'oauth2-password help')", cmd)
@@ -119,11 +122,16 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 // withStore opens (and so migrates) the store the flags name, runs f with
 // it under the command's deadline, and closes it.
 func (c *cli) withStore(f func(ctx context.Context, s store.Store) error) error {
+	return c.withStoreTimeout(cliTimeout, f)
+}
+
+// withStoreTimeout is withStore with another deadline.
+func (c *cli) withStoreTimeout(timeout time.Duration, f func(ctx context.Context, s store.Store) error) error {
 	url, err := c.db.resolve()
 	if err != nil {
 		return usagef("%v", err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), cliTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	s, err := store.Open(ctx, url)
 	if err != nil {
@@ -150,6 +158,11 @@ func (c *cli) migrate(args []string) error {
 	return c.withStore(func(context.Context, store.Store) error { // Open migrates.
 		return c.printJSON(map[string]bool{"migrated": true})
 	})
+}
+
+// warnf writes one warning line on stderr; stdout keeps the JSON result.
+func (c *cli) warnf(format string, a ...any) {
+	fmt.Fprintln(c.stderr, "oauth2-password:", oneLine(fmt.Sprintf(format, a...)))
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

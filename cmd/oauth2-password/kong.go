@@ -46,7 +46,7 @@ func runKong() error {
 	// chosen format and a level; go-pdk's noise is dropped first.
 	logger := f.logger(os.Stderr)
 	log.SetFlags(0)
-	log.SetOutput(quietLog{libraryLog{logger}})
+	log.SetOutput(quietLog{libraryLog{logger, "gateway library"}})
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

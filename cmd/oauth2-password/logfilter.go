@@ -27,11 +27,15 @@ func (q quietLog) Write(p []byte) (int, error) {
 	return q.w.Write(p)
 }
 
-// libraryLog turns the standard logger's lines (go-pdk's) into slog
-// records: a fixed message, the library's text as an attribute.
-type libraryLog struct{ log *slog.Logger }
+// libraryLog turns a library's standard-logger lines (go-pdk's, net/http's
+// server errors) into slog records: a fixed message naming the library,
+// the library's text as an attribute.
+type libraryLog struct {
+	log *slog.Logger
+	msg string
+}
 
 func (l libraryLog) Write(p []byte) (int, error) {
-	l.log.Warn("gateway library", "line", string(bytes.TrimRight(p, "\n")))
+	l.log.Warn(l.msg, "line", string(bytes.TrimRight(p, "\n")))
 	return len(p), nil
 }

@@ -52,7 +52,7 @@ func TestLibraryLogFormats(t *testing.T) {
 	} {
 		var buf bytes.Buffer
 		f := engineFlags{logFormat: tc.format}
-		l := log.New(quietLog{libraryLog{f.logger(&buf)}}, "", 0)
+		l := log.New(quietLog{libraryLog{f.logger(&buf), "gateway library"}}, "", 0)
 		l.Print(line)
 		l.Print("EOF")
 		out := strings.TrimSpace(buf.String())

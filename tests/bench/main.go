@@ -17,12 +17,17 @@
 //     issuance floor (the floor plugin in issue mode: the token endpoint's
 //     PDK calls and the same INSERT, no OAuth logic); and, in process, the
 //     engine over store.Cached (no socket) against the raw loop.
+//     For a client with a short secret (an argon2id hash), in-process
+//     issuance with and without the remembered verification.
 //  3. The engine's hot paths without the socket: go test -bench on ./plugin
 //     and ./store (benchstat input format; summarized with benchstat when
 //     it can be fetched).
 //  4. Heap bytes per cached token with 1,000,000 tokens cached.
 //  5. Store queries per validated request after warm-up (in process: the
 //     engine over store.Cached over PostgreSQL).
+//  6. Serve mode over loopback HTTP: forward auth of a cached token against
+//     a floor HTTP handler (tests/floorhttp), and token issuance through
+//     the token endpoint against the raw PostgreSQL and SQLite loops.
 //
 // The table goes to stdout and to bin/bench.md. It is test tooling: it
 // asserts nothing about speed, but it fails if a request it sends is not
@@ -51,6 +56,7 @@ type options struct {
 	goBench     bool
 	tokens      int
 	durable     bool
+	shortOnly   bool
 }
 
 func main() {
@@ -65,6 +71,7 @@ func main() {
 	flag.BoolVar(&o.goBench, "gobench", true, "run the go test benchmarks")
 	flag.IntVar(&o.tokens, "cached-tokens", 1_000_000, "tokens cached for the heap measurement")
 	flag.BoolVar(&o.durable, "durable", true, "also measure PostgreSQL issuance with fsync=on")
+	flag.BoolVar(&o.shortOnly, "short-secret-only", false, "measure only the short-secret issuance rows")
 	flag.Parse()
 	for _, s := range strings.Split(conc, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
@@ -91,6 +98,15 @@ func progress(format string, args ...any) {
 func run(o options) error {
 	start := time.Now()
 	ctx := context.Background()
+	if o.shortOnly {
+		rep, err := runShortSecretOnly(ctx, o)
+		if err != nil {
+			return err
+		}
+		rep.wall = time.Since(start)
+		rep.printShortSecretOnly(os.Stdout)
+		return nil
+	}
 	var rep report
 	rep.opts = o
 	rep.machine = machine()
@@ -124,6 +140,10 @@ func run(o options) error {
 	if rep.inProc, err = env.compareInProcIssuance(ctx, o); err != nil {
 		return err
 	}
+	progress("issuance with a short-secret client, in process, at concurrency %d", o.issueConc)
+	if rep.shortSecret, err = measureShortSecret(ctx, env.pgURL, o); err != nil {
+		return err
+	}
 	progress("issuance with the embedded store at concurrency %d", o.issueConc)
 	if is, err = env.compareIssuance(ctx, env.lite, env.rawSQLite, "embedded SQLite", o); err != nil {
 		return err
@@ -138,6 +158,10 @@ func run(o options) error {
 			return err
 		}
 		rep.issuance = append(rep.issuance, is)
+	}
+
+	if rep.forwardAuth, rep.serveIssuance, err = env.serveRows(ctx, o); err != nil {
+		return err
 	}
 
 	progress("store queries per validated request (in process)")

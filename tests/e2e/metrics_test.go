@@ -2,13 +2,9 @@ package e2e
 
 import (
 	"encoding/json"
-	"fmt"
 	"net/url"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/oauth2-password/oauth2-password/tests/harness"
 	"github.com/oauth2-password/oauth2-password/tests/konghost"
@@ -60,8 +56,6 @@ func TestMetricsScrape(t *testing.T) {
 		}
 	}
 
-	// A front records a request just after answering it: the last
-	// answers may reach us before their counts do.
 	want := map[string]float64{
 		`oauth2_password_requests_total{front="kong",outcome="allowed"}`:           4,
 		`oauth2_password_requests_total{front="kong",outcome="invalid_token"}`:     2,
@@ -88,23 +82,7 @@ func TestMetricsScrape(t *testing.T) {
 		`oauth2_password_requests_total{front="kong",outcome="store_unavailable"}`:  0,
 		`oauth2_password_requests_total{front="token",outcome="store_unavailable"}`: 0,
 	}
-	var text string
-	var after map[string]float64
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		text, after = harness.Scrape(t, metricsURL)
-		var wrong []string
-		for series, want := range want {
-			if got := after[series] - before[series]; got != want {
-				wrong = append(wrong, fmt.Sprintf("%s moved by %v, want %v", series, got, want))
-			}
-		}
-		if len(wrong) == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after the scripted requests:\n%s\n\n%s", strings.Join(wrong, "\n"), text)
-		}
-	}
+	text, after := harness.WaitMetrics(t, metricsURL, before, want)
 	for series, want := range map[string]float64{
 		`oauth2_password_store_ready`:   1,
 		`oauth2_password_throttle_keys`: 1,
@@ -123,7 +101,7 @@ func TestMetricsScrape(t *testing.T) {
 			t.Errorf("the metrics carry the %s", name)
 		}
 	}
-	promtoolCheck(t, text)
+	harness.PromtoolCheck(t, text)
 
 	out := e.Host.Process().Output()
 	for _, line := range out {
@@ -138,21 +116,5 @@ func TestMetricsScrape(t *testing.T) {
 	}
 	if !strings.Contains(strings.Join(out, "\n"), `"msg":"used refresh token presented again; token family revoked"`) {
 		t.Errorf("the family revocation was not logged:\n%s", strings.Join(out, "\n"))
-	}
-}
-
-// promtoolCheck runs `promtool check metrics` (Debian package prometheus,
-// which .ci/run installs) on an exposition.
-func promtoolCheck(t *testing.T, text string) {
-	t.Helper()
-	bin, err := exec.LookPath("promtool")
-	if err != nil {
-		t.Fatal("promtool not found: apt-get install prometheus (.ci/run does)")
-	}
-	cmd := exec.Command(bin, "check", "metrics")
-	cmd.Stdin = strings.NewReader(text)
-	cmd.Env = os.Environ()
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Errorf("promtool check metrics: %v\n%s", err, out)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
@@ -78,4 +79,42 @@ func Scrape(t testing.TB, url string) (string, map[string]float64) {
 		t.Fatal(err)
 	}
 	return string(b), samples
+}
+
+// WaitMetrics scrapes url until every series in want has moved by its
+// value since before (a front records a request just after answering it,
+// so the last answers may reach a test before their counts do), and
+// returns the last exposition and samples. It fails the test after 10 s.
+func WaitMetrics(t testing.TB, url string, before, want map[string]float64) (string, map[string]float64) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		text, after := Scrape(t, url)
+		var wrong []string
+		for series, w := range want {
+			if got := after[series] - before[series]; got != w {
+				wrong = append(wrong, fmt.Sprintf("%s moved by %v, want %v", series, got, w))
+			}
+		}
+		if len(wrong) == 0 {
+			return text, after
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("metrics after the requests:\n%s\n\n%s", strings.Join(wrong, "\n"), text)
+		}
+	}
+}
+
+// PromtoolCheck runs `promtool check metrics` (Debian package prometheus,
+// which .ci/run installs) on an exposition.
+func PromtoolCheck(t testing.TB, text string) {
+	t.Helper()
+	bin, err := exec.LookPath("promtool")
+	if err != nil {
+		t.Fatal("promtool not found: apt-get install prometheus (.ci/run does)")
+	}
+	cmd := exec.Command(bin, "check", "metrics")
+	cmd.Stdin = strings.NewReader(text)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("promtool check metrics: %v\n%s", err, out)
+	}
 }
