@@ -88,6 +88,14 @@ func (r *report) print(w io.Writer) {
 		oc, fc := v.ours.cpuPerOp(), v.floor.cpuPerOp()
 		p("| … CPU per request: plugin process / test host | %s / %s | %s / %s | %.2f× / %.2f× | | |",
 			us(oc.plugin), us(oc.self), us(fc.plugin), us(fc.self), ratio(oc.plugin, fc.plugin), ratio(oc.self, fc.self))
+		if m, mf := v.metrics, v.metricsFloor; m != nil {
+			cost := pairedCost(m, mf)
+			p("| … the same with `-metrics` on (requests counted and timed, cache lookups counted): requests/s | %s | floor plugin %s | %.3f× cost per request (median of round pairs; totals: %.3f×) | ≤ 1.10× | %s |",
+				num(m.perSecond()), num(mf.perSecond()), cost, mf.perSecond()/m.perSecond(), met(cost <= 1.10))
+			mc := m.cpuPerOp()
+			p("| … with `-metrics`: latency p50 / p99; CPU per request in the plugin process | %s / %s; %s | %s / %s; %s | | | |",
+				ms(m.quantile(0.50)), ms(m.quantile(0.99)), us(mc.plugin), ms(mf.quantile(0.50)), ms(mf.quantile(0.99)), us(mf.cpuPerOp().plugin))
+		}
 	}
 	for i, is := range r.issuance {
 		if i == 1 {
@@ -135,6 +143,7 @@ func (r *report) print(w io.Writer) {
 	if g := r.goBench; g != nil {
 		for _, b := range []struct{ name, label string }{
 			{"BenchmarkAccessCachedToken", "Engine: cache-hit validation, no socket (median)"},
+			{"BenchmarkAccessCachedTokenMetrics", "Engine: cache-hit validation with the Prometheus metrics on, no socket (median)"},
 			{"BenchmarkParseTokenRequest", "Engine: token request parsing (median)"},
 			{"BenchmarkAuthenticateClient", "Engine: client-secret verification (median)"},
 			{"BenchmarkPasswordGrant", "Engine: whole password grant, store writes nothing (median)"},
@@ -144,7 +153,7 @@ func (r *report) print(w io.Writer) {
 				continue
 			}
 			goal, okStr := "", ""
-			if b.name == "BenchmarkAccessCachedToken" {
+			if b.name == "BenchmarkAccessCachedToken" || b.name == "BenchmarkAccessCachedTokenMetrics" {
 				goal, okStr = "≤ 2 allocs/op", met(m["allocs/op"] <= 2)
 			}
 			p("| %s | %.0f ns/op, %.0f B/op, %.0f allocs/op | | | %s | %s |", b.label, m["ns/op"], m["B/op"], m["allocs/op"], goal, okStr)
