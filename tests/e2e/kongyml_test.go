@@ -1,8 +1,10 @@
 package e2e
 
 import (
+	"maps"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"gopkg.in/yaml.v3"
@@ -93,7 +95,9 @@ func TestKongYML(t *testing.T) {
 		t.Fatal("kong/kong.yml declares no consumer to register clients for")
 	}
 
-	// The same config, fed to the real plugin, issues and validates tokens.
+	// The same config, fed to the real plugin: as shipped, its placeholder
+	// provision_key is refused with a message saying what to do; with a
+	// real key it issues and validates tokens.
 	db := harness.SQLiteURL(t)
 	e := start(t, db)
 	yc := doc.Consumers[0]
@@ -101,9 +105,16 @@ func TestKongYML(t *testing.T) {
 		t.Fatalf("kong.yml's consumer %+v: this test needs a username and a custom_id", yc)
 	}
 	cons := e.consumer(konghost.Consumer{Username: yc.Username, CustomID: yc.CustomID})
-	e.service(konghost.ServiceSpec{Name: "orders", PathPrefix: prefix, Config: config})
+	e.service(konghost.ServiceSpec{Name: "placeholder", Host: "placeholder.example", PathPrefix: prefix, Config: config})
+	if r := e.get("https://placeholder.example"+prefix+"/orders/1", ""); r.StatusCode != 500 ||
+		!strings.Contains(string(r.body), "provision_key: must be a random value") {
+		t.Errorf("kong.yml's placeholder provision_key: %d %s; want 500 naming provision_key", r.StatusCode, r.body)
+	}
+	const pk = "kongyml-test-provision-key-0123456789"
+	config = maps.Clone(config)
+	config["provision_key"] = pk
+	e.service(konghost.ServiceSpec{Name: "orders", Host: "kong.example", PathPrefix: prefix, Config: config})
 	c := harness.CreateClient(t, db, cons.Username, "web")
-	pk, _ := config["provision_key"].(string)
 	form := passwordForm(c, pk, "user-1", "orders.read")
 	_, tr := e.postToken("kong.example"+prefix, form) // the token endpoint under the route's path
 	if tr.Status != 200 || tr.AccessToken == "" {
