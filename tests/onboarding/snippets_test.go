@@ -73,7 +73,7 @@ func TestReadmeSnippetsMatchFiles(t *testing.T) {
 		}
 	}
 	image := p.Services["kong"].Image
-	for _, m := range regexp.MustCompile(`docker (?:build|run) [^\n` + "`" + `]*`).FindAllString(text, -1) {
+	for _, m := range regexp.MustCompile(`docker (?:build|run) [^\n`+"`"+`]*`).FindAllString(text, -1) {
 		if !strings.Contains(m, " "+image) {
 			t.Errorf("%q: the image is %s in the compose file", m, image)
 		}
