@@ -9,8 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"gopkg.in/yaml.v3"
-
 	"github.com/oauth2-password/oauth2-password/tests/harness"
 )
 
@@ -130,12 +128,8 @@ func TestKongYMLDeck(t *testing.T) {
 // kongYMLServiceURL is the upstream of kong.yml's (only) service.
 func kongYMLServiceURL(t *testing.T) *url.URL {
 	t.Helper()
-	var doc struct {
-		Services []struct {
-			URL string `yaml:"url"`
-		} `yaml:"services"`
-	}
-	if err := yaml.Unmarshal([]byte(read(t, "kong/kong.yml")), &doc); err != nil || len(doc.Services) != 1 {
+	doc, err := harness.ReadKongYML("")
+	if err != nil || len(doc.Services) != 1 {
 		t.Fatalf("kong/kong.yml: %v, %d services; this test expects one", err, len(doc.Services))
 	}
 	u, err := url.Parse(doc.Services[0].URL)

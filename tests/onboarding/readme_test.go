@@ -15,8 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"gopkg.in/yaml.v3"
-
 	"github.com/oauth2-password/oauth2-password/tests/harness"
 	"github.com/oauth2-password/oauth2-password/tests/konghost"
 )
@@ -57,19 +55,19 @@ func shBlocks(t *testing.T, heading string) []string {
 	return out
 }
 
-// bash runs a script with set -euo pipefail in dir and returns its stdout;
-// the test fails if it does not exit 0.
-func bash(t *testing.T, ctx context.Context, dir string, env []string, script string) string {
-	t.Helper()
+// runBash runs a script with set -euo pipefail in dir and returns its
+// stdout and stderr; err says how it failed, with both outputs.
+func runBash(ctx context.Context, dir string, env []string, script string) (string, string, error) {
 	cmd := exec.CommandContext(ctx, "bash", "-c", "set -euo pipefail\n"+script)
 	cmd.Dir = dir
 	cmd.Env = append(append(os.Environ(), harness.ChildEnv()...), env...)
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("README block failed: %v\nstdout:\n%s\nstderr:\n%s\nscript:\n%s", err, o.String(), e.String(), script)
+	err := cmd.Run()
+	if err != nil {
+		err = fmt.Errorf("%v\nstdout:\n%s\nstderr:\n%s\nscript:\n%s", err, o.String(), e.String(), script)
 	}
-	return o.String()
+	return o.String(), e.String(), err
 }
 
 // binPath is a PATH whose first directory holds the binary as
@@ -138,28 +136,16 @@ func TestReadmeQuickstart(t *testing.T) {
 }
 `
 	type result struct {
-		out string
-		err error
+		stdout, stderr string
+		err            error
 	}
 	done := make(chan result, 1)
 	front := make(chan string, 1)
-	script := shim + strings.Join(blocks, "\n")
 	go func() {
-		// bash's t.Fatalf must run on the test goroutine: run it here
-		// without t and report.
-		cmd := exec.CommandContext(ctx, "bash", "-c", "set -euo pipefail\n"+script)
-		cmd.Dir = work
-		cmd.Env = append(append(os.Environ(), harness.ChildEnv()...), env...)
-		var o, e bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &o, &e
-		// The curl lines go to the test host once it is up.
-		tlsURL := <-front
-		cmd.Args[2] = strings.ReplaceAll(cmd.Args[2], "https://localhost:8443", tlsURL)
-		err := cmd.Run()
-		if err != nil {
-			err = fmt.Errorf("%v\nstdout:\n%s\nstderr:\n%s", err, o.String(), e.String())
-		}
-		done <- result{o.String() + "\nSTDERR:\n" + e.String(), err}
+		// The curl lines go to the test host's address.
+		script := strings.ReplaceAll(shim+strings.Join(blocks, "\n"), "https://localhost:8443", <-front)
+		o, e, err := runBash(ctx, work, env, script)
+		done <- result{o, e, err}
 	}()
 
 	// The host must exist before the script starts (its address is in the
@@ -188,7 +174,7 @@ func TestReadmeQuickstart(t *testing.T) {
 		}
 		select {
 		case r := <-done:
-			t.Fatalf("the quickstart ended before `docker compose up`: %v\n%s", r.err, r.out)
+			t.Fatalf("the quickstart ended before `docker compose up`: %v", r.err)
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
@@ -204,15 +190,16 @@ func TestReadmeQuickstart(t *testing.T) {
 	}
 	// What the README says the steps show.
 	for _, want := range []string{`"consumer":"web-app","name":"web app","client_type":"confidential"`,
-		`"token_type":"bearer","expires_in":7200`,
-		"oauth2-password: embedded store " + strings.TrimPrefix(hostURL, "sqlite:")} {
-		if !strings.Contains(r.out, want) {
-			t.Errorf("the quickstart's output lacks %q:\n%s", want, r.out)
+		`"token_type":"bearer","expires_in":7200`} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("the quickstart's output lacks %q:\n%s", want, r.stdout)
 		}
 	}
+	if want := "oauth2-password: embedded store " + strings.TrimPrefix(hostURL, "sqlite:"); !strings.Contains(r.stderr, want) {
+		t.Errorf("the CLI did not say %q:\n%s", want, r.stderr)
+	}
 	// The last command's output: the upstream's view of the call.
-	stdout, _, _ := strings.Cut(r.out, "\nSTDERR:\n")
-	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
 	var echo konghost.Echo
 	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &echo); err != nil {
 		t.Fatalf("the API call printed %q, not the upstream's echo", lines[len(lines)-1])
@@ -256,27 +243,8 @@ func startArgs(t *testing.T, d dockerfile) []string {
 // plugin, routed by the route's first path, and returns the service name.
 func declare(t *testing.T, h *konghost.Host, file string) string {
 	t.Helper()
-	raw, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var doc struct {
-		Services []struct {
-			Name   string `yaml:"name"`
-			Routes []struct {
-				Paths []string `yaml:"paths"`
-			} `yaml:"routes"`
-			Plugins []struct {
-				Name   string         `yaml:"name"`
-				Config map[string]any `yaml:"config"`
-			} `yaml:"plugins"`
-		} `yaml:"services"`
-		Consumers []struct {
-			Username string `yaml:"username"`
-			CustomID string `yaml:"custom_id"`
-		} `yaml:"consumers"`
-	}
-	if err := yaml.Unmarshal(raw, &doc); err != nil || len(doc.Services) != 1 {
+	doc, err := harness.ReadKongYML(file)
+	if err != nil || len(doc.Services) != 1 {
 		t.Fatalf("kong.yml after the first step: %v (%d services)", err, len(doc.Services))
 	}
 	for _, c := range doc.Consumers {
@@ -343,7 +311,10 @@ func TestReadmeAdminCLI(t *testing.T) {
 		fmt.Fprintf(&script, "echo '@@%d'\n%s\n", len(cmds), l)
 		cmds = append(cmds, l)
 	}
-	out := bash(t, ctx, t.TempDir(), env, script.String())
+	out, _, err := runBash(ctx, t.TempDir(), env, script.String())
+	if err != nil {
+		t.Fatalf("the Admin CLI block failed: %v", err)
+	}
 	outputs := regexp.MustCompile(`(?m)^@@\d+\n`).Split(out, -1)[1:]
 	if len(outputs) != len(cmds) {
 		t.Fatalf("%d outputs for %d commands:\n%s", len(outputs), len(cmds), out)
