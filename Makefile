@@ -30,7 +30,8 @@ lint: ## gofmt, go vet, staticcheck
 	$(STATICCHECK) ./...
 
 demo: ## build the plugin and walk through the password grant against it (no PostgreSQL needed)
-	$(GO) run ./tests/demo
+	@echo "building the demo and the plugin (about a minute the first time)…"
+	@$(GO) run ./tests/demo
 
 bench: ## benchmark table: socket cost vs the floor plugin, issuance vs raw lib/pq, engine hot paths, memory
 	$(GO) run ./tests/bench

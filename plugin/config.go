@@ -210,6 +210,9 @@ func (c *Config) validate() (*settings, error) {
 	if c.ProvisionKey == nil || *c.ProvisionKey == "" {
 		return nil, errors.New("provision_key: required field missing")
 	}
+	if weakProvisionKey(*c.ProvisionKey) {
+		return nil, errWeakProvisionKey
+	}
 	s.provisionKey = sha256.Sum256([]byte(*c.ProvisionKey))
 	if c.Scopes != nil {
 		for _, sc := range c.Scopes {
@@ -253,6 +256,32 @@ func (c *Config) validate() (*settings, error) {
 	s.hide = boolOr(c.HideCredentials)
 	s.acceptHTTP = boolOr(c.AcceptHTTPIfAlreadyTerminated)
 	return s, nil
+}
+
+// minProvisionKeyLen is the shortest provision_key accepted. The key is
+// the only thing that lets a caller name the user a token is for (RFC 6749
+// §4.3 leaves user authentication to the backend that holds it), so a
+// guessable one is refused rather than served: 16 random characters are
+// well beyond what the token endpoint's throttling lets anyone try.
+const minProvisionKeyLen = 16
+
+// errWeakProvisionKey is one message for every weak key, so that the error
+// says nothing about the key itself.
+var errWeakProvisionKey = fmt.Errorf("provision_key: must be a random value of at least %d characters, not a placeholder such as CHANGE-ME (generate one with: openssl rand -base64 32)", minProvisionKeyLen)
+
+// weakProvisionKey reports a key that is too short or is still the
+// example's placeholder ("CHANGE-ME…", "changeme…", in any case).
+func weakProvisionKey(k string) bool {
+	if len(k) < minProvisionKeyLen {
+		return true
+	}
+	letters := strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' {
+			return r
+		}
+		return -1
+	}, strings.ToLower(k))
+	return strings.Contains(letters, "changeme")
 }
 
 func boolOr(b *bool) bool { return b != nil && *b }

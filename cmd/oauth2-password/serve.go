@@ -18,10 +18,6 @@ import (
 	"github.com/oauth2-password/oauth2-password/store"
 )
 
-// defaultKongPrefix is where Kong mode, serve mode and the CLI put the
-// embedded store when no URL names one.
-const defaultKongPrefix = "/usr/local/kong"
-
 // shutdownGrace bounds how long in-flight requests may take after SIGTERM.
 const shutdownGrace = 10 * time.Second
 
@@ -77,7 +73,7 @@ func runServe(args []string, stderr io.Writer) error {
 	defer stop()
 	storeCtx, cancelStore := context.WithCancel(context.Background())
 	defer cancelStore()
-	st, engine, err := f.start(storeCtx, store.DefaultPathFor(defaultKongPrefix))
+	st, engine, err := f.start(storeCtx, store.DefaultPath)
 	if err != nil {
 		return err
 	}
