@@ -1,0 +1,101 @@
+package kong2
+
+import (
+	"testing"
+
+	"github.com/oauth2-password/oauth2-password/tests/harness"
+	"github.com/oauth2-password/oauth2-password/tests/konghost"
+)
+
+// flow is the life of a token, run the same way against either host: each
+// step's observation, and the checks a user relies on.
+func flow(t *testing.T, d doer) []string {
+	t.Helper()
+	var seen []string
+	step := func(r *konghost.Result) *konghost.Result {
+		seen = append(seen, observe(r))
+		return r
+	}
+	access, refresh := tokens(t, step(do(t, d, tokenRequest(passwordForm(provisionKey)))))
+
+	ok := step(do(t, d, bearerRequest(access)))
+	if !ok.Proxied || ok.Consumer == nil || ok.Consumer.ID != consumer.ID || ok.Credential == nil || ok.Credential.ID != clientID {
+		t.Errorf("bearer: proxied %v, consumer %+v, credential %+v, logs %v", ok.Proxied, ok.Consumer, ok.Credential, ok.Logs)
+	}
+	want := map[string]string{"x-consumer-id": consumer.ID, "x-consumer-username": "web-app", "x-consumer-custom-id": "crm-17",
+		"x-credential-identifier": clientID, "x-authenticated-userid": "user-4711", "x-authenticated-scope": "orders.read"}
+	for h, v := range want {
+		if got := ok.Upstream.Header[h]; len(got) != 1 || got[0] != v {
+			t.Errorf("upstream %s = %q, want %q", h, got, v)
+		}
+	}
+
+	if r := step(do(t, d, tokenRequest(passwordForm("wrong-provision-key")))); r.Status != 400 {
+		t.Errorf("wrong provision key: %d", r.Status)
+	}
+	access2, _ := tokens(t, step(do(t, d, tokenRequest(refreshForm(refresh)))))
+	if r := step(do(t, d, bearerRequest(access))); r.Status != 401 || r.Proxied {
+		t.Errorf("access token replaced by a refresh: %d, proxied %v", r.Status, r.Proxied)
+	}
+	if r := step(do(t, d, bearerRequest(access2))); !r.Proxied {
+		t.Errorf("refreshed access token: %d %s", r.Status, r.Exit.Body)
+	}
+	if r := step(do(t, d, bearerRequest(""))); r.Status != 401 {
+		t.Errorf("no token: %d", r.Status)
+	}
+	get := tokenRequest(passwordForm(provisionKey))
+	get.Method = "GET"
+	if r := step(do(t, d, get)); r.Status != 405 {
+		t.Errorf("GET token endpoint: %d", r.Status)
+	}
+	return seen
+}
+
+// TestSameAnswersAsKongMode runs one flow (password grant, bearer with
+// spoofed identity headers, a wrong provision key, refresh, the replaced
+// token, no token, a GET on the token endpoint) through go-pluginserver
+// and through Kong mode's binary, each over its own embedded store, and
+// requires the same statuses, bodies, headers and upstream identity.
+func TestSameAnswersAsKongMode(t *testing.T) {
+	config := map[string]any{"provision_key": provisionKey, "scopes": []string{"orders.read", "orders.write"}}
+
+	db2 := harness.SQLiteURL(t)
+	harness.CLI(t, db2, "migrate")
+	harness.CreateClient(t, db2, consumer.Username, "web", "--client-id", clientID, "--client-secret", clientSecret)
+	k2 := startKong2(t, db2)
+	k2.AddConsumer(consumer)
+	if _, err := k2.AddService("api", config); err != nil {
+		t.Fatal(err)
+	}
+
+	db3 := harness.SQLiteURL(t)
+	harness.CreateClient(t, db3, consumer.Username, "web", "--client-id", clientID, "--client-secret", clientSecret)
+	k3 := harness.Start(t, db3)
+	if _, err := k3.Host.AddConsumer(consumer); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := k3.Host.AddService(konghost.ServiceSpec{Name: "api", Host: "api.test", Config: config}); err != nil {
+		t.Fatal(err)
+	}
+	k3.WaitStore(t, "api")
+
+	got, want := flow(t, k2), flow(t, k3.Host)
+	for i := range want {
+		if i >= len(got) || got[i] != want[i] {
+			t.Errorf("step %d:\nKong 2.x:  %s\nKong mode: %s", i, at(got, i), want[i])
+		}
+	}
+	for i, s := range got {
+		t.Logf("step %d: %s", i, s)
+	}
+	if t.Failed() {
+		t.Logf("Kong 2.x logs: %v", k2.Logs())
+	}
+}
+
+func at(s []string, i int) string {
+	if i < len(s) {
+		return s[i]
+	}
+	return "(none)"
+}
