@@ -74,7 +74,7 @@ func (h *Host) handleEvent(ctx context.Context, x *reqState, s *service, conf ma
 		if !isNoInstance(err) || attempt == h.opts.Tries {
 			return nil
 		}
-		h.reset(conf["__key__"].(string))
+		h.reset(conf["__key__"].(string), err)
 	}
 }
 

@@ -274,7 +274,7 @@ func (h *Host) serverPid(pid int64) {
 		h.inst.mu.Lock()
 		h.inst.m = map[string]*instance{}
 		h.inst.mu.Unlock()
-		h.recordControl(konghost.ControlEvent{Kind: "reset"})
+		h.recordControl(konghost.ControlEvent{Kind: "reset", Err: fmt.Errorf("serverPid %d", pid)})
 	}
 }
 
@@ -350,12 +350,12 @@ func (h *Host) startInstance(ctx context.Context, conf map[string]any) (int64, e
 	return id, nil
 }
 
-// reset is reset_instance: forget the instance of this key.
-func (h *Host) reset(key string) {
+// reset is reset_instance: forget the instance of this key, because of err.
+func (h *Host) reset(key string, err error) {
 	h.inst.mu.Lock()
 	delete(h.inst.m, key)
 	h.inst.mu.Unlock()
-	h.recordControl(konghost.ControlEvent{Kind: "reset"})
+	h.recordControl(konghost.ControlEvent{Kind: "reset", Err: err})
 }
 
 // isNoInstance is handle_event's test for a lost instance.
