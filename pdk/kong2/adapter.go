@@ -10,12 +10,17 @@ import (
 	"github.com/oauth2-password/oauth2-password/plugin"
 )
 
-// adapter implements the engine's view of Kong over go-pdk v0.6.0, one PDK
-// call per method. go-pdk v0.6.0 carries values as MessagePack through
-// go-pluginserver, so Kong's Lua nil arrives as a Go nil.
+// adapter reads the request (plugin.Request) and Kong's consumers
+// (plugin.Consumers) over go-pdk v0.6.0 and carries out decisions, one PDK
+// call per method, as pdk/kong's Adapter does over go-pdk v0.11.0. go-pdk
+// v0.6.0 carries values as MessagePack through go-pluginserver, so Kong's
+// Lua nil arrives as a Go nil.
 type adapter struct{ k *gopdk.PDK }
 
-var _ plugin.Kong = adapter{}
+var (
+	_ plugin.Request   = adapter{}
+	_ plugin.Consumers = adapter{}
+)
 
 // optString asks for a string that Kong answers nil when it is absent (a
 // header, an empty query): go-pdk's AskString would call that an error.
@@ -112,7 +117,7 @@ func (a adapter) Exit(status int, body []byte, headers map[string][]string) {
 	a.k.Response.Exit(status, string(body), headers)
 }
 
-func (a adapter) LogErr(msg string)  { _ = a.k.Log.Err(oneLine(msg)) }
-func (a adapter) LogWarn(msg string) { _ = a.k.Log.Warn(oneLine(msg)) }
+// LogErr writes into Kong's error log.
+func (a adapter) LogErr(msg string) { _ = a.k.Log.Err(oneLine(msg)) }
 
 func oneLine(s string) string { return strings.ReplaceAll(s, "\n", " ") }

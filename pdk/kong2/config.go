@@ -40,5 +40,5 @@ func (c *Config) Access(k *gopdk.PDK) {
 	if c.cfg == nil { // never started with a config: answers "invalid configuration"
 		_ = c.UnmarshalJSON([]byte("{}"))
 	}
-	c.cfg.Access(adapter{k})
+	access(c.cfg, adapter{k})
 }

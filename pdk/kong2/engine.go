@@ -17,32 +17,32 @@ var (
 	theEngine  *plugin.Engine
 )
 
-// engine is the process's engine, made at the first instance start, never
-// at load: go-pluginserver also loads the plugin for -dump-plugin-info,
-// which must not touch a store.
+// engine is the process's engine over a lazily opened store, made at the
+// first instance start and never at load: go-pluginserver also loads the
+// plugin for -dump-plugin-info, which must not touch a store. go-pluginserver
+// passes no flags to a plugin, so every option has its default and the
+// store comes from OAUTH2_PASSWORD_DATABASE_URL, else the embedded store in
+// the -kong-prefix go-pluginserver was started with.
 func engine() *plugin.Engine {
 	engineOnce.Do(func() {
 		url := os.Getenv("OAUTH2_PASSWORD_DATABASE_URL")
 		if url == "" {
 			url = "sqlite:" + store.DefaultPathFor(kongPrefix())
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		s, err := store.Open(ctx, url)
-		if err != nil {
-			log.Printf("oauth2-password: opening the store failed: %v", err)
-			theEngine = plugin.NewEngine(plugin.Options{})
-			return
+		st := store.OpenLazy(context.Background(), url, store.LazyOptions{
+			Cache: store.DefaultCacheOptions(), PurgeEvery: time.Minute, PurgeBatch: 1000, Logf: log.Printf})
+		o := plugin.DefaultOptions()
+		o.Store, o.Logf = st, log.Printf
+		e, err := plugin.NewEngine(o)
+		if err != nil { // the defaults are valid; kept as a clear line rather than a nil engine
+			log.Printf("oauth2-password: %v", err)
 		}
-		c := store.NewCached(s, store.CacheOptions{Logf: log.Printf})
-		c.Start(context.Background())
-		c.StartPurge(context.Background(), time.Minute, 1000)
-		theEngine = plugin.NewEngine(plugin.Options{Store: c})
+		theEngine = e
 	})
 	return theEngine
 }
 
-// kongPrefix is go-pluginserver's -kong-prefix: the plugin shares the
+// kongPrefix is go-pluginserver's -kong-prefix: a plugin shares the
 // process's flag set.
 func kongPrefix() string {
 	if f := flag.Lookup("kong-prefix"); f != nil && f.Value.String() != "" {

@@ -1,6 +1,8 @@
 package kong2
 
 import (
+	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/oauth2-password/oauth2-password/tests/harness"
@@ -33,12 +35,25 @@ func flow(t *testing.T, d doer) []string {
 	if r := step(do(t, d, tokenRequest(passwordForm("wrong-provision-key")))); r.Status != 400 {
 		t.Errorf("wrong provision key: %d", r.Status)
 	}
-	access2, _ := tokens(t, step(do(t, d, tokenRequest(refreshForm(refresh)))))
+	access2, refresh2 := tokens(t, step(do(t, d, tokenRequest(refreshForm(refresh)))))
 	if r := step(do(t, d, bearerRequest(access))); r.Status != 401 || r.Proxied {
 		t.Errorf("access token replaced by a refresh: %d, proxied %v", r.Status, r.Proxied)
 	}
 	if r := step(do(t, d, bearerRequest(access2))); !r.Proxied {
 		t.Errorf("refreshed access token: %d %s", r.Status, r.Exit.Body)
+	}
+	intro := tokenRequest(url.Values{"token": {access2}, "client_id": {clientID}, "client_secret": {clientSecret}})
+	intro.Path = "/api/oauth2/introspect"
+	if r := step(do(t, d, intro)); r.Status != 200 || !strings.Contains(string(r.Exit.Body), `"active":true`) {
+		t.Errorf("introspect: %d %s", r.Status, r.Exit.Body)
+	}
+	revoke := tokenRequest(url.Values{"token": {refresh2}, "client_id": {clientID}, "client_secret": {clientSecret}})
+	revoke.Path = "/api/oauth2/revoke"
+	if r := step(do(t, d, revoke)); r.Status != 200 {
+		t.Errorf("revoke: %d", r.Status)
+	}
+	if r := step(do(t, d, bearerRequest(access2))); r.Status != 401 {
+		t.Errorf("access token of a revoked grant: %d", r.Status)
 	}
 	if r := step(do(t, d, bearerRequest(""))); r.Status != 401 {
 		t.Errorf("no token: %d", r.Status)
@@ -53,7 +68,7 @@ func flow(t *testing.T, d doer) []string {
 
 // TestSameAnswersAsKongMode runs one flow (password grant, bearer with
 // spoofed identity headers, a wrong provision key, refresh, the replaced
-// token, no token, a GET on the token endpoint) through go-pluginserver
+// token, introspection, revocation, no token, a GET on the token endpoint) through go-pluginserver
 // and through Kong mode's binary, each over its own embedded store, and
 // requires the same statuses, bodies, headers and upstream identity.
 func TestSameAnswersAsKongMode(t *testing.T) {
@@ -67,6 +82,7 @@ func TestSameAnswersAsKongMode(t *testing.T) {
 	if _, err := k2.AddService("api", config); err != nil {
 		t.Fatal(err)
 	}
+	waitStore(t, k2)
 
 	db3 := harness.SQLiteURL(t)
 	harness.CreateClient(t, db3, consumer.Username, "web", "--client-id", clientID, "--client-secret", clientSecret)

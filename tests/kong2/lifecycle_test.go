@@ -24,6 +24,7 @@ func kong2With(t *testing.T, config map[string]any) *kong2host.Host {
 	if _, err := h.AddService("api", config); err != nil {
 		t.Fatal(err)
 	}
+	waitStore(t, h)
 	return h
 }
 

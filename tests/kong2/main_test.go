@@ -106,7 +106,7 @@ var identity = []string{"authorization", "x-consumer-id", "x-consumer-username",
 	"x-credential-identifier", "x-authenticated-userid", "x-authenticated-scope", "x-anonymous-consumer"}
 
 // observe reduces a result to what a client and an upstream see, with
-// token values (random per run) replaced by "<token>".
+// token values and times (different per run) replaced by "<varies>".
 func observe(r *konghost.Result) string {
 	var b strings.Builder
 	b.WriteString(http.StatusText(r.Status))
@@ -116,9 +116,9 @@ func observe(r *konghost.Result) string {
 	if r.Exit != nil {
 		var body map[string]any
 		if json.Unmarshal(r.Exit.Body, &body) == nil {
-			for _, k := range []string{"access_token", "refresh_token"} {
+			for _, k := range []string{"access_token", "refresh_token", "exp", "iat"} {
 				if _, ok := body[k]; ok {
-					body[k] = "<token>"
+					body[k] = "<varies>"
 				}
 			}
 			nb, _ := json.Marshal(body)
@@ -148,4 +148,17 @@ func observe(r *konghost.Result) string {
 		}
 	}
 	return b.String()
+}
+
+// waitStore waits until the plugin has opened its store in the background:
+// until then a store-backed request is answered 503.
+func waitStore(t *testing.T, d doer) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for do(t, d, bearerRequest("store-probe")).Status == 503 {
+		if time.Now().After(deadline) {
+			t.Fatal("the plugin's store is still not ready after 20 s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
