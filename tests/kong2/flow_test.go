@@ -68,17 +68,54 @@ func flow(t *testing.T, d doer) []string {
 
 // TestSameAnswersAsKongMode runs one flow (password grant, bearer with
 // spoofed identity headers, a wrong provision key, refresh, the replaced
-// token, introspection, revocation, no token, a GET on the token endpoint) through go-pluginserver
-// and through Kong mode's binary, each over its own embedded store, and
-// requires the same statuses, bodies, headers and upstream identity.
+// token, introspection, revocation, no token, a GET on the token endpoint)
+// through go-pluginserver and through Kong mode's binary and requires the
+// same statuses, bodies, headers and upstream identity.
 func TestSameAnswersAsKongMode(t *testing.T) {
-	config := map[string]any{"provision_key": provisionKey, "scopes": []string{"orders.read", "orders.write"}}
+	sameAsKongMode(t, map[string]any{"provision_key": provisionKey, "scopes": []string{"orders.read", "orders.write"}}, flow)
+}
 
+// TestAnonymousAndHiddenCredentialsAsKongMode: with anonymous and
+// hide_credentials, a request without a token goes upstream as the
+// anonymous consumer, and a token is stripped from the header or the query
+// before the upstream sees it, in both modes alike.
+func TestAnonymousAndHiddenCredentialsAsKongMode(t *testing.T) {
+	config := map[string]any{"provision_key": provisionKey, "scopes": []string{"orders.read"},
+		"anonymous": "guest", "hide_credentials": true}
+	sameAsKongMode(t, config, func(t *testing.T, d doer) []string {
+		access, _ := tokens(t, do(t, d, tokenRequest(passwordForm(provisionKey))))
+		var seen []string
+		anon := do(t, d, bearerRequest(""))
+		if !anon.Proxied || anon.Consumer == nil || anon.Consumer.ID != guest.ID || anon.Credential != nil {
+			t.Errorf("no token, anonymous: proxied %v, consumer %+v, credential %+v", anon.Proxied, anon.Consumer, anon.Credential)
+		}
+		seen = append(seen, observe(anon))
+		header := do(t, d, bearerRequest(access))
+		if _, ok := header.Upstream.Header["authorization"]; !header.Proxied || ok {
+			t.Errorf("hide_credentials, header token: proxied %v, upstream authorization %q", header.Proxied, header.Upstream.Header["authorization"])
+		}
+		seen = append(seen, observe(header))
+		q := &konghost.Request{Host: "api.test", Path: "/api/orders", RawQuery: "a=1&access_token=" + access + "&b=2"}
+		query := do(t, d, q)
+		if !query.Proxied || query.Upstream.RawQuery != "a=1&b=2" {
+			t.Errorf("hide_credentials, query token: proxied %v, upstream query %q", query.Proxied, query.Upstream.RawQuery)
+		}
+		return append(seen, observe(query)+" query="+query.Upstream.RawQuery)
+	})
+}
+
+// guest is the anonymous consumer.
+var guest = konghost.Consumer{ID: "0b7d3c52-9a41-4e2f-8c6d-3e5f1a2b4c6d", Username: "guest"}
+
+// sameAsKongMode runs run through go-pluginserver and through Kong mode's
+// binary, each over its own embedded store holding the same client, and
+// requires the same observations step by step.
+func sameAsKongMode(t *testing.T, config map[string]any, run func(*testing.T, doer) []string) {
 	db2 := harness.SQLiteURL(t)
-	harness.CLI(t, db2, "migrate")
 	harness.CreateClient(t, db2, consumer.Username, "web", "--client-id", clientID, "--client-secret", clientSecret)
 	k2 := startKong2(t, db2)
 	k2.AddConsumer(consumer)
+	k2.AddConsumer(guest)
 	if _, err := k2.AddService("api", config); err != nil {
 		t.Fatal(err)
 	}
@@ -87,22 +124,21 @@ func TestSameAnswersAsKongMode(t *testing.T) {
 	db3 := harness.SQLiteURL(t)
 	harness.CreateClient(t, db3, consumer.Username, "web", "--client-id", clientID, "--client-secret", clientSecret)
 	k3 := harness.Start(t, db3)
-	if _, err := k3.Host.AddConsumer(consumer); err != nil {
-		t.Fatal(err)
+	for _, c := range []konghost.Consumer{consumer, guest} {
+		if _, err := k3.Host.AddConsumer(c); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if _, err := k3.Host.AddService(konghost.ServiceSpec{Name: "api", Host: "api.test", Config: config}); err != nil {
 		t.Fatal(err)
 	}
 	k3.WaitStore(t, "api")
 
-	got, want := flow(t, k2), flow(t, k3.Host)
+	got, want := run(t, k2), run(t, k3.Host)
 	for i := range want {
 		if i >= len(got) || got[i] != want[i] {
 			t.Errorf("step %d:\nKong 2.x:  %s\nKong mode: %s", i, at(got, i), want[i])
 		}
-	}
-	for i, s := range got {
-		t.Logf("step %d: %s", i, s)
 	}
 	if t.Failed() {
 		t.Logf("Kong 2.x logs: %v", k2.Logs())

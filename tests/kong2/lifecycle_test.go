@@ -85,12 +85,13 @@ func TestServerRestarted(t *testing.T) {
 	if err := h.Process().WaitReady(ctx, gen); err != nil {
 		t.Fatal(err)
 	}
-
-	if r := do(t, h, bearerRequest(access)); !r.Proxied || r.Upstream.Header["x-consumer-id"][0] != consumer.ID {
-		t.Errorf("token after the restart: %d, proxied %v", r.Status, r.Proxied)
-	}
+	// The new process opens its store again, answering 503 meanwhile.
+	waitStore(t, h)
 	if h.ServerPID() == pid {
 		t.Errorf("serverPid still %d after the restart", pid)
+	}
+	if r := do(t, h, bearerRequest(access)); !r.Proxied || r.Upstream.Header["x-consumer-id"][0] != consumer.ID {
+		t.Errorf("token after the restart: %d, proxied %v", r.Status, r.Proxied)
 	}
 	ev := h.Control()
 	if kinds(ev) != "start,reset,reset,start" || !strings.Contains(ev[1].Err.Error(), "serverPid") ||
