@@ -48,10 +48,16 @@ func (a adapter) IsTrustedIP(ip string) (bool, error) { return a.k.IP.IsTrusted(
 // every value as a list.
 func (a adapter) Headers() (map[string][]string, error) { return a.k.Request.GetHeaders(100) }
 
-// RawBody is kong.request.get_raw_body. Kong 2.8 answers an error for a
-// body nginx buffered to a file (larger than client_body_buffer_size).
+// RawBody is kong.request.get_raw_body. Kong 2.x refuses a body nginx
+// buffered to a file (one larger than nginx_http_client_body_buffer_size,
+// 8k by default) with an error naming client_body_buffer_size; such a body
+// is handed to the engine as over its cap, so the client gets the clear
+// 400 "Request body too large" rather than a 500.
 func (a adapter) RawBody() ([]byte, error) {
 	s, err := a.optString("kong.request.get_raw_body")
+	if err != nil && strings.Contains(err.Error(), "client_body_buffer_size") {
+		return make([]byte, maxBodyBytes+1), nil
+	}
 	return []byte(s), err
 }
 

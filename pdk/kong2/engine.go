@@ -17,6 +17,10 @@ var (
 	theEngine  *plugin.Engine
 )
 
+// maxBodyBytes is the engine's token-request body cap (the default: the
+// plugin takes no flags).
+var maxBodyBytes = plugin.DefaultOptions().MaxBodyBytes
+
 // engine is the process's engine over a lazily opened store, made at the
 // first instance start and never at load: go-pluginserver also loads the
 // plugin for -dump-plugin-info, which must not touch a store. go-pluginserver

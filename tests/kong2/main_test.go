@@ -28,8 +28,14 @@ const (
 // that the upstream headers compare equal.
 var consumer = konghost.Consumer{ID: "5c3c2b0e-6f1d-4a8e-9a55-0d5b7a1c2e10", Username: "web-app", CustomID: "crm-17"}
 
-// startKong2 starts go-pluginserver with the plugin over the store at db.
+// startKong2 starts go-pluginserver with the plugin over the store at db,
+// with kong/kong2.conf's client body buffer (64k).
 func startKong2(t *testing.T, db string) *kong2host.Host {
+	t.Helper()
+	return startKong2Buffer(t, db, 64<<10)
+}
+
+func startKong2Buffer(t *testing.T, db string, bodyBuffer int) *kong2host.Host {
 	t.Helper()
 	srv, dir := harness.Kong2(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -37,7 +43,7 @@ func startKong2(t *testing.T, db string) *kong2host.Host {
 	h, err := kong2host.Start(ctx, kong2host.Options{
 		PluginServer: srv, PluginsDir: dir, Plugin: "oauth2-password",
 		Env: append(harness.ChildEnv(), "OAUTH2_PASSWORD_DATABASE_URL="+db),
-		Log: harness.SafeLog(t),
+		Log: harness.SafeLog(t), ClientBodyBufferSize: bodyBuffer,
 	})
 	if err != nil {
 		t.Fatalf("starting go-pluginserver: %v", err)

@@ -31,7 +31,9 @@
 //     forgets the instance and retries; any other RPC error is only logged,
 //     and the request goes on to the upstream as if the plugin had not run.
 //     An unknown PDK method is logged and answered nil. A PDK function that
-//     raises (bad argument) fails the request with 500.
+//     raises (bad argument) fails the request with 500. A request body
+//     larger than Options.ClientBodyBufferSize is in a file, and
+//     kong.request.get_raw_body answers an error for it.
 //
 // Lua values are modelled as Go values the way Lua-MessagePack carries
 // them: a nil inside a table does not exist, so a map entry whose value is

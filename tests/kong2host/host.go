@@ -27,9 +27,13 @@ type Options struct {
 	// Log, if set, receives the server's output lines and the host's
 	// kong.log lines, e.g. t.Log.
 	Log        func(string)
-	TrustedIPs []string      // kong.ip.is_trusted; IPs only
-	Timeout    time.Duration // socket timeout, default 60 s like Kong
-	Tries      int           // bound of the "no plugin instance" retry, default 3
+	TrustedIPs []string // kong.ip.is_trusted; IPs only
+	// ClientBodyBufferSize is nginx_http_client_body_buffer_size: a larger
+	// body is buffered to a file, which Kong 2.8's get_raw_body refuses.
+	// Default 8192, Kong 2.8's default.
+	ClientBodyBufferSize int
+	Timeout              time.Duration // socket timeout, default 60 s like Kong
+	Tries                int           // bound of the "no plugin instance" retry, default 3
 }
 
 // Host is a Kong 2.8 node with go-pluginserver and one Go plugin.
@@ -103,6 +107,9 @@ func Start(ctx context.Context, o Options) (*Host, error) {
 	}
 	if o.Tries == 0 {
 		o.Tries = 3
+	}
+	if o.ClientBodyBufferSize == 0 {
+		o.ClientBodyBufferSize = 8192
 	}
 	info, err := DumpInfo(ctx, o.PluginServer, o.PluginsDir, o.Plugin, o.Env)
 	if err != nil {

@@ -1,6 +1,7 @@
 package kong2host
 
 import (
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -104,7 +105,6 @@ var luaFuncs = map[string]luaFunc{
 	"kong.request.get_host":      func(x *reqState, _ []any) (any, error) { return x.req.Host, nil },
 	"kong.request.get_method":    func(x *reqState, _ []any) (any, error) { return x.req.Method, nil },
 	"kong.request.get_raw_query": func(x *reqState, _ []any) (any, error) { return x.req.RawQuery, nil },
-	"kong.request.get_raw_body":  func(x *reqState, _ []any) (any, error) { return string(x.req.Body), nil },
 	// get_path in 2.8 is request_uri up to the "?", not normalized.
 	"kong.request.get_path": func(x *reqState, _ []any) (any, error) { return x.req.Path, nil },
 	// get_header: the first value, nil when absent.
@@ -139,6 +139,13 @@ var luaFuncs = map[string]luaFunc{
 			out[name] = list
 		}
 		return out, nil
+	},
+	// get_raw_body in 2.8: a body nginx buffered to a file is an error.
+	"kong.request.get_raw_body": func(x *reqState, _ []any) (any, error) {
+		if len(x.req.Body) > x.h.opts.ClientBodyBufferSize {
+			return nil, errors.New("request body did not fit into client body buffer, consider raising 'client_body_buffer_size'")
+		}
+		return string(x.req.Body), nil
 	},
 	"kong.client.get_ip": func(x *reqState, _ []any) (any, error) { return x.req.ClientIP, nil },
 	"kong.ip.is_trusted": func(x *reqState, args []any) (any, error) {
