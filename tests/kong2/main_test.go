@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -111,11 +112,12 @@ func tokens(t *testing.T, r *konghost.Result) (access, refresh string) {
 var identity = []string{"authorization", "x-consumer-id", "x-consumer-username", "x-consumer-custom-id",
 	"x-credential-identifier", "x-authenticated-userid", "x-authenticated-scope", "x-anonymous-consumer"}
 
-// observe reduces a result to what a client and an upstream see, with
+// observe reduces a result to what a client and an upstream see and the
+// number of PDK calls it took, with
 // token values and times (different per run) replaced by "<varies>".
 func observe(r *konghost.Result) string {
 	var b strings.Builder
-	b.WriteString(http.StatusText(r.Status))
+	b.WriteString(http.StatusText(r.Status) + " calls=" + strconv.Itoa(r.RoundTrips))
 	if r.Failure != nil {
 		b.WriteString(" failure")
 	}
