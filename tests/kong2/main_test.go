@@ -113,8 +113,8 @@ var identity = []string{"authorization", "x-consumer-id", "x-consumer-username",
 	"x-credential-identifier", "x-authenticated-userid", "x-authenticated-scope", "x-anonymous-consumer"}
 
 // observe reduces a result to what a client and an upstream see and the
-// number of PDK calls it took, with
-// token values and times (different per run) replaced by "<varies>".
+// number of PDK calls it took, with token values and times (different per
+// run) replaced by "<varies>".
 func observe(r *konghost.Result) string {
 	var b strings.Builder
 	b.WriteString(http.StatusText(r.Status) + " calls=" + strconv.Itoa(r.RoundTrips))
