@@ -8,8 +8,9 @@
 // and the store are the main module's (replace => ../..).
 package main
 
-// Version is the plugin version go-pluginserver reports to Kong.
-var Version = "1.0.0"
+// Version is the plugin version go-pluginserver reports to Kong: Kong
+// mode's (tests/kong2 compares them).
+var Version = "0.1.0"
 
 // Priority places the plugin where Kong's own oauth2 plugin runs (1400):
 // after jwt, before acl and rate-limiting.

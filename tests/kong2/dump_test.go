@@ -13,8 +13,9 @@ import (
 
 // TestDumpPluginInfo: what Kong 2.8 registers from "go-pluginserver
 // -dump-plugin-info oauth2-password" is what Kong mode's -dump declares:
-// the access phase, priority 1400 and every config field with its type, so
-// a kong.yml written for Kong mode validates against Kong 2.8's schema.
+// the access phase, priority 1400, the version and every config field with
+// its type, so a configuration written for Kong mode validates against
+// Kong 2.8's schema.
 func TestDumpPluginInfo(t *testing.T) {
 	srv, dir := harness.Kong2(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -27,8 +28,8 @@ func TestDumpPluginInfo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(got.Phases, []string{"access"}) || got.Priority != 1400 || got.Version == "" {
-		t.Errorf("phases %v, priority %d, version %q; want [access], 1400 and a version", got.Phases, got.Priority, got.Version)
+	if !slices.Equal(got.Phases, []string{"access"}) || got.Priority != 1400 || got.Version != want.Version {
+		t.Errorf("phases %v, priority %d, version %q; want [access], 1400 and Kong mode's %q", got.Phases, got.Priority, got.Version, want.Version)
 	}
 	if len(got.Fields) != len(want.Fields) {
 		t.Errorf("%d config fields, Kong mode has %d: %v", len(got.Fields), len(want.Fields), got.Fields)
