@@ -36,9 +36,6 @@ func (c *Config) UnmarshalJSON(b []byte) error {
 }
 
 // Access is Kong's access phase, the only phase the plugin handles.
-func (c *Config) Access(k *gopdk.PDK) {
-	if c.cfg == nil { // never started with a config: answers "invalid configuration"
-		_ = c.UnmarshalJSON([]byte("{}"))
-	}
-	access(c.cfg, adapter{k})
-}
+// go-pluginserver runs events only on started instances, whose config it
+// has unmarshalled, so c.cfg is set.
+func (c *Config) Access(k *gopdk.PDK) { access(c.cfg, adapter{k}) }
