@@ -41,6 +41,12 @@ func newEnv(t *testing.T) *env {
 
 func newEnvWith(t *testing.T, wrap func(Store) Store) *env {
 	t.Helper()
+	return newEnvOpts(t, wrap, nil)
+}
+
+// newEnvOpts is newEnvWith with engine options changed by opts.
+func newEnvOpts(t *testing.T, wrap func(Store) Store, opts func(*Options)) *env {
+	t.Helper()
 	ctx := context.Background()
 	dbPath := filepath.Join(t.TempDir(), "t.db")
 	raw, err := store.Open(ctx, "sqlite://"+dbPath)
@@ -64,6 +70,9 @@ func newEnvWith(t *testing.T, wrap func(Store) Store) *env {
 		v.mu.Lock()
 		defer v.mu.Unlock()
 		fmt.Fprintf(&v.logbuf, format+"\n", args...)
+	}
+	if opts != nil {
+		opts(&o)
 	}
 	v.e = mustEngine(o)
 	v.client("app", testSecret, testConsumer.ID, store.Confidential)
