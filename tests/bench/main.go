@@ -17,6 +17,9 @@
 //     issuance floor (the floor plugin in issue mode: the token endpoint's
 //     PDK calls and the same INSERT, no OAuth logic); and, in process, the
 //     engine over store.Cached (no socket) against the raw loop.
+//     And the standard password grant (authenticate_url, a loopback login
+//     backend that answers at once) against the provision_key grant, on
+//     the same plugin and database, in alternating rounds.
 //  3. The engine's hot paths without the socket: go test -bench on ./plugin
 //     and ./store (benchstat input format; summarized with benchstat when
 //     it can be fetched).
@@ -122,6 +125,10 @@ func run(o options) error {
 	}
 	progress("issuance in process (engine + store.Cached, no socket) vs the raw loop at concurrency %d", o.issueConc)
 	if rep.inProc, err = env.compareInProcIssuance(ctx, o); err != nil {
+		return err
+	}
+	progress("issuance with username and password via a loopback login backend vs the provision_key grant at concurrency %d", o.issueConc)
+	if rep.login, err = env.compareLogin(ctx, o); err != nil {
 		return err
 	}
 	progress("issuance with the embedded store at concurrency %d", o.issueConc)
