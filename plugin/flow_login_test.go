@@ -92,14 +92,7 @@ func (v *env) loginConfig(extra string, fake *fakeLogin) *Config {
 func loginForm(extra ...string) url.Values {
 	f := url.Values{"grant_type": {"password"}, "client_id": {"app"}, "client_secret": {testSecret},
 		"username": {"alice"}, "password": {testPassword}, "scope": {"email"}}
-	for i := 0; i+1 < len(extra); i += 2 {
-		if extra[i+1] == "<del>" {
-			f.Del(extra[i])
-			continue
-		}
-		f.Set(extra[i], extra[i+1])
-	}
-	return f
+	return edited(f, extra)
 }
 
 func TestLoginGrant(t *testing.T) {
