@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -300,3 +301,23 @@ func isLuaSpace(r rune) bool {
 
 // luaFields splits s on Lua whitespace (Kong's gmatch("%S+")).
 func luaFields(s string) []string { return strings.FieldsFunc(s, isLuaSpace) }
+
+// Err validates the config and returns what is wrong with it, naming the
+// field, or nil. Kong-mode instances answer every request with it instead
+// (see Handle); serve mode refuses to start.
+func (c *Config) Err() error {
+	_, err := c.settings()
+	return err
+}
+
+// FieldNames are the configuration fields, as their JSON names.
+func FieldNames() []string {
+	t := reflect.TypeFor[Config]()
+	var names []string
+	for i := range t.NumField() {
+		if tag := t.Field(i).Tag.Get("json"); tag != "" {
+			names = append(names, tag)
+		}
+	}
+	return names
+}

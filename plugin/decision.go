@@ -58,11 +58,11 @@ func (d *Decision) Release() {
 // Unexpected is the answer to a failure of our own: 500 with Kong's
 // {"message": …} body. Fronts use it for failures outside the engine.
 func Unexpected() Response {
-	return Response{
-		Status: 500,
-		Header: map[string][]string{"Content-Type": {contentTypeJSON}},
-		Body: mustJSON(struct {
-			Message string `json:"message"`
-		}{descUnexpected}),
-	}
+	return JSONResponse(500, map[string]string{"message": descUnexpected})
+}
+
+// JSONResponse is an answer with v as its JSON body, for fronts' own
+// answers (unknown service, health checks).
+func JSONResponse(status int, v any) Response {
+	return Response{Status: status, Header: map[string][]string{"Content-Type": {contentTypeJSON}}, Body: mustJSON(v)}
 }

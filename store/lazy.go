@@ -52,6 +52,9 @@ func (l *Lazy) open(ctx context.Context, url string, o LazyOptions) {
 			}
 			return
 		}
+		if ctx.Err() != nil {
+			return // shutting down
+		}
 		l.logf("oauth2-password: opening the store failed (retrying in 2s): %v", err)
 		select {
 		case <-ctx.Done():

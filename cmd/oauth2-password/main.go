@@ -25,6 +25,17 @@ const (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "serve" {
+		if err := runServe(os.Args[2:], os.Stderr); err != nil {
+			fmt.Fprintln(os.Stderr, "oauth2-password:", oneLine(err.Error()))
+			var ue usageError
+			if errors.As(err, &ue) {
+				os.Exit(exitUsage)
+			}
+			os.Exit(exitFail)
+		}
+		return
+	}
 	if len(os.Args) > 1 && !strings.HasPrefix(os.Args[1], "-") {
 		os.Exit(runCLI(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	}

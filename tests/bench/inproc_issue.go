@@ -77,7 +77,7 @@ func (e *env) compareInProcIssuance(ctx context.Context, o options) (inProc, err
 	defer p.close()
 	io := o
 	io.rounds = max(2, o.rounds/2)
-	so, sr, err := interleave(ctx, side{"engine in process", p.issue, nil}, side{e.rawPG.name(), e.rawPG.write, nil}, o.issueConc, io)
+	so, sr, err := interleave(ctx, side{name: "engine in process", op: p.issue}, side{name: e.rawPG.name(), op: e.rawPG.write}, o.issueConc, io)
 	if err != nil {
 		return inProc{}, err
 	}

@@ -65,11 +65,11 @@ type loginCost struct {
 }
 
 func (e *env) compareLogin(ctx context.Context, o options) (loginCost, error) {
-	a := side{"authenticate_url", e.issueByLogin, e.pg}
-	b := side{"provision_key", func(ctx context.Context) error {
+	a := side{name: "authenticate_url", op: e.issueByLogin, plugin: e.pg}
+	b := side{name: "provision_key", op: func(ctx context.Context) error {
 		_, err := e.pg.issue(ctx)
 		return err
-	}, e.pg}
+	}, plugin: e.pg}
 	io := o
 	io.rounds = max(2, o.rounds/2)
 	sl, sp, err := interleave(ctx, a, b, o.issueConc, io)

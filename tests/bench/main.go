@@ -26,6 +26,9 @@
 //  4. Heap bytes per cached token with 1,000,000 tokens cached.
 //  5. Store queries per validated request after warm-up (in process: the
 //     engine over store.Cached over PostgreSQL).
+//  6. Serve mode over loopback HTTP: forward auth of a cached token against
+//     a floor HTTP handler (tests/floorhttp), and token issuance through
+//     the token endpoint against the raw PostgreSQL and SQLite loops.
 //
 // The table goes to stdout and to bin/bench.md. It is test tooling: it
 // asserts nothing about speed, but it fails if a request it sends is not
@@ -145,6 +148,10 @@ func run(o options) error {
 			return err
 		}
 		rep.issuance = append(rep.issuance, is)
+	}
+
+	if rep.forwardAuth, rep.serveIssuance, err = env.serveRows(ctx, o); err != nil {
+		return err
 	}
 
 	progress("store queries per validated request (in process)")

@@ -11,17 +11,20 @@ import (
 )
 
 type report struct {
-	opts         options
-	machine      string
-	validation   []validation
-	issuance     []issuance
-	issueFloor   issueFloor
-	inProc       inProc
-	login        loginCost
-	queries      float64
-	heapPerToken float64
-	goBench      *goBench
-	wall         time.Duration
+	opts       options
+	machine    string
+	validation []validation
+	issuance   []issuance
+	issueFloor issueFloor
+	// serve mode
+	forwardAuth   []validation
+	serveIssuance []issuance
+	inProc        inProc
+	login         loginCost
+	queries       float64
+	heapPerToken  float64
+	goBench       *goBench
+	wall          time.Duration
 }
 
 // machine describes where the numbers come from.
@@ -108,6 +111,25 @@ func (r *report) print(w io.Writer) {
 		p("| … CPU per token: plugin process / test host or loop%s | %s / %s%s | — / %s%s | | | |", db,
 			us(oc.plugin), us(oc.self), pgCPU(is, oc), us(rc.self), pgCPU(is, rc))
 	}
+	for _, v := range r.forwardAuth {
+		cost := pairedCost(v.ours, v.floor)
+		p("| serve: forward auth of a cached token over loopback HTTP, concurrency %d: requests/s | %s | floor HTTP handler %s | %.3f× cost per request (median of round pairs; totals: %.3f×) | ≤ 1.10× | %s |",
+			v.concurrency, num(v.ours.perSecond()), num(v.floor.perSecond()), cost, v.floor.perSecond()/v.ours.perSecond(), met(cost <= 1.10))
+		oc, fc := v.ours.cpuPerOp(), v.floor.cpuPerOp()
+		p("| … latency p50 / p99; CPU per request: server / client | %s / %s; %s / %s | %s / %s; %s / %s | | | |",
+			ms(v.ours.quantile(0.50)), ms(v.ours.quantile(0.99)), us(oc.plugin), us(oc.self),
+			ms(v.floor.quantile(0.50)), ms(v.floor.quantile(0.99)), us(fc.plugin), us(fc.self))
+	}
+	for _, is := range r.serveIssuance {
+		rt := 1 / pairedCost(is.ours, is.raw)
+		p("| serve: token issuance through the HTTP token endpoint, %s, concurrency %d: tokens/s | %s | %s %s | %.2f× (median of round pairs) | ≥ 0.7× | %s |",
+			is.store, is.concurrency, num(is.ours.perSecond()), is.raw.name, num(is.raw.perSecond()), rt, met(rt >= 0.7))
+		oc, rc := is.ours.cpuPerOp(), is.raw.cpuPerOp()
+		p("| … latency p50 / p99; CPU per token: server / client or loop%s | %s / %s; %s / %s%s | %s / %s; — / %s%s | | | |",
+			map[bool]string{true: " / PostgreSQL"}[is.pg],
+			ms(is.ours.quantile(0.50)), ms(is.ours.quantile(0.99)), us(oc.plugin), us(oc.self), pgCPU(is, oc),
+			ms(is.raw.quantile(0.50)), ms(is.raw.quantile(0.99)), us(rc.self), pgCPU(is, rc))
+	}
 	p("| Store queries per validated request after warm-up (100,000 requests, in process) | %g | | | 0 | %s |", r.queries, met(r.queries == 0))
 	p("| Heap bytes per cached token (%s tokens in store.Cached) | %.0f B | | | ≤ 256 B | %s |", num(float64(r.opts.tokens)), r.heapPerToken, met(r.heapPerToken <= 256))
 	if g := r.goBench; g != nil {
@@ -139,6 +161,7 @@ func (r *report) print(w io.Writer) {
 	if n := r.whyNotes(); n != "" {
 		p("%s", n)
 	}
+	p("- serve rows: the real binary running `serve` (plain HTTP on loopback; the token endpoint behind a trusted TLS-terminating proxy, so `X-Forwarded-Proto: https` from 127.0.0.1 with `accept_http_if_already_terminated`) and, for forward auth, `tests/floorhttp` (net/http answering 200 with four identity headers, no logic); one `net/http` client with keep-alive in the bench process drives both sides in alternating rounds. Issuance rows compare with the raw loops above on the same store, writing rows for serve's client.")
 	p("- CPU per request: utime+stime of the plugin process (/proc, 10 ms ticks), of the bench process (the test host's side of the socket, or the raw loop) and of all postgres processes, over the measured rounds ÷ requests.")
 	p("- Store queries: counted with `store.Cached.StoreQueries()` in process (the engine over `store.Cached` over the same PostgreSQL database), not through the socket.")
 	p("- Heap per token: `runtime.GC` + `MemStats.HeapAlloc` growth ÷ N, after caching N tokens shaped like the plugin's (32-character client id, UUID service id, distinct user id, hex family id, refresh token).")

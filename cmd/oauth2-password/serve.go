@@ -1,0 +1,181 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/oauth2-password/oauth2-password/pdk/httpfront"
+	"github.com/oauth2-password/oauth2-password/plugin"
+	"github.com/oauth2-password/oauth2-password/store"
+)
+
+// defaultKongPrefix is where Kong mode, serve mode and the CLI put the
+// embedded store when no URL names one.
+const defaultKongPrefix = "/usr/local/kong"
+
+// shutdownGrace bounds how long in-flight requests may take after SIGTERM.
+const shutdownGrace = 10 * time.Second
+
+// serveFlags are serve mode's own flags; engineFlags are shared with Kong
+// mode.
+type serveFlags struct {
+	engineFlags
+	config  string
+	http    string
+	tlsCert string
+	tlsKey  string
+}
+
+func (f *serveFlags) register(fs *flag.FlagSet) {
+	f.engineFlags.register(fs)
+	fs.StringVar(&f.config, "config", "", "the config file (YAML): trusted_ips, consumers, services")
+	fs.StringVar(&f.http, "http", "127.0.0.1:8080", "address of the HTTP listener (HTTPS with -tls-cert and -tls-key)")
+	fs.StringVar(&f.tlsCert, "tls-cert", "", "certificate file (PEM) for HTTPS")
+	fs.StringVar(&f.tlsKey, "tls-key", "", "private key file (PEM) for HTTPS")
+}
+
+// runServe is `oauth2-password serve`: the engine as a standalone server.
+// It returns when SIGTERM or SIGINT has been handled, or on a start-up
+// error.
+func runServe(args []string, stderr io.Writer) error {
+	var f serveFlags
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	f.register(fs)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return usagef("%v", err)
+	}
+	switch {
+	case fs.NArg() > 0:
+		return usagef("serve: unexpected argument %q", fs.Arg(0))
+	case f.config == "":
+		return usagef("serve: -config FILE is required")
+	case (f.tlsCert == "") != (f.tlsKey == ""):
+		return usagef("serve: -tls-cert and -tls-key go together")
+	}
+	if err := f.check(); err != nil {
+		return err
+	}
+	conf, err := loadServeConfig(f.config)
+	if err != nil {
+		return err
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	storeCtx, cancelStore := context.WithCancel(context.Background())
+	defer cancelStore()
+	st, engine, err := f.start(storeCtx, store.DefaultPathFor(defaultKongPrefix))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	services, err := conf.configs(engine)
+	if err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", f.http)
+	if err != nil {
+		return errorf("serve: %v", err)
+	}
+	srv := &http.Server{
+		Handler:           newServeMux(conf, services, st, f.engine.MaxBodyBytes),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          log.New(os.Stderr, "oauth2-password: http: ", 0),
+	}
+	scheme := "http"
+	if f.tlsCert != "" {
+		scheme = "https"
+	}
+	log.Printf("oauth2-password: serving %d service(s) on %s://%s", len(services), scheme, ln.Addr())
+	done := make(chan error, 1)
+	go func() {
+		if f.tlsCert != "" {
+			done <- srv.ServeTLS(ln, f.tlsCert, f.tlsKey)
+		} else {
+			done <- srv.Serve(ln)
+		}
+	}()
+
+	select {
+	case err := <-done:
+		return errorf("serve: %v", err)
+	case <-ctx.Done():
+	}
+	log.Printf("oauth2-password: shutting down (in-flight requests have %s)", shutdownGrace)
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Printf("oauth2-password: shutdown: %v", err)
+	}
+	return nil
+}
+
+// readiness is what /readyz asks.
+type readiness interface{ Ready() bool }
+
+// newServeMux routes serve mode's endpoints (README, "Use it without
+// Kong"). An unknown SERVICE is 404 with an OAuth-style JSON error.
+func newServeMux(conf *loadedConfig, configs map[string]*plugin.Config, ready readiness, maxBody int) *http.ServeMux {
+	dir := httpfront.NewDirectory(conf.consumers)
+	services := make(map[string]*httpfront.Service, len(configs))
+	for name, c := range configs {
+		services[name] = &httpfront.Service{Config: c, Consumers: dir, Trusted: conf.trusted, MaxBody: int64(maxBody)}
+	}
+	mux := http.NewServeMux()
+	route := func(pattern string, h func(*httpfront.Service) http.HandlerFunc) {
+		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+			s, ok := services[r.PathValue("service")]
+			if !ok {
+				writeJSON(w, http.StatusNotFound, map[string]string{"error": "invalid_request", "error_description": "Unknown service " + r.PathValue("service")})
+				return
+			}
+			h(s)(w, r)
+		})
+	}
+	for _, suffix := range []string{"", "/"} {
+		route("/services/{service}/oauth2/token"+suffix, func(s *httpfront.Service) http.HandlerFunc { return s.Token })
+		route("/services/{service}/oauth2/revoke"+suffix, func(s *httpfront.Service) http.HandlerFunc { return s.Revoke })
+		route("/services/{service}/oauth2/introspect"+suffix, func(s *httpfront.Service) http.HandlerFunc { return s.Introspect })
+	}
+	route("/services/{service}/auth", func(s *httpfront.Service) http.HandlerFunc { return s.ForwardAuth })
+	extAuthz := func(s *httpfront.Service) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			s.ExtAuthz("/services/"+r.PathValue("service")+"/ext-authz")(w, r)
+		}
+	}
+	route("/services/{service}/ext-authz", extAuthz)
+	route("/services/{service}/ext-authz/", extAuthz)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if !ready.Ready() {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "store not ready"})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusNotFound, map[string]string{"message": "no route matched " + r.URL.Path})
+	})
+	return mux
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	u := plugin.JSONResponse(status, v)
+	httpfront.WriteResponse(w, &u)
+}

@@ -1,0 +1,98 @@
+// Package httpfront is the engine's front for plain HTTP: serve mode's
+// OAuth2 endpoints, forward auth for nginx auth_request, Traefik
+// ForwardAuth and Caddy forward_auth, and Envoy's HTTP ext_authz. It turns
+// an *http.Request into a plugin.Request and a plugin.Decision into an HTTP
+// answer.
+package httpfront
+
+import (
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+)
+
+// Trusted is the set of peers whose X-Forwarded-* headers are believed
+// (serve mode's trusted_ips, Kong's trusted_ips).
+type Trusted []netip.Prefix
+
+// Contains reports whether ip is in one of the prefixes.
+func (t Trusted) Contains(ip string) bool {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return false
+	}
+	a = a.Unmap()
+	for _, p := range t {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// request is a plugin.Request over an *http.Request. method, path and
+// rawQuery are the original request's: the HTTP request's own, or for
+// forward auth those named by the proxy's headers.
+type request struct {
+	r                      *http.Request
+	method, path, rawQuery string
+	body                   []byte // nil: no body (a forward-auth subrequest)
+	maxBody                int64
+	trusted                Trusted
+}
+
+func (q *request) Method() (string, error) { return q.method, nil }
+func (q *request) Path() (string, error)   { return q.path, nil }
+func (q *request) Header(name string) (string, error) {
+	return q.r.Header.Get(name), nil
+}
+
+// Headers are the request's headers with lower-case names, as Kong's
+// kong.request.get_headers gives them.
+func (q *request) Headers() (map[string][]string, error) {
+	h := make(map[string][]string, len(q.r.Header))
+	for k, v := range q.r.Header {
+		h[strings.ToLower(k)] = v
+	}
+	return h, nil
+}
+
+func (q *request) RawQuery() (string, error) { return q.rawQuery, nil }
+
+// RawBody reads at most maxBody+1 bytes, so that the engine can tell a body
+// over its cap without the whole of it being held in memory.
+func (q *request) RawBody() ([]byte, error) {
+	if q.body != nil || q.r.Body == nil {
+		return q.body, nil
+	}
+	b, err := io.ReadAll(io.LimitReader(q.r.Body, q.maxBody+1))
+	if err != nil {
+		return nil, err
+	}
+	q.body = b
+	return b, nil
+}
+
+// Scheme is how the client spoke to us: https on a TLS listener.
+func (q *request) Scheme() (string, error) {
+	if q.r.TLS != nil {
+		return "https", nil
+	}
+	return "http", nil
+}
+
+// ClientIP is the direct peer.
+func (q *request) ClientIP() (string, error) {
+	host, _, err := net.SplitHostPort(q.r.RemoteAddr)
+	if err != nil {
+		return q.r.RemoteAddr, nil
+	}
+	return host, nil
+}
+
+func (q *request) IsTrustedIP(ip string) (bool, error) { return q.trusted.Contains(ip), nil }
+
+// ServiceID is never asked: every serve-mode config names its service.
+func (q *request) ServiceID() (string, error) { return "", nil }

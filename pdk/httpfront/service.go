@@ -1,0 +1,134 @@
+package httpfront
+
+import (
+	"net/http"
+
+	"strings"
+
+	"github.com/oauth2-password/oauth2-password/plugin"
+)
+
+// Service is one configured service of serve mode: its plugin config and
+// what every request to it needs.
+type Service struct {
+	Config    *plugin.Config
+	Consumers plugin.Consumers
+	Trusted   Trusted
+	MaxBody   int64 // token-request body cap, as the engine's
+}
+
+// request wraps r as the original request itself.
+func (s *Service) request(r *http.Request) *request {
+	return &request{r: r, method: r.Method, path: r.URL.Path, rawQuery: r.URL.RawQuery, maxBody: s.MaxBody, trusted: s.Trusted}
+}
+
+// Token serves POST …/oauth2/token (RFC 6749 §3.2).
+func (s *Service) Token(w http.ResponseWriter, r *http.Request) {
+	s.answer(w, s.Config.Token(r.Context(), s.request(r), s.Consumers))
+}
+
+// Revoke serves POST …/oauth2/revoke (RFC 7009).
+func (s *Service) Revoke(w http.ResponseWriter, r *http.Request) {
+	s.answer(w, s.Config.Revoke(r.Context(), s.request(r), s.Consumers))
+}
+
+// Introspect serves POST …/oauth2/introspect (RFC 7662).
+func (s *Service) Introspect(w http.ResponseWriter, r *http.Request) {
+	s.answer(w, s.Config.Introspect(r.Context(), s.request(r), s.Consumers))
+}
+
+// answer writes a decision of an endpoint that always answers.
+func (s *Service) answer(w http.ResponseWriter, d plugin.Decision) {
+	defer d.Release()
+	if d.Answer == nil {
+		s.Config.Logf("oauth2-password: an endpoint let a request through instead of answering it")
+		u := plugin.Unexpected()
+		WriteResponse(w, &u)
+		return
+	}
+	WriteResponse(w, d.Answer)
+}
+
+// WriteResponse writes an engine answer.
+func WriteResponse(w http.ResponseWriter, a *plugin.Response) {
+	h := w.Header()
+	for k, v := range a.Header {
+		h[http.CanonicalHeaderKey(k)] = v
+	}
+	w.WriteHeader(a.Status)
+	_, _ = w.Write(a.Body)
+}
+
+// ForwardAuth serves forward auth for nginx auth_request, Traefik
+// ForwardAuth and Caddy forward_auth: the proxy asks with the client's
+// headers, and names the original request in X-Forwarded-Method and
+// X-Forwarded-Uri (Traefik, Caddy) or X-Original-Method and X-Original-URI
+// (nginx, as our example configures it). A token is read from the
+// configured header or from access_token in the original URI's query; a
+// subrequest has no body.
+//
+// Allowed: 200 with the identity headers that have a value; the proxy
+// copies them to the upstream request, replacing the client's (see the
+// README for each proxy). Denied: the engine's answer, as Kong would give
+// it: 401 with WWW-Authenticate, 503 when the store is down.
+func (s *Service) ForwardAuth(w http.ResponseWriter, r *http.Request) {
+	method := firstOf(r.Header, "X-Forwarded-Method", "X-Original-Method")
+	if method == "" {
+		method = r.Method
+	}
+	uri := firstOf(r.Header, "X-Forwarded-Uri", "X-Original-Uri")
+	if uri == "" {
+		uri = r.URL.RequestURI()
+	}
+	path, rawQuery, _ := strings.Cut(uri, "?")
+	q := &request{r: r, method: strings.ToUpper(method), path: path, rawQuery: rawQuery, body: []byte{}, trusted: s.Trusted}
+	s.authorize(w, r, q, false)
+}
+
+// ExtAuthz serves Envoy's HTTP ext_authz with path_prefix: the original
+// method, path and query come as the request's own, after prefix. Envoy
+// lets the request through only on 200, and removes the upstream headers
+// named in x-envoy-auth-headers-to-remove: that is how identity headers a
+// client sent, and the credential with hide_credentials, are dropped.
+func (s *Service) ExtAuthz(prefix string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		path := strings.TrimPrefix(r.URL.Path, prefix)
+		if path == "" {
+			path = "/"
+		}
+		q := &request{r: r, method: r.Method, path: path, rawQuery: r.URL.RawQuery, body: []byte{}, trusted: s.Trusted}
+		s.authorize(w, r, q, true)
+	}
+}
+
+func (s *Service) authorize(w http.ResponseWriter, r *http.Request, q *request, envoy bool) {
+	d := s.Config.Authorize(r.Context(), q, s.Consumers)
+	defer d.Release()
+	if d.Answer != nil {
+		WriteResponse(w, d.Answer)
+		return
+	}
+	h := w.Header()
+	var remove []string
+	for k, v := range d.Upstream {
+		if len(v) == 0 {
+			remove = append(remove, strings.ToLower(k))
+			continue
+		}
+		h[http.CanonicalHeaderKey(k)] = v
+	}
+	if envoy && len(remove) > 0 {
+		h.Set("X-Envoy-Auth-Headers-To-Remove", strings.Join(remove, ", "))
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+// firstOf is the first of the named headers that is set.
+func firstOf(h http.Header, names ...string) string {
+	for _, n := range names {
+		if v := h.Get(n); v != "" {
+			return v
+		}
+	}
+	return ""
+}
