@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Config is one plugin instance's configuration as Kong sends it in
@@ -36,6 +37,14 @@ type Config struct {
 	Anonymous                     *string  `json:"anonymous"`
 	AuthHeaderName                *string  `json:"auth_header_name"`
 	Realm                         *string  `json:"realm"`
+
+	// The standard password grant (flow_login.go): username and password
+	// checked by the operator's login backend. go-pdk maps a
+	// map[string]string to Kong's "map" schema type.
+	AuthenticateURL     *string           `json:"authenticate_url"`
+	AuthenticateTimeout *int              `json:"authenticate_timeout"`
+	AuthenticateHeaders map[string]string `json:"authenticate_headers"`
+	AuthenticateParams  []string          `json:"authenticate_params"`
 
 	// Added by Kong to every instance config (kong/PROTOCOL.md);
 	// unexported so that they stay out of the schema.
@@ -109,6 +118,20 @@ func (c *Config) UnmarshalJSON(data []byte) error {
 		{"anonymous", strField(&c.Anonymous)},
 		{"auth_header_name", strField(&c.AuthHeaderName)},
 		{"realm", strField(&c.Realm)},
+		{"authenticate_url", strField(&c.AuthenticateURL)},
+		{"authenticate_timeout", intField(&c.AuthenticateTimeout)},
+		{"authenticate_headers", func(m json.RawMessage) error {
+			if json.Unmarshal(m, &c.AuthenticateHeaders) != nil {
+				return errors.New("expected an object of strings")
+			}
+			return nil
+		}},
+		{"authenticate_params", func(m json.RawMessage) error {
+			if json.Unmarshal(m, &c.AuthenticateParams) != nil {
+				return errors.New("expected an array of strings")
+			}
+			return nil
+		}},
 		{"service_id", plainStr(&c.serviceID)},
 		{"route_id", plainStr(&c.routeID)},
 	}
@@ -184,6 +207,12 @@ type settings struct {
 	authHeader     string // lower case
 	realm          string // "" = none
 	serviceID      string // "" when the plugin is not scoped to a service
+
+	// login is the login backend of the standard password grant; nil when
+	// authenticate_url is not set.
+	login        loginBackend
+	loginTimeout time.Duration
+	loginParams  []string // request parameters passed to the backend
 }
 
 // settings validates the config once per instance. The error message names
@@ -255,6 +284,9 @@ func (c *Config) validate() (*settings, error) {
 	s.global = boolOr(c.GlobalCredentials)
 	s.hide = boolOr(c.HideCredentials)
 	s.acceptHTTP = boolOr(c.AcceptHTTPIfAlreadyTerminated)
+	if err := c.validateLogin(s); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
