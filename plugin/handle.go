@@ -25,6 +25,8 @@ type request struct {
 	throttleOn  bool        // failures of this token request are counted
 	throttleKey throttleKey // ... against this key
 
+	narrowedScope *string // the issued scope, when the login backend narrowed the request's
+
 	clientID string    // the client the request named or its token belongs to, for the log
 	logs     []logLine // lines about this request, written when it ends (logging.go)
 }

@@ -17,15 +17,16 @@ import (
 
 // Messages of the engine's log lines.
 const (
-	msgStoreFailed      = "token store failed"
-	msgRequestFailed    = "request failed"
-	msgPanic            = "recovered from panic"
-	msgInvalidConfig    = "invalid plugin configuration"
-	msgUnknownConsumer  = "client's consumer unknown to the gateway; its tokens are refused"
-	msgRefreshReplayed  = "used refresh token presented again; token family revoked"
-	msgNoAnonymous      = "anonymous consumer is configured but does not exist"
-	maxLoggedClientID   = 128 // a client_id is what the client sent: bounded in the log
-	truncatedIDEllipsis = "…"
+	msgStoreFailed        = "token store failed"
+	msgRequestFailed      = "request failed"
+	msgPanic              = "recovered from panic"
+	msgInvalidConfig      = "invalid plugin configuration"
+	msgUnknownConsumer    = "client's consumer unknown to the gateway; its tokens are refused"
+	msgRefreshReplayed    = "used refresh token presented again; token family revoked"
+	msgNoAnonymous        = "anonymous consumer is configured but does not exist"
+	msgLoginBackendFailed = "login backend failed"
+	maxLoggedClientID     = 128 // a client_id is what the client sent: bounded in the log
+	truncatedIDEllipsis   = "…"
 )
 
 // logLine is a line about the current request, written when it ends.

@@ -23,14 +23,15 @@ const (
 	OutcomeHTTPSRequired       = "https_required" // access_denied "You must use HTTPS"
 	OutcomeUnsupportedGrant    = "unsupported_grant_type"
 	OutcomeInvalidClient       = "invalid_client"
-	OutcomeInvalidGrant        = "invalid_grant" // unknown, expired, revoked or foreign refresh token
+	OutcomeInvalidGrant        = "invalid_grant" // unknown, expired, revoked or foreign refresh token; a login the backend refused
 	OutcomeRefreshReplayed     = "refresh_replayed"
 	OutcomeInvalidProvisionKey = "invalid_provision_key"
 	OutcomeInvalidUserID       = "invalid_authenticated_userid"
 	OutcomeInvalidScope        = "invalid_scope"
 	OutcomeUnauthorizedClient  = "unauthorized_client"
 	OutcomeThrottled           = "throttled"         // 429 slow_down
-	OutcomeStoreUnavailable    = "store_unavailable" // 503 temporarily_unavailable
+	OutcomeStoreUnavailable    = "store_unavailable" // 503 temporarily_unavailable: the store
+	OutcomeLoginUnavailable    = "login_unavailable" // 503 temporarily_unavailable: the login backend (authenticate_url)
 	OutcomeConfigError         = "config_error"      // invalid plugin configuration: 500
 	OutcomeError               = "error"             // a failure of ours or of the gateway: 500
 )
@@ -42,7 +43,7 @@ func Outcomes() []string {
 		OutcomeInvalidRequest, OutcomeInvalidMethod, OutcomeHTTPSRequired, OutcomeUnsupportedGrant,
 		OutcomeInvalidClient, OutcomeInvalidGrant, OutcomeRefreshReplayed, OutcomeInvalidProvisionKey,
 		OutcomeInvalidUserID, OutcomeInvalidScope, OutcomeUnauthorizedClient, OutcomeThrottled,
-		OutcomeStoreUnavailable, OutcomeConfigError, OutcomeError}
+		OutcomeStoreUnavailable, OutcomeLoginUnavailable, OutcomeConfigError, OutcomeError}
 }
 
 // outcomeOf is the outcome of an answer with OAuth error e, for the
@@ -56,7 +57,7 @@ func outcomeOf(e *Error) string {
 	case ErrAccessDenied.Code:
 		return OutcomeHTTPSRequired
 	case ErrInvalidClient.Code, ErrInvalidMethod.Code, ErrUnsupportedGrantType.Code, ErrInvalidScope.Code,
-		ErrInvalidProvisionKey.Code, ErrInvalidAuthenticatedUserID.Code, ErrUnauthorizedClient.Code:
+		ErrInvalidProvisionKey.Code, ErrInvalidAuthenticatedUserID.Code, ErrUnauthorizedClient.Code, ErrInvalidGrant.Code:
 		return e.Code
 	}
 	return OutcomeInvalidRequest

@@ -156,7 +156,7 @@ func (c *cli) clientsDelete(args []string) error {
 	return c.withStore(func(ctx context.Context, s store.Store) error {
 		if err := s.DeleteClient(ctx, pos[0]); err != nil {
 			if errors.Is(err, store.ErrNotFound) {
-				return errorf("no client with client_id %q", pos[0])
+				return errNoClient(pos[0])
 			}
 			return err
 		}

@@ -17,10 +17,6 @@ import (
 	"github.com/oauth2-password/oauth2-password/store"
 )
 
-// defaultKongPrefix is where Kong mode, serve mode and the CLI put the
-// embedded store when no URL names one.
-const defaultKongPrefix = "/usr/local/kong"
-
 // shutdownGrace bounds how long in-flight requests may take after SIGTERM.
 const shutdownGrace = 10 * time.Second
 
@@ -77,7 +73,7 @@ func runServe(args []string, stderr io.Writer) error {
 	storeCtx, cancelStore := context.WithCancel(context.Background())
 	defer cancelStore()
 	logger := f.logger(stderr)
-	st, engine, err := f.start(storeCtx, store.DefaultPathFor(defaultKongPrefix), logger)
+	st, engine, err := f.start(storeCtx, store.DefaultPath, logger)
 	if err != nil {
 		return err
 	}

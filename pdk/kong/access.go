@@ -57,6 +57,7 @@ type PDK interface {
 //	  ... non-global plugin on a route, password grant           8  + ServiceID
 //	  ... body of another content type (not read)                6  - RawBody
 //	  ... no client_id, with throttling on (the default)         +1  + ClientIP (the throttling key)
+//	  ... username and password (authenticate_url)              +1  + ClientIP (the login throttling key)
 //	revoke / introspect endpoint: as the token endpoint          7+
 //
 // Store calls are not PDK calls: they go to the token store (cached).

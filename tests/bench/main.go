@@ -19,6 +19,9 @@
 //     engine over store.Cached (no socket) against the raw loop.
 //     For a client with a short secret (an argon2id hash), in-process
 //     issuance with and without the remembered verification.
+//     And the standard password grant (authenticate_url, a loopback login
+//     backend that answers at once) against the provision_key grant, on
+//     the same plugin and database, in alternating rounds.
 //  3. The engine's hot paths without the socket: go test -bench on ./plugin
 //     and ./store (benchstat input format; summarized with benchstat when
 //     it can be fetched).
@@ -142,6 +145,10 @@ func run(o options) error {
 	}
 	progress("issuance with a short-secret client, in process, at concurrency %d", o.issueConc)
 	if rep.shortSecret, err = measureShortSecret(ctx, env.pgURL, o); err != nil {
+		return err
+	}
+	progress("issuance with username and password via a loopback login backend vs the provision_key grant at concurrency %d", o.issueConc)
+	if rep.login, err = env.compareLogin(ctx, o); err != nil {
 		return err
 	}
 	progress("issuance with the embedded store at concurrency %d", o.issueConc)

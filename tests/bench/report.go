@@ -21,6 +21,7 @@ type report struct {
 	serveIssuance []issuance
 	inProc        inProc
 	shortSecret   shortSecret
+	login         loginCost
 	queries       float64
 	heapPerToken  float64
 	goBench       *goBench
@@ -100,6 +101,7 @@ func (r *report) print(w io.Writer) {
 	for i, is := range r.issuance {
 		if i == 1 {
 			r.printIssueFloor(p)
+			r.printLogin(p)
 		}
 		rt := 1 / pairedCost(is.ours, is.raw)
 		goal, okStr := "≥ 0.7×", met(rt >= 0.7)
@@ -166,6 +168,7 @@ func (r *report) print(w io.Writer) {
 	p("- Validation uses the plugin over PostgreSQL with the token, client and consumer cached; after warm-up no store is involved.")
 	p("- Issuance: a password grant per request (client authentication, two random tokens, one autocommit INSERT) against a loop in the bench process making the same write: the store's own statement (`store.InsertTokenSQL`) run as `CreateToken` runs it, with the store's pool settings. PostgreSQL is the throwaway server of `store/pgtest` (loopback TCP, same machine), which runs with **fsync=off** and full_page_writes=off; both sides share it, so the ratio compares like with like, but a commit then costs almost nothing and the plugin protocol's round trips dominate. The fsync=on row restarts the server with both on (`pgtest` `SetDurable`) for what a durable server costs. SQLite: WAL, synchronous=NORMAL, one writer at a time, as the store runs it; no goal.")
 	p("- Issuance floor: `tests/floorplugin` started with `-issue-database-url` makes exactly the token endpoint's PDK calls (checked against ours before measuring: %s) and the same INSERT (`store.InsertTokenSQL`, lib/pq, `store.OpenPostgres`'s pool settings) of two SHA-256-digested 32-character random tokens, with no OAuth logic (no parsing, no client authentication, no cache). In process: `plugin.Engine` over `store.Cached` over the same PostgreSQL database, driven by a fake Kong PDK (`pdk/kong.Access`) in the bench process (no socket, no second process), against the raw loop in alternating rounds.", r.issueFloor.calls)
+	p("- Standard password grant: a second service of the same plugin process over the same PostgreSQL database, with `authenticate_url` pointing at a plain-HTTP login backend on 127.0.0.1 in the bench process that answers `{\"authenticated_userid\"}` at once; its requests carry `username` and `password` instead of `provision_key` and `authenticated_userid`. The difference between the two rows is the backend call (JSON encoding, a pooled HTTP/1.1 round trip on loopback, decoding) and one more PDK call (the client address, for the login throttle); a real backend adds its own time (a password hash: tens of milliseconds).")
 	if n := r.whyNotes(); n != "" {
 		p("%s", n)
 	}

@@ -30,6 +30,8 @@ func TestConfigErrors(t *testing.T) {
 		{"no services", "trusted_ips: []\n", "services: at least one service is required"},
 		{"bad trusted ip", "trusted_ips: [nowhere]\nservices:\n  orders:\n    provision_key: pk-0123456789abcdef\n", `trusted_ips[0]: "nowhere" is not an IP address`},
 		{"unknown top-level key", "service:\n  orders: {}\n", "field service not found"},
+		{"authenticate_url in plain http off the host", "services:\n  orders:\n    provision_key: pk-0123456789abcdef\n    authenticate_url: http://login.example/check\n",
+			"services.orders: authenticate_url: must be https, or http to a loopback address"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "-")+".yaml")
