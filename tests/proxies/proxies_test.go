@@ -149,7 +149,11 @@ func testRefusals(t *testing.T, p *proxy, b *backend) {
 	refused("/refused/missing", "", "")
 	refused("/refused/unknown", "no-such-token", "invalid_token")
 
-	short := shortToken(t, b)
+	st := directToken(t, b, "short", "user-s", "")
+	if st.ExpiresIn != 2 {
+		t.Fatalf("token of short: expires_in %d, want 2", st.ExpiresIn)
+	}
+	short := st.AccessToken
 	waitStatus(t, p, "/refused/expired-wait", short, 401, 15*time.Second)
 	refused("/refused/expired", short, "invalid_token")
 
@@ -159,25 +163,6 @@ func testRefusals(t *testing.T, p *proxy, b *backend) {
 	}
 	waitStatus(t, p, "/refused/revoked-wait", tr.AccessToken, 401, 10*time.Second)
 	refused("/refused/revoked", tr.AccessToken, "invalid_token")
-}
-
-// shortToken is a token of the service `short` (two seconds), taken from
-// serve directly as a trusted peer that ended TLS would.
-func shortToken(t *testing.T, b *backend) string {
-	t.Helper()
-	req, _ := http.NewRequest("POST", b.serve.URL+"/services/short/oauth2/token",
-		strings.NewReader(passwordForm(b.bob, "user-s", "").Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("X-Forwarded-Proto", "https")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr, err := harness.DecodeToken(resp)
-	if err != nil || tr.Status != 200 || tr.ExpiresIn != 2 {
-		t.Fatalf("token of `short`: %v %d %s %d", err, tr.Status, tr.Error, tr.ExpiresIn)
-	}
-	return tr.AccessToken
 }
 
 // waitStatus waits until a call with token answers want.

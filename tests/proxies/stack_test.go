@@ -21,7 +21,8 @@ const (
 
 // services is serve's config for the proxies: `orders` behind them, and
 // `short`, whose tokens (shared through global_credentials) expire after
-// two seconds, for the expired-token case. The proxies end TLS and say so
+// two seconds, for the expired-token case, and `open`, which lets a request
+// without a token through as the anonymous consumer guest. The proxies end TLS and say so
 // in X-Forwarded-Proto from a trusted peer (loopback), hence
 // accept_http_if_already_terminated.
 const services = `  orders:
@@ -34,7 +35,10 @@ const services = `  orders:
     provision_key: ` + provisionKey + `
     accept_http_if_already_terminated: true
     global_credentials: true
-    token_expiration: 2`
+    token_expiration: 2
+  open:
+    provision_key: ` + provisionKey + `
+    anonymous: guest`
 
 // identityHeaders are the headers forward auth answers with, and those a
 // client must never be able to set at the upstream.
