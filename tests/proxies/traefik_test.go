@@ -1,8 +1,6 @@
 package proxies
 
 import (
-	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -14,6 +12,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/oauth2-password/oauth2-password/tests/fwdauth"
 	"github.com/oauth2-password/oauth2-password/tests/harness"
 )
 
@@ -33,63 +32,8 @@ type traefikConfig struct {
 	} `yaml:"http"`
 }
 
-// forwardAuth does what Traefik's ForwardAuth middleware does with
-// trustForwardHeader false: a GET to the address with the client's headers
-// and X-Forwarded-Method, -Proto, -Host, -Uri and -For of its own; on 2xx,
-// each authResponseHeaders name is deleted from the request and set from
-// the auth answer if it has it; otherwise the auth answer (status, headers,
-// body) goes to the client.
-type forwardAuth struct {
-	address         string
-	responseHeaders []string
-	removeHeaders   []string // the headers middleware: an empty value removes
-	next            http.Handler
-}
-
-func (f *forwardAuth) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	req, err := http.NewRequestWithContext(r.Context(), http.MethodGet, f.address, nil)
-	if err != nil {
-		http.Error(w, err.Error(), 500)
-		return
-	}
-	for k, v := range r.Header {
-		req.Header[k] = v
-	}
-	host, _, _ := net.SplitHostPort(r.RemoteAddr)
-	req.Header.Set("X-Forwarded-Method", r.Method)
-	req.Header.Set("X-Forwarded-Proto", "https")
-	req.Header.Set("X-Forwarded-Host", r.Host)
-	req.Header.Set("X-Forwarded-Uri", r.URL.RequestURI())
-	req.Header.Set("X-Forwarded-For", host)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		http.Error(w, err.Error(), 500)
-		return
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		for k, v := range resp.Header {
-			w.Header()[k] = v
-		}
-		w.WriteHeader(resp.StatusCode)
-		_, _ = io.Copy(w, resp.Body)
-		return
-	}
-	for _, name := range f.responseHeaders {
-		k := http.CanonicalHeaderKey(name)
-		r.Header.Del(k)
-		if v := resp.Header[k]; len(v) > 0 {
-			r.Header[k] = v
-		}
-	}
-	for _, name := range f.removeHeaders {
-		r.Header.Del(name)
-	}
-	f.next.ServeHTTP(w, r)
-}
-
 // readTraefik reads traefik.yml's forwardAuth and headers middlewares.
-func readTraefik(t *testing.T) (auth *forwardAuth, trustForward bool) {
+func readTraefik(t *testing.T) (auth *fwdauth.Gateway, trustForward bool) {
 	t.Helper()
 	raw, err := os.ReadFile("traefik.yml")
 	if err != nil {
@@ -99,17 +43,17 @@ func readTraefik(t *testing.T) (auth *forwardAuth, trustForward bool) {
 	if err := yaml.Unmarshal(raw, &c); err != nil {
 		t.Fatalf("traefik.yml: %v", err)
 	}
-	auth = &forwardAuth{}
+	auth = &fwdauth.Gateway{Proto: "https"}
 	found := 0
 	for _, m := range c.HTTP.Middlewares {
 		if fa := m.ForwardAuth; fa != nil {
 			found++
-			auth.address, auth.responseHeaders, trustForward = fa.Address, fa.AuthResponseHeaders, fa.TrustForwardHeader
+			auth.Address, auth.ResponseHeaders, trustForward = fa.Address, fa.AuthResponseHeaders, fa.TrustForwardHeader
 		}
 		if h := m.Headers; h != nil {
 			for k, v := range h.CustomRequestHeaders {
 				if v == "" {
-					auth.removeHeaders = append(auth.removeHeaders, k)
+					auth.RemoveHeaders = append(auth.RemoveHeaders, k)
 				}
 			}
 		}
@@ -123,18 +67,18 @@ func readTraefik(t *testing.T) (auth *forwardAuth, trustForward bool) {
 // TestTraefikContract checks what traefik.yml relies on, against the real
 // serve: the forwardAuth address, authResponseHeaders naming exactly the
 // headers serve answers, and a request flow through a proxy that behaves
-// as Traefik's ForwardAuth does.
+// as Traefik's ForwardAuth does (tests/fwdauth).
 func TestTraefikContract(t *testing.T) {
 	auth, trustForward := readTraefik(t)
 	if trustForward {
 		t.Error("traefik.yml: trustForwardHeader must be false: clients would choose X-Forwarded-Uri")
 	}
-	u, err := url.Parse(auth.address)
+	u, err := url.Parse(auth.Address)
 	if err != nil || u.Path != "/services/orders/auth" {
-		t.Fatalf("traefik.yml: forwardAuth address %q, want serve's /services/orders/auth", auth.address)
+		t.Fatalf("traefik.yml: forwardAuth address %q, want serve's /services/orders/auth", auth.Address)
 	}
 	var listed []string
-	for _, h := range auth.responseHeaders {
+	for _, h := range auth.ResponseHeaders {
 		listed = append(listed, http.CanonicalHeaderKey(h))
 	}
 	var want []string
@@ -146,15 +90,15 @@ func TestTraefikContract(t *testing.T) {
 	if !slices.Equal(listed, want) {
 		t.Errorf("traefik.yml: authResponseHeaders %v, want %v", listed, want)
 	}
-	if !slices.Contains(auth.removeHeaders, "Authorization") {
+	if !slices.Contains(auth.RemoveHeaders, "Authorization") {
 		t.Errorf("traefik.yml: no headers middleware removing Authorization (hide_credentials)")
 	}
 
 	b := startBackend(t, harness.SQLiteURL(t))
 	u.Host = b.serveAddr()
-	auth.address = u.String()
+	auth.Address = u.String()
 	target, _ := url.Parse(b.api.URL)
-	auth.next = httputil.NewSingleHostReverseProxy(target)
+	auth.Next = httputil.NewSingleHostReverseProxy(target)
 	front := httptest.NewServer(auth)
 	t.Cleanup(front.Close)
 	p := &proxy{name: "traefik-like", url: front.URL, hc: front.Client(), passesDenialBody: true}
