@@ -10,6 +10,12 @@ import (
 	"net/http"
 )
 
+// IdentityHeaders are the headers serve's forward auth answers an allowed
+// request with (each only when it has a value): the ResponseHeaders of a
+// gateway in front of it.
+var IdentityHeaders = []string{"X-Consumer-ID", "X-Consumer-Custom-ID", "X-Consumer-Username",
+	"X-Credential-Identifier", "X-Authenticated-Userid", "X-Authenticated-Scope", "X-Anonymous-Consumer"}
+
 // Gateway asks Address about every request before passing it to Next.
 //
 // The question is a GET to Address with the client's headers and

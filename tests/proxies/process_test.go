@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/oauth2-password/oauth2-password/tests/harness"
+	"github.com/oauth2-password/oauth2-password/tests/tlscert"
 )
 
 // proxy is a real nginx or Caddy running one of this folder's configs.
@@ -61,7 +62,14 @@ func proxyFor(t *testing.T, name, serveAddr, upstreamAddr string) *proxy {
 // newEnv prepares a directory with a certificate and the addresses.
 func newEnv(t *testing.T, serveAddr, upstreamAddr string) (Env, string, *x509.CertPool) {
 	dir := t.TempDir()
-	cert, key, pool := selfSigned(t, dir)
+	cert, key, err := tlscert.Write(dir, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool, err := tlscert.Pool(cert)
+	if err != nil {
+		t.Fatal(err)
+	}
 	return Env{ProxyAddr: harness.FreeAddr(t), ServeAddr: serveAddr, UpstreamAddr: upstreamAddr, TLSCert: cert, TLSKey: key}, dir, pool
 }
 

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/oauth2-password/oauth2-password/tests/fwdauth"
 	"github.com/oauth2-password/oauth2-password/tests/harness"
 )
 
@@ -42,8 +43,7 @@ const services = `  orders:
 
 // identityHeaders are the headers forward auth answers with, and those a
 // client must never be able to set at the upstream.
-var identityHeaders = []string{"X-Consumer-ID", "X-Consumer-Custom-ID", "X-Consumer-Username",
-	"X-Credential-Identifier", "X-Authenticated-Userid", "X-Authenticated-Scope", "X-Anonymous-Consumer"}
+var identityHeaders = fwdauth.IdentityHeaders
 
 // backend is serve with its clients, and the API the proxies protect.
 type backend struct {
