@@ -186,15 +186,8 @@ func waitStatus(t *testing.T, p *proxy, path, token string, want int, within tim
 // https: it ended TLS), and the grant succeeds; serve itself refuses plain
 // HTTP from a peer outside trusted_ips (tested with serve).
 func testForwardedProto(t *testing.T, p *proxy, b *backend) {
-	req, _ := http.NewRequest("POST", p.url+"/oauth2/token", strings.NewReader(passwordForm(b.bob, "user-p", "").Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("X-Forwarded-Proto", "http")
-	resp, err := p.hc.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr, err := harness.DecodeToken(resp)
-	if err != nil || tr.Status != 200 {
-		t.Errorf("%s: token request with the client's own X-Forwarded-Proto: %v %d %s %s", p.name, err, tr.Status, tr.Error, tr.ErrorDescription)
+	tr := postToken(t, p.hc, p.url+"/oauth2/token", passwordForm(b.bob, "user-p", ""), "http")
+	if tr.Status != 200 {
+		t.Errorf("%s: token request with the client's own X-Forwarded-Proto: %d %s %s", p.name, tr.Status, tr.Error, tr.ErrorDescription)
 	}
 }

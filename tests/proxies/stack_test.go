@@ -77,7 +77,21 @@ func passwordForm(c harness.Client, user, scope string) url.Values {
 // token gets a token through the proxy's /oauth2/token.
 func (p *proxy) token(t *testing.T, form url.Values) harness.TokenResponse {
 	t.Helper()
-	resp, err := p.hc.PostForm(p.url+"/oauth2/token", form)
+	return postToken(t, p.hc, p.url+"/oauth2/token", form, "")
+}
+
+// postToken sends a token request, with X-Forwarded-Proto if not "".
+func postToken(t *testing.T, hc *http.Client, endpoint string, form url.Values, forwardedProto string) harness.TokenResponse {
+	t.Helper()
+	req, err := http.NewRequest("POST", endpoint, strings.NewReader(form.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if forwardedProto != "" {
+		req.Header.Set("X-Forwarded-Proto", forwardedProto)
+	}
+	resp, err := hc.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -178,17 +178,9 @@ func TestTraefikContract(t *testing.T) {
 // ended TLS.
 func directToken(t *testing.T, b *backend, service, user, scope string) harness.TokenResponse {
 	t.Helper()
-	req, _ := http.NewRequest("POST", b.serve.URL+"/services/"+service+"/oauth2/token",
-		strings.NewReader(passwordForm(b.bob, user, scope).Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("X-Forwarded-Proto", "https")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr, err := harness.DecodeToken(resp)
-	if err != nil || tr.Status != 200 {
-		t.Fatalf("token of %s: %v %d %s", service, err, tr.Status, tr.Error)
+	tr := postToken(t, http.DefaultClient, b.serve.URL+"/services/"+service+"/oauth2/token", passwordForm(b.bob, user, scope), "https")
+	if tr.Status != 200 {
+		t.Fatalf("token of %s: %d %s", service, tr.Status, tr.Error)
 	}
 	return tr
 }
