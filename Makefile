@@ -4,7 +4,7 @@ GO        ?= go
 BIN       := bin/oauth2-password
 STATICCHECK := $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.7.0
 
-.PHONY: help build legacy test lint bench demo fuzz clean
+.PHONY: help build legacy test lint bench demo run fuzz clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -40,6 +40,9 @@ lint: ## gofmt, go vet, staticcheck (also of the Kong 2.x module pdk/kong2)
 demo: ## build the plugin and walk through the password grant against it (no PostgreSQL needed)
 	@echo "building the demo and the plugin (about a minute the first time)…"
 	@$(GO) run ./tests/demo
+
+run: ## build and run `oauth2-password serve` (HTTPS, embedded store, example client in bin/run) behind a demo gateway; prints the curl lines; Ctrl-C stops
+	$(GO) run ./tests/run
 
 bench: ## benchmark table: socket cost vs the floor plugin, issuance vs raw lib/pq, engine hot paths, memory
 	$(GO) run ./tests/bench

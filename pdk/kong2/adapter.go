@@ -7,6 +7,7 @@ import (
 	"github.com/Kong/go-pdk/client"
 	"github.com/Kong/go-pdk/entities"
 
+	"github.com/oauth2-password/oauth2-password/pdk/kongaccess"
 	"github.com/oauth2-password/oauth2-password/plugin"
 )
 
@@ -17,10 +18,7 @@ import (
 // Lua nil arrives as a Go nil.
 type adapter struct{ k *gopdk.PDK }
 
-var (
-	_ plugin.Request   = adapter{}
-	_ plugin.Consumers = adapter{}
-)
+var _ kongaccess.PDK = adapter{}
 
 // optString asks for a string that Kong answers nil when it is absent (a
 // header, an empty query): go-pdk's AskString would call that an error.

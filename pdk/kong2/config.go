@@ -3,6 +3,7 @@ package main
 import (
 	gopdk "github.com/Kong/go-pdk"
 
+	"github.com/oauth2-password/oauth2-password/pdk/kongaccess"
 	"github.com/oauth2-password/oauth2-password/plugin"
 )
 
@@ -38,4 +39,4 @@ func (c *Config) UnmarshalJSON(b []byte) error {
 // Access is Kong's access phase, the only phase the plugin handles.
 // go-pluginserver runs events only on started instances, whose config it
 // has unmarshalled, so c.cfg is set.
-func (c *Config) Access(k *gopdk.PDK) { access(c.cfg, adapter{k}) }
+func (c *Config) Access(k *gopdk.PDK) { kongaccess.Access(c.cfg, adapter{k}) }

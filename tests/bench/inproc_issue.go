@@ -7,7 +7,7 @@ import (
 	"log/slog"
 	"net/url"
 
-	"github.com/oauth2-password/oauth2-password/pdk/kong"
+	"github.com/oauth2-password/oauth2-password/pdk/kongaccess"
 	"github.com/oauth2-password/oauth2-password/plugin"
 	"github.com/oauth2-password/oauth2-password/store"
 )
@@ -54,7 +54,7 @@ func (p *inProcIssuer) close() { p.cached.Close() }
 func (p *inProcIssuer) issue(context.Context) error {
 	k := &fakeKong{method: "POST", path: "/oauth2/token", body: p.body, consumer: p.consumer,
 		headers: map[string][]string{"content-type": {"application/x-www-form-urlencoded"}}}
-	kong.Access(p.conf, k)
+	kongaccess.Access(p.conf, k)
 	var tok struct {
 		AccessToken string `json:"access_token"`
 	}
