@@ -56,8 +56,8 @@ type env struct {
 	// pgMetrics is ours over PostgreSQL with -metrics on (its own process
 	// and client), for the validation row with metrics.
 	pgMetrics *pluginProc
-	lite  *pluginProc // ours over the embedded store
-	floor *pluginProc
+	lite      *pluginProc // ours over the embedded store
+	floor     *pluginProc
 	// floorIssue is the floor plugin in issue mode over ours' PostgreSQL.
 	floorIssue *pluginProc
 	rawPG      writer
