@@ -60,6 +60,7 @@ type options struct {
 	tokens      int
 	durable     bool
 	shortOnly   bool
+	validOnly   bool
 }
 
 func main() {
@@ -75,6 +76,7 @@ func main() {
 	flag.IntVar(&o.tokens, "cached-tokens", 1_000_000, "tokens cached for the heap measurement")
 	flag.BoolVar(&o.durable, "durable", true, "also measure PostgreSQL issuance with fsync=on")
 	flag.BoolVar(&o.shortOnly, "short-secret-only", false, "measure only the short-secret issuance rows")
+	flag.BoolVar(&o.validOnly, "validation-only", false, "measure only the validation rows (metrics off and on, against the floor plugin)")
 	flag.Parse()
 	for _, s := range strings.Split(conc, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
@@ -127,6 +129,11 @@ func run(o options) error {
 			return err
 		}
 		rep.validation = append(rep.validation, v)
+	}
+	if o.validOnly {
+		rep.wall = time.Since(start)
+		rep.printValidationOnly(os.Stdout)
+		return nil
 	}
 
 	progress("issuance with PostgreSQL (fsync=off) at concurrency %d", o.issueConc)
