@@ -25,6 +25,11 @@ type Config struct {
 	Anonymous                     string   `json:"anonymous"`
 	AuthHeaderName                string   `json:"auth_header_name"`
 	Realm                         string   `json:"realm"`
+	// The standard password grant.
+	AuthenticateURL     string            `json:"authenticate_url"`
+	AuthenticateTimeout int               `json:"authenticate_timeout"`
+	AuthenticateHeaders map[string]string `json:"authenticate_headers"`
+	AuthenticateParams  []string          `json:"authenticate_params"`
 
 	cfg *plugin.Config
 }
