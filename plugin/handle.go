@@ -36,35 +36,62 @@ type request struct {
 // /oauth2/revoke or /oauth2/introspect, and bearer validation on every other
 // request.
 func (c *Config) Handle(ctx context.Context, in Request, cs Consumers) Decision {
-	return c.run(ctx, in, cs, (*request).dispatch)
+	return c.run(ctx, in, cs, flowHandle)
 }
 
 // Token is the token endpoint (RFC 6749 §3.2): POST only, password and
 // refresh_token grants.
 func (c *Config) Token(ctx context.Context, in Request, cs Consumers) Decision {
-	return c.run(ctx, in, cs, (*request).tokenEndpoint)
+	return c.run(ctx, in, cs, flowToken)
 }
 
 // Revoke is the revocation endpoint (RFC 7009).
 func (c *Config) Revoke(ctx context.Context, in Request, cs Consumers) Decision {
-	return c.run(ctx, in, cs, (*request).revokeEndpoint)
+	return c.run(ctx, in, cs, flowRevoke)
 }
 
 // Introspect is the introspection endpoint (RFC 7662).
 func (c *Config) Introspect(ctx context.Context, in Request, cs Consumers) Decision {
-	return c.run(ctx, in, cs, (*request).introspectEndpoint)
+	return c.run(ctx, in, cs, flowIntrospect)
 }
 
 // Authorize validates the bearer token of a request bound for the upstream
 // (RFC 6750), falling back to the anonymous consumer when configured.
 func (c *Config) Authorize(ctx context.Context, in Request, cs Consumers) Decision {
-	return c.run(ctx, in, cs, (*request).bearer)
+	return c.run(ctx, in, cs, flowAuthorize)
+}
+
+// flow names an entry point. run switches on it rather than taking a
+// method value, so that the request state does not escape to the heap: the
+// cache-hit validation allocates only what it must.
+type flow int
+
+const (
+	flowHandle flow = iota
+	flowToken
+	flowRevoke
+	flowIntrospect
+	flowAuthorize
+)
+
+func (r *request) run(f flow) error {
+	switch f {
+	case flowToken:
+		return r.tokenEndpoint()
+	case flowRevoke:
+		return r.revokeEndpoint()
+	case flowIntrospect:
+		return r.introspectEndpoint()
+	case flowAuthorize:
+		return r.bearer()
+	}
+	return r.dispatch()
 }
 
 // run calls flow and returns its decision. It never panics: a panic is
 // logged with its stack and answered with a 500, so that one bad request
 // cannot take the process (and every request in flight) down.
-func (c *Config) run(ctx context.Context, in Request, cs Consumers, flow func(*request) error) (d Decision) {
+func (c *Config) run(ctx context.Context, in Request, cs Consumers, f flow) (d Decision) {
 	e := c.eng()
 	r := &request{ctx: ctx, e: e, k: in, cs: cs}
 	defer func() {
@@ -86,7 +113,7 @@ func (c *Config) run(ctx context.Context, in Request, cs Consumers, flow func(*r
 		return r.d
 	}
 	r.s = s
-	if err := flow(r); err != nil {
+	if err := r.run(f); err != nil {
 		r.log(slog.LevelError, msgRequestFailed, slog.String("err", err.Error()))
 		return r.failed()
 	}
