@@ -22,19 +22,18 @@ func DefaultPathFor(kongPrefix string) string {
 //	sqlite:PATH, sqlite://PATH, file:PATH   SQLite file at PATH
 //	""                                 SQLite file at DefaultPath
 func Open(ctx context.Context, databaseURL string) (Store, error) {
+	if err := CheckURL(databaseURL); err != nil {
+		return nil, err
+	}
 	var s Store
-	switch {
-	case strings.HasPrefix(databaseURL, "postgres://"), strings.HasPrefix(databaseURL, "postgresql://"):
+	if isPostgresURL(databaseURL) {
 		p, err := OpenPostgres(ctx, databaseURL)
 		if err != nil {
 			return nil, err
 		}
 		s = p
-	default:
-		path, ok := sqlitePath(databaseURL)
-		if !ok {
-			return nil, fmt.Errorf("store: unsupported database URL %s: want postgres://…, postgresql://…, sqlite:PATH or file:PATH", redactURL(databaseURL))
-		}
+	} else {
+		path, _ := sqlitePath(databaseURL)
 		l, err := OpenSQLite(ctx, path)
 		if err != nil {
 			return nil, err
@@ -46,6 +45,23 @@ func Open(ctx context.Context, databaseURL string) (Store, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// CheckURL reports whether Open knows the scheme of databaseURL, without
+// opening anything: a mistake in the URL is a usage error at start, not a
+// store that keeps failing to open. The error never shows a password.
+func CheckURL(databaseURL string) error {
+	if isPostgresURL(databaseURL) {
+		return nil
+	}
+	if _, ok := sqlitePath(databaseURL); !ok {
+		return fmt.Errorf("store: unsupported database URL %s: want postgres://…, postgresql://…, sqlite:PATH or file:PATH", redactURL(databaseURL))
+	}
+	return nil
+}
+
+func isPostgresURL(u string) bool {
+	return strings.HasPrefix(u, "postgres://") || strings.HasPrefix(u, "postgresql://")
 }
 
 // sqlitePath extracts the file path of a SQLite database URL.

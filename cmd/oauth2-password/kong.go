@@ -94,6 +94,9 @@ func runKong() error {
 	if err != nil {
 		return usagef("%v", err) // as the CLI does
 	}
+	if err := store.CheckURL(url); err != nil {
+		return usagef("%v", err) // not a store retried forever with 503s
+	}
 	if url == "" {
 		url = "sqlite:" + store.DefaultPathFor(flag.Lookup("kong-prefix").Value.String())
 	}

@@ -26,6 +26,8 @@ func TestKongModeFlagErrors(t *testing.T) {
 		{[]string{"-throttle-window", "0s"}, "-throttle-window"},
 		{[]string{"-throttle-failures", "-1"}, "-throttle-failures"},
 		{[]string{"-database-url", "a", "-database-url-file", "b"}, "mutually exclusive"},
+		{[]string{"-database-url", "mysql://u:hunter2@db/x"}, "unsupported database URL"},
+		{[]string{"-database-url-file", "/nonexistent/db-url"}, "database URL file"},
 		{[]string{"migrate"}, "admin commands come first"},
 		{[]string{"-kong-prefix", "/tmp/" + strings.Repeat("p", 100)}, "shorter -kong-prefix"},
 	} {
@@ -35,6 +37,9 @@ func TestKongModeFlagErrors(t *testing.T) {
 			msg := string(errOut)
 			if code != 2 || !strings.Contains(msg, tc.want) || strings.Count(msg, "\n") != 1 || len(out) != 0 {
 				t.Errorf("exit %d, stdout %q, stderr %q; want exit 2 and one line naming %q", code, out, msg, tc.want)
+			}
+			if strings.Contains(msg, "hunter2") {
+				t.Errorf("stderr echoes the database password: %q", msg)
 			}
 		})
 	}
