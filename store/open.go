@@ -77,6 +77,19 @@ func sqlitePath(u string) (string, bool) {
 	return "", false
 }
 
+// urlPassword is the password a URL carries, in its user part or its
+// query; "" if none.
+func urlPassword(u string) string {
+	parsed, err := url.Parse(u)
+	if err != nil {
+		return ""
+	}
+	if p, ok := parsed.User.Password(); ok && p != "" {
+		return p
+	}
+	return parsed.Query().Get("password")
+}
+
 // redactURL returns u fit for an error message: the password of a URL is
 // replaced by "xxxxx"; a string that does not parse as a URL is reduced to
 // its scheme, since it may hold a password in some other form.

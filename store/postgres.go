@@ -14,15 +14,30 @@ import (
 // Postgres is the store for Kong clusters: every node shares one database.
 type Postgres struct {
 	*sqlStore
+	url string
+}
+
+var _ notifier = (*Postgres)(nil)
+
+func (p *Postgres) listenURL() string { return p.url }
+
+func (p *Postgres) notify(ctx context.Context, payload string) error {
+	_, err := p.db.ExecContext(ctx, `SELECT pg_notify($1, $2)`, NotifyChannel, payload)
+	return err
 }
 
 var pgDialect = dialect{
+	// SKIP LOCKED: the purge never waits for a row another transaction
+	// holds (it is dead anyway; the next purge takes it), so it has no
+	// place in the lock order (see lockTokens).
 	purgeTokens: `DELETE FROM tokens WHERE ctid = ANY(ARRAY(
-    SELECT ctid FROM tokens WHERE purge_after < $1 LIMIT $2))`,
+    SELECT ctid FROM tokens WHERE purge_after < $1 LIMIT $2 FOR UPDATE SKIP LOCKED))`,
 	forUpdate: ` FOR UPDATE`,
 	// EXCLUSIVE conflicts with other writers of token_changes (ROW
 	// EXCLUSIVE) but not with readers (ACCESS SHARE): Changes never waits.
 	lockFeed: `LOCK TABLE token_changes IN EXCLUSIVE MODE`,
+	lockOrder: ` ORDER BY family_id, refresh_digest, access_digest FOR UPDATE`,
+	notify:    true,
 }
 
 // migrateLockKey is the pg_advisory_xact_lock key that serializes
@@ -54,7 +69,7 @@ func OpenPostgres(ctx context.Context, url string) (*Postgres, error) {
 		db.Close()
 		return nil, fmt.Errorf("store: connect to PostgreSQL %s: %w", redactURL(url), err)
 	}
-	return &Postgres{&sqlStore{db: db, d: pgDialect}}, nil
+	return &Postgres{&sqlStore{db: db, d: pgDialect}, url}, nil
 }
 
 // Migrate implements Store. Everything runs in one transaction holding a

@@ -13,6 +13,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -26,6 +27,12 @@ var (
 	// RotateRefresh returns it; the caller revokes the family
 	// (RFC 6819 §5.2.2.3).
 	ErrRefreshReused = errors.New("store: refresh token already used")
+	// ErrClientGone: the token names a client that no longer exists. The
+	// caller looked the client up, and it was deleted (perhaps on another
+	// node) before the token was stored: the client is gone, the store is
+	// not down. CreateToken and RotateRefresh return it; it wraps
+	// ErrNotFound.
+	ErrClientGone = fmt.Errorf("%w: the client was deleted", ErrNotFound)
 )
 
 // Digest is the SHA-256 of a secret (token or client secret).
@@ -110,13 +117,15 @@ type Store interface {
 	DeleteClient(ctx context.Context, clientID string) error // ErrNotFound
 
 	// CreateToken stores a token; it is committed when CreateToken returns.
+	// ErrClientGone if its client does not exist.
 	CreateToken(ctx context.Context, t Token) error
 	TokenByAccess(ctx context.Context, access Digest) (Token, error)
 	TokenByRefresh(ctx context.Context, refresh Digest) (Token, error)
 	// RotateRefresh atomically revokes the token holding old and stores
 	// next. If the old token is already revoked it stores nothing and
 	// returns ErrRefreshReused; of two concurrent calls with one old token
-	// exactly one succeeds.
+	// exactly one succeeds. ErrClientGone if next's client does not
+	// exist.
 	RotateRefresh(ctx context.Context, old Digest, next Token) error
 	// ReissueAccess gives the token holding refresh a new access token
 	// (reuse_refresh_token): the old access token stops working at once.
