@@ -35,7 +35,7 @@ var pgDialect = dialect{
 	forUpdate: ` FOR UPDATE`,
 	// EXCLUSIVE conflicts with other writers of token_changes (ROW
 	// EXCLUSIVE) but not with readers (ACCESS SHARE): Changes never waits.
-	lockFeed: `LOCK TABLE token_changes IN EXCLUSIVE MODE`,
+	lockFeed:  `LOCK TABLE token_changes IN EXCLUSIVE MODE`,
 	lockOrder: ` ORDER BY family_id, refresh_digest, access_digest FOR UPDATE`,
 	notify:    true,
 }
