@@ -26,7 +26,7 @@ func Open(ctx context.Context, databaseURL string) (Store, error) {
 		return nil, err
 	}
 	var s Store
-	if isPostgresURL(databaseURL) {
+	if IsPostgresURL(databaseURL) {
 		p, err := OpenPostgres(ctx, databaseURL)
 		if err != nil {
 			return nil, err
@@ -51,7 +51,7 @@ func Open(ctx context.Context, databaseURL string) (Store, error) {
 // opening anything: a mistake in the URL is a usage error at start, not a
 // store that keeps failing to open. The error never shows a password.
 func CheckURL(databaseURL string) error {
-	if isPostgresURL(databaseURL) {
+	if IsPostgresURL(databaseURL) {
 		return nil
 	}
 	if _, ok := sqlitePath(databaseURL); !ok {
@@ -60,7 +60,8 @@ func CheckURL(databaseURL string) error {
 	return nil
 }
 
-func isPostgresURL(u string) bool {
+// IsPostgresURL reports whether u names a PostgreSQL database.
+func IsPostgresURL(u string) bool {
 	return strings.HasPrefix(u, "postgres://") || strings.HasPrefix(u, "postgresql://")
 }
 

@@ -47,15 +47,9 @@ const migrateLockKey int64 = 0x6f61757468327077
 // OpenPostgres connects to the PostgreSQL database at url (postgres:// or
 // postgresql://). It does not migrate; Open does.
 func OpenPostgres(ctx context.Context, url string) (*Postgres, error) {
-	// Parsed here rather than at the first connection, whose error would
-	// carry lib/pq's parse error: url.Parse's quote the URL, password
-	// included. lib/pq's own (a bad sslmode…) name the setting only.
-	connector, err := pq.NewConnector(url)
+	connector, err := PostgresConnector(url)
 	if err != nil {
-		if ue := (*neturl.Error)(nil); errors.As(err, &ue) {
-			return nil, fmt.Errorf("store: invalid PostgreSQL URL %s", redactURL(url))
-		}
-		return nil, fmt.Errorf("store: invalid PostgreSQL URL %s: %w", redactURL(url), err)
+		return nil, err
 	}
 	db := sql.OpenDB(connector)
 	// A plugin process serves one Kong worker's requests; 16 connections
@@ -70,6 +64,37 @@ func OpenPostgres(ctx context.Context, url string) (*Postgres, error) {
 		return nil, fmt.Errorf("store: connect to PostgreSQL %s: %w", redactURL(url), err)
 	}
 	return &Postgres{&sqlStore{db: db, d: pgDialect}, url}, nil
+}
+
+// PostgresConnector is lib/pq's connector for url as the store uses it:
+// binary_parameters always on, whatever the URL says.
+//
+// With it lib/pq sends every statement with parameters as one message
+// batch (Parse, Bind, Execute, Sync on the unnamed statement) in a single
+// round trip. Without it lib/pq prepares the unnamed statement in one round
+// trip and binds it in a second; pgbouncer in transaction pooling may send
+// the two to different server connections, binding one request's
+// parameters to another's statement ("unnamed prepared statement does not
+// exist", "bind message supplies 1 parameters, but prepared statement
+// requires 12"). Every query of the store is then safe behind pgbouncer in
+// transaction pooling: no statement spans round trips, no session state
+// (no SET, no prepared statement, no advisory lock outside a transaction),
+// and transactions stay on one server connection. It also saves one round
+// trip per query against PostgreSQL directly. Parameters of type []byte go
+// as binary, which is what the bytea columns want.
+func PostgresConnector(url string) (*pq.Connector, error) {
+	// Parsed here rather than at the first connection, whose error would
+	// carry lib/pq's parse error: url.Parse's quote the URL, password
+	// included. lib/pq's own (a bad sslmode…) name the setting only.
+	cfg, err := pq.NewConfig(url)
+	if err != nil {
+		if ue := (*neturl.Error)(nil); errors.As(err, &ue) {
+			return nil, fmt.Errorf("store: invalid PostgreSQL URL %s", redactURL(url))
+		}
+		return nil, fmt.Errorf("store: invalid PostgreSQL URL %s: %w", redactURL(url), err)
+	}
+	cfg.BinaryParameters = true
+	return pq.NewConnectorConfig(cfg)
 }
 
 // Migrate implements Store. Everything runs in one transaction holding a

@@ -41,6 +41,7 @@ func (f *kongFlags) register(fs *flag.FlagSet) {
 	f.db.register(fs)
 	fs.DurationVar(&f.storeTimeout, "store-timeout", 2*time.Second, "deadline of each store call; past it the request is answered 503")
 	fs.DurationVar(&f.cache.SyncInterval, "cache-sync-interval", 2*time.Second, "how often the change feed is read: the bound within which a revocation by another process is honoured")
+	fs.StringVar(&f.cache.ListenURL, "listen-database-url", "", "PostgreSQL URL of the session that LISTENs for change notifications (default: the database URL); set a direct URL when the database URL goes through pgbouncer in transaction pooling")
 	fs.DurationVar(&f.cache.MaxTTL, "cache-max-ttl", 10*time.Minute, "longest a token or client stays cached")
 	fs.DurationVar(&f.cache.StaleIfError, "cache-stale-if-error", 60*time.Second, "while the store is unreachable, cached tokens keep validating this long after the last successful sync")
 	fs.DurationVar(&f.consumerTTL, "consumer-cache-ttl", 30*time.Second, "how long a Kong consumer loaded by the plugin is cached")
@@ -96,6 +97,9 @@ func runKong() error {
 	}
 	if err := store.CheckURL(url); err != nil {
 		return usagef("%v", err) // not a store retried forever with 503s
+	}
+	if l := f.cache.ListenURL; l != "" && !(store.IsPostgresURL(l) && store.IsPostgresURL(url)) {
+		return usagef("-listen-database-url needs a PostgreSQL database URL and is one itself (postgres://…)")
 	}
 	if url == "" {
 		url = "sqlite:" + store.DefaultPathFor(flag.Lookup("kong-prefix").Value.String())

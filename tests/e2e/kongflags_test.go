@@ -28,6 +28,8 @@ func TestKongModeFlagErrors(t *testing.T) {
 		{[]string{"-database-url", "a", "-database-url-file", "b"}, "mutually exclusive"},
 		{[]string{"-database-url", "mysql://u:hunter2@db/x"}, "unsupported database URL"},
 		{[]string{"-database-url-file", "/nonexistent/db-url"}, "database URL file"},
+		{[]string{"-database-url", "sqlite:/tmp/x.db", "-listen-database-url", "postgres://db/x"}, "-listen-database-url"},
+		{[]string{"-database-url", "postgres://db/x", "-listen-database-url", "sqlite:/tmp/x.db"}, "-listen-database-url"},
 		{[]string{"migrate"}, "admin commands come first"},
 		{[]string{"-kong-prefix", "/tmp/" + strings.Repeat("p", 100)}, "shorter -kong-prefix"},
 	} {
