@@ -204,4 +204,3 @@ func (b *Bouncer) Close() {
 		}
 	})
 }
-
