@@ -4,7 +4,7 @@ GO        ?= go
 BIN       := bin/oauth2-password
 STATICCHECK := $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.7.0
 
-.PHONY: help build test lint bench demo fuzz clean
+.PHONY: help build test lint bench soak demo fuzz clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -34,6 +34,10 @@ demo: ## build the plugin and walk through the password grant against it (no Pos
 
 bench: ## benchmark table: socket cost vs the floor plugin, issuance vs raw lib/pq, engine hot paths, memory
 	$(GO) run ./tests/bench
+
+SOAK ?= 5m
+soak: ## SOAK (5m) of mixed load with a PostgreSQL restart; fails on growth of RSS, heap, goroutines, connections, or a lost token (not in CI)
+	$(GO) run ./tests/soak -duration $(SOAK)
 
 FUZZTIME ?= 1m
 fuzz: ## run every fuzz target for FUZZTIME each (their seed corpora also run in `make test`)

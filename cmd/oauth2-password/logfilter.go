@@ -7,7 +7,7 @@ import (
 
 // quietLog drops the two lines go-pdk's server logs for connections that
 // end normally, which would otherwise reach Kong's error log on nearly
-// every request (kong/PROTOCOL.md §6). go-pdk's servePb ends each
+// every request (kong/PROTOCOL.md §7). go-pdk's servePb ends each
 // connection with log.Print(err), so the message is the error's text alone
 // after the standard logger's date and time:
 //   - "EOF": Kong closed an idle pooled connection between two frames
