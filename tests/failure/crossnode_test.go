@@ -23,7 +23,9 @@ func cluster(t *testing.T, db string) []*stack {
 	conf := map[string]any{"provision_key": provisionKey, "global_credentials": true}
 	var nodes []*stack
 	for range 3 {
-		nodes = append(nodes, newStackConfig(t, db, conf, "-cache-sync-interval", "30s", "-cache-stale-if-error", "60s"))
+		n := newStackConfig(t, db, conf, "-cache-sync-interval", "30s", "-cache-stale-if-error", "60s")
+		n.WaitStore(t, "api")
+		nodes = append(nodes, n)
 	}
 	// One client for all: newStackConfig made one per node.
 	for _, n := range nodes[1:] {

@@ -170,6 +170,7 @@ func TestPostgresRestartUnderLoad(t *testing.T) {
 		recovery = 5 * time.Second
 	)
 	s := newStack(t, pg.NewDatabase(t), "-store-timeout", "2s")
+	s.WaitStore(t, "api")
 	s.mustIssue("warm-up")
 	gen := s.Host.Process().Generation()
 

@@ -30,6 +30,7 @@ func TestThroughPgbouncer(t *testing.T) {
 	via := bouncer.URL(direct)
 	s := newStack(t, via, "-listen-database-url", direct, "-store-timeout", "20s",
 		"-cache-sync-interval", "30s", "-cache-stale-if-error", "60s")
+	s.WaitStore(t, "api")
 
 	errs := make(chan error, clients)
 	var revokeMu sync.Mutex // one CLI at a time: each is a process
@@ -90,6 +91,7 @@ func TestThroughPgbouncer(t *testing.T) {
 	// Without -listen-database-url the LISTEN goes through pgbouncer and
 	// hears nothing: said once, and the poll carries on.
 	fallback := newStack(t, via, "-cache-sync-interval", "500ms")
+	fallback.WaitStore(t, "api") // a fresh process answers 503 until its store is open
 	fallback.mustIssue("fallback-user")
 	if err := within(20*time.Second, func() error {
 		if out := strings.Join(fallback.Host.Process().Output(), "\n"); !strings.Contains(out, "receives no notifications") || !strings.Contains(out, "-listen-database-url") {
