@@ -27,6 +27,12 @@ type CacheOptions struct {
 	// sync; then the cache is emptied and every lookup goes to the store.
 	// Default 60s.
 	StaleIfError time.Duration
+	// ListenURL is where the cache of a PostgreSQL store opens its LISTEN
+	// session for change notifications; "" = the store's own URL. It must
+	// reach PostgreSQL directly (or through a session-pooling proxy):
+	// LISTEN needs a session, which pgbouncer in transaction pooling does
+	// not keep.
+	ListenURL string
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 	// Log reports background errors (sync, purge); default: discard.
@@ -121,12 +127,17 @@ func NewCached(s Store, o CacheOptions) *Cached {
 
 // Start syncs once with the change feed (so that the cache works as soon as
 // Start returns, if the store is up) and then keeps syncing every
-// SyncInterval until ctx is done or Close is called.
+// SyncInterval until ctx is done or Close is called. On PostgreSQL it also
+// listens for change notifications, which evict within milliseconds of the
+// commit what the poll would evict within SyncInterval.
 func (c *Cached) Start(ctx context.Context) {
 	c.startOnce.Do(func() {
 		ctx = c.background(ctx)
 		if err := c.syncTimeout(ctx); err != nil {
 			c.o.Log.Warn(msgSyncFailed, "err", err)
+		}
+		if n, ok := c.s.(notifier); ok {
+			c.wg.Go(func() { c.listen(ctx, n) })
 		}
 		c.wg.Add(1)
 		go func() {

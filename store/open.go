@@ -24,19 +24,18 @@ func DefaultPathFor(kongPrefix string) string {
 //	sqlite:PATH, sqlite://PATH, file:PATH   SQLite file at PATH
 //	""                                 SQLite file at DefaultPath
 func Open(ctx context.Context, databaseURL string) (Store, error) {
+	if err := CheckURL(databaseURL); err != nil {
+		return nil, err
+	}
 	var s Store
-	switch {
-	case strings.HasPrefix(databaseURL, "postgres://"), strings.HasPrefix(databaseURL, "postgresql://"):
+	if IsPostgresURL(databaseURL) {
 		p, err := OpenPostgres(ctx, databaseURL)
 		if err != nil {
 			return nil, err
 		}
 		s = p
-	default:
-		path, ok := SQLitePath(databaseURL)
-		if !ok {
-			return nil, fmt.Errorf("store: unsupported database URL %s: want postgres://…, postgresql://…, sqlite:PATH or file:PATH", redactURL(databaseURL))
-		}
+	} else {
+		path, _ := SQLitePath(databaseURL)
 		// SQLite creates the file but not its directory, and then says
 		// only "unable to open database file (14)".
 		if dir := filepath.Dir(path); !isDir(dir) {
@@ -60,6 +59,24 @@ func isDir(p string) bool {
 	return err == nil && fi.IsDir()
 }
 
+// CheckURL reports whether Open knows the scheme of databaseURL, without
+// opening anything: a mistake in the URL is a usage error at start, not a
+// store that keeps failing to open. The error never shows a password.
+func CheckURL(databaseURL string) error {
+	if IsPostgresURL(databaseURL) {
+		return nil
+	}
+	if _, ok := SQLitePath(databaseURL); !ok {
+		return fmt.Errorf("store: unsupported database URL %s: want postgres://…, postgresql://…, sqlite:PATH or file:PATH", redactURL(databaseURL))
+	}
+	return nil
+}
+
+// IsPostgresURL reports whether u names a PostgreSQL database.
+func IsPostgresURL(u string) bool {
+	return strings.HasPrefix(u, "postgres://") || strings.HasPrefix(u, "postgresql://")
+}
+
 // SQLitePath is the file an embedded-store URL names (DefaultPath for "");
 // ok is false for any other URL.
 func SQLitePath(u string) (path string, ok bool) {
@@ -72,6 +89,19 @@ func SQLitePath(u string) (path string, ok bool) {
 		}
 	}
 	return "", false
+}
+
+// urlPassword is the password a URL carries, in its user part or its
+// query; "" if none.
+func urlPassword(u string) string {
+	parsed, err := url.Parse(u)
+	if err != nil {
+		return ""
+	}
+	if p, ok := parsed.User.Password(); ok && p != "" {
+		return p
+	}
+	return parsed.Query().Get("password")
 }
 
 // redactURL returns u fit for an error message: the password of a URL is

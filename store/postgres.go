@@ -14,15 +14,30 @@ import (
 // Postgres is the store for Kong clusters: every node shares one database.
 type Postgres struct {
 	*sqlStore
+	url string
+}
+
+var _ notifier = (*Postgres)(nil)
+
+func (p *Postgres) listenURL() string { return p.url }
+
+func (p *Postgres) notify(ctx context.Context, payload string) error {
+	_, err := p.db.ExecContext(ctx, `SELECT pg_notify($1, $2)`, NotifyChannel, payload)
+	return err
 }
 
 var pgDialect = dialect{
+	// SKIP LOCKED: the purge never waits for a row another transaction
+	// holds (it is dead anyway; the next purge takes it), so it has no
+	// place in the lock order (see lockTokens).
 	purgeTokens: `DELETE FROM tokens WHERE ctid = ANY(ARRAY(
-    SELECT ctid FROM tokens WHERE purge_after < $1 LIMIT $2))`,
+    SELECT ctid FROM tokens WHERE purge_after < $1 LIMIT $2 FOR UPDATE SKIP LOCKED))`,
 	forUpdate: ` FOR UPDATE`,
 	// EXCLUSIVE conflicts with other writers of token_changes (ROW
 	// EXCLUSIVE) but not with readers (ACCESS SHARE): Changes never waits.
-	lockFeed: `LOCK TABLE token_changes IN EXCLUSIVE MODE`,
+	lockFeed:  `LOCK TABLE token_changes IN EXCLUSIVE MODE`,
+	lockOrder: ` ORDER BY family_id, refresh_digest, access_digest FOR UPDATE`,
+	notify:    true,
 }
 
 // migrateLockKey is the pg_advisory_xact_lock key that serializes
@@ -32,15 +47,9 @@ const migrateLockKey int64 = 0x6f61757468327077
 // OpenPostgres connects to the PostgreSQL database at url (postgres:// or
 // postgresql://). It does not migrate; Open does.
 func OpenPostgres(ctx context.Context, url string) (*Postgres, error) {
-	// Parsed here rather than at the first connection, whose error would
-	// carry lib/pq's parse error: url.Parse's quote the URL, password
-	// included. lib/pq's own (a bad sslmode…) name the setting only.
-	connector, err := pq.NewConnector(url)
+	connector, err := PostgresConnector(url)
 	if err != nil {
-		if ue := (*neturl.Error)(nil); errors.As(err, &ue) {
-			return nil, fmt.Errorf("store: invalid PostgreSQL URL %s", redactURL(url))
-		}
-		return nil, fmt.Errorf("store: invalid PostgreSQL URL %s: %w", redactURL(url), err)
+		return nil, err
 	}
 	db := sql.OpenDB(connector)
 	// A plugin process serves one Kong worker's requests; 16 connections
@@ -54,7 +63,38 @@ func OpenPostgres(ctx context.Context, url string) (*Postgres, error) {
 		db.Close()
 		return nil, fmt.Errorf("store: connect to PostgreSQL %s: %w", redactURL(url), err)
 	}
-	return &Postgres{&sqlStore{db: db, d: pgDialect}}, nil
+	return &Postgres{&sqlStore{db: db, d: pgDialect}, url}, nil
+}
+
+// PostgresConnector is lib/pq's connector for url as the store uses it:
+// binary_parameters always on, whatever the URL says.
+//
+// With it lib/pq sends every statement with parameters as one message
+// batch (Parse, Bind, Execute, Sync on the unnamed statement) in a single
+// round trip. Without it lib/pq prepares the unnamed statement in one round
+// trip and binds it in a second; pgbouncer in transaction pooling may send
+// the two to different server connections, binding one request's
+// parameters to another's statement ("unnamed prepared statement does not
+// exist", "bind message supplies 1 parameters, but prepared statement
+// requires 12"). Every query of the store is then safe behind pgbouncer in
+// transaction pooling: no statement spans round trips, no session state
+// (no SET, no prepared statement, no advisory lock outside a transaction),
+// and transactions stay on one server connection. It also saves one round
+// trip per query against PostgreSQL directly. Parameters of type []byte go
+// as binary, which is what the bytea columns want.
+func PostgresConnector(url string) (*pq.Connector, error) {
+	// Parsed here rather than at the first connection, whose error would
+	// carry lib/pq's parse error: url.Parse's quote the URL, password
+	// included. lib/pq's own (a bad sslmode…) name the setting only.
+	cfg, err := pq.NewConfig(url)
+	if err != nil {
+		if ue := (*neturl.Error)(nil); errors.As(err, &ue) {
+			return nil, fmt.Errorf("store: invalid PostgreSQL URL %s", redactURL(url))
+		}
+		return nil, fmt.Errorf("store: invalid PostgreSQL URL %s: %w", redactURL(url), err)
+	}
+	cfg.BinaryParameters = true
+	return pq.NewConnectorConfig(cfg)
 }
 
 // Migrate implements Store. Everything runs in one transaction holding a

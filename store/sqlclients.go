@@ -139,6 +139,19 @@ func (s *sqlStore) Clients(ctx context.Context, consumer string) ([]Client, erro
 // CASCADE), and every cache is told to drop everything.
 func (s *sqlStore) DeleteClient(ctx context.Context, clientID string) error {
 	return s.write(ctx, func(tx *sql.Tx) error {
+		// The client row, then its tokens, in the lock order (see
+		// lockTokens): with the client row locked no token can be added
+		// to it, so the cascade below touches only rows locked here.
+		if s.d.lockOrder != "" {
+			var one int
+			err := tx.QueryRowContext(ctx, `SELECT 1 FROM clients WHERE client_id = $1 FOR UPDATE`, clientID).Scan(&one)
+			if err != nil {
+				return notFound(err, "delete client")
+			}
+			if _, err := s.lockTokens(ctx, tx, `client_id = $1`, clientID); err != nil {
+				return fmt.Errorf("store: delete client: %w", err)
+			}
+		}
 		res, err := tx.ExecContext(ctx, `DELETE FROM clients WHERE client_id = $1`, clientID)
 		if err != nil {
 			return fmt.Errorf("store: delete client: %w", err)

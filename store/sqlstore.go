@@ -21,6 +21,13 @@ type dialect struct {
 	// lockFeed serializes the writers of token_changes until they commit
 	// (see addChanges); "" where writers are serialized anyway.
 	lockFeed string
+	// lockOrder ends the query that locks token rows in the one order
+	// every transaction uses (see lockTokens); "" where writers are
+	// serialized anyway.
+	lockOrder string
+	// notify, when set, also announces every change-feed write to the
+	// processes listening (see notifyChanges).
+	notify bool
 }
 
 // sqlStore implements Store over database/sql. Postgres and SQLite embed
@@ -105,6 +112,11 @@ func (s *sqlStore) addChanges(ctx context.Context, tx *sql.Tx, digests []*Digest
 		if _, err := tx.ExecContext(ctx,
 			`INSERT INTO token_changes (access_digest, created_at) VALUES ($1, $2)`, v, now); err != nil {
 			return fmt.Errorf("store: write change feed: %w", err)
+		}
+	}
+	if s.d.notify {
+		if _, err := tx.ExecContext(ctx, `SELECT pg_notify($1, $2)`, NotifyChannel, notifyPayload(digests)); err != nil {
+			return fmt.Errorf("store: notify change: %w", err)
 		}
 	}
 	return nil

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/lib/pq"
 )
 
 const tokenColumns = `access_digest, refresh_digest, client_id, service_id, authenticated_userid, scope,
@@ -83,6 +85,9 @@ func (s *sqlStore) insertToken(ctx context.Context, db execer, t Token) error {
 		t.IssuedAt.Unix(), t.ExpiresIn, nullTime(t.RefreshExpiresAt), t.FamilyID, t.Revoked,
 		purgeAfter(t.IssuedAt, t.ExpiresIn, t.Refresh != nil, t.RefreshExpiresAt))
 	if err != nil {
+		if isForeignKeyViolation(err) {
+			return ErrClientGone
+		}
 		return fmt.Errorf("store: create token: %w", err)
 	}
 	if n, err := res.RowsAffected(); err != nil {
@@ -167,6 +172,18 @@ func (s *sqlStore) TokenByRefresh(ctx context.Context, refresh Digest) (Token, e
 // it revoked and updates nothing.
 func (s *sqlStore) RotateRefresh(ctx context.Context, old Digest, next Token) error {
 	return s.write(ctx, func(tx *sql.Tx) error {
+		if s.d.lockOrder != "" {
+			// The client row before the token row (see lockTokens); the
+			// INSERT's foreign-key check would take it after.
+			var one int
+			err := tx.QueryRowContext(ctx, `SELECT 1 FROM clients WHERE client_id = $1 FOR KEY SHARE`, next.ClientID).Scan(&one)
+			if errors.Is(err, sql.ErrNoRows) {
+				return ErrClientGone
+			}
+			if err != nil {
+				return fmt.Errorf("store: rotate refresh token: %w", err)
+			}
+		}
 		var b []byte
 		err := tx.QueryRowContext(ctx,
 			`UPDATE tokens SET revoked = true WHERE refresh_digest = $1 AND NOT revoked RETURNING access_digest`,
@@ -236,21 +253,44 @@ func (s *sqlStore) Revoke(ctx context.Context, r Revocation) (int, error) {
 	if set != 1 {
 		return 0, errors.New("store: a revocation sets exactly one selector")
 	}
-	const upd = `UPDATE tokens SET revoked = true WHERE `
+	var (
+		where string // selects the rows to revoke
+		arg   any
+		bulk  = r.ClientID != "" || r.UserID != ""
+	)
+	switch {
+	case r.ClientID != "":
+		where, arg = `client_id = $1`, r.ClientID
+	case r.UserID != "":
+		where, arg = `authenticated_userid = $1`, r.UserID
+	case r.Access != nil:
+		where, arg = `access_digest = $1`, r.Access[:]
+	case r.Refresh != nil:
+		where, arg = `family_id IN (SELECT family_id FROM tokens WHERE refresh_digest = $1)`, r.Refresh[:]
+	default:
+		where, arg = `family_id = $1`, r.FamilyID
+	}
+	where += ` AND NOT revoked`
 	var n int
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		n = 0
-		var (
-			q   string
-			arg any
-		)
-		switch {
-		case r.ClientID != "" || r.UserID != "":
-			q, arg = upd+`client_id = $1 AND NOT revoked`, r.ClientID
-			if r.UserID != "" {
-				q, arg = upd+`authenticated_userid = $1 AND NOT revoked`, r.UserID
+		where, arg := where, arg
+		if r.Access == nil && s.d.lockOrder != "" { // one row needs no order
+			locked, err := s.lockTokens(ctx, tx, where, arg)
+			if err != nil {
+				return fmt.Errorf("store: revoke: %w", err)
 			}
-			res, err := tx.ExecContext(ctx, q, arg)
+			if len(locked) == 0 {
+				return nil
+			}
+			// Exactly the rows locked: a row that appeared since (a new
+			// token, committed) may be locked by another transaction,
+			// and waiting for it here would break the order.
+			where, arg = `access_digest = ANY($1) AND NOT revoked`, pq.ByteaArray(locked)
+		}
+		const upd = `UPDATE tokens SET revoked = true WHERE `
+		if bulk {
+			res, err := tx.ExecContext(ctx, upd+where, arg)
 			if err != nil {
 				return fmt.Errorf("store: revoke: %w", err)
 			}
@@ -262,14 +302,8 @@ func (s *sqlStore) Revoke(ctx context.Context, r Revocation) (int, error) {
 				return nil
 			}
 			return s.addChanges(ctx, tx, []*Digest{nil})
-		case r.Access != nil:
-			q, arg = upd+`access_digest = $1 AND NOT revoked RETURNING access_digest`, r.Access[:]
-		case r.Refresh != nil:
-			q, arg = upd+`family_id IN (SELECT family_id FROM tokens WHERE refresh_digest = $1) AND NOT revoked RETURNING access_digest`, r.Refresh[:]
-		default:
-			q, arg = upd+`family_id = $1 AND NOT revoked RETURNING access_digest`, r.FamilyID
 		}
-		digests, err := queryDigests(ctx, tx, q, arg)
+		digests, err := queryDigests(ctx, tx, upd+where+` RETURNING access_digest`, arg)
 		if err != nil {
 			return fmt.Errorf("store: revoke: %w", err)
 		}
@@ -280,6 +314,40 @@ func (s *sqlStore) Revoke(ctx context.Context, r Revocation) (int, error) {
 		return 0, err
 	}
 	return n, nil
+}
+
+// lockTokens locks, before a statement that writes several token rows,
+// every row where selects, in the one order all such transactions use, and
+// returns their access digests (PostgreSQL only: SQLite's writers hold the
+// whole file).
+//
+// Lock order on PostgreSQL, the whole of it: the client row first (a
+// deletion locks it FOR UPDATE, a rotation FOR KEY SHARE before touching
+// its token; a lone INSERT's foreign-key check takes it after a row no one
+// else can see yet), then token rows, in (family_id, refresh_digest,
+// access_digest) order — columns no write changes, except the access
+// digest of a row whose refresh digest already orders it —, then the
+// change feed (addChanges, last statement). A transaction holding a lock
+// only ever waits for one later in that order, so no two can wait for
+// each other. Without it an UPDATE locks rows in the order its plan meets
+// them, and two bulk revocations, or a client deletion and a rotation,
+// could each hold what the other waits for (deadlock_detected, 40P01: one
+// of them fails).
+func (s *sqlStore) lockTokens(ctx context.Context, tx *sql.Tx, where string, arg any) ([][]byte, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT access_digest FROM tokens WHERE `+where+s.d.lockOrder, arg)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out [][]byte
+	for rows.Next() {
+		var b []byte
+		if err := rows.Scan(&b); err != nil {
+			return nil, err
+		}
+		out = append(out, b)
+	}
+	return out, rows.Err()
 }
 
 // queryDigests runs q and collects the one digest column it returns.

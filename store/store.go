@@ -33,6 +33,7 @@ var (
 	ErrNotFound      = oauth.ErrNotFound
 	ErrConflict      = oauth.ErrConflict
 	ErrRefreshReused = oauth.ErrRefreshReused
+	ErrClientGone    = oauth.ErrClientGone
 )
 
 // Client types.
@@ -65,13 +66,15 @@ type Store interface {
 	DeleteClient(ctx context.Context, clientID string) error // ErrNotFound
 
 	// CreateToken stores a token; it is committed when CreateToken returns.
+	// ErrClientGone if its client does not exist.
 	CreateToken(ctx context.Context, t Token) error
 	TokenByAccess(ctx context.Context, access Digest) (Token, error)
 	TokenByRefresh(ctx context.Context, refresh Digest) (Token, error)
 	// RotateRefresh atomically revokes the token holding old and stores
 	// next. If the old token is already revoked it stores nothing and
 	// returns ErrRefreshReused; of two concurrent calls with one old token
-	// exactly one succeeds.
+	// exactly one succeeds. ErrClientGone if next's client does not
+	// exist.
 	RotateRefresh(ctx context.Context, old Digest, next Token) error
 	// ReissueAccess gives the token holding refresh a new access token
 	// (reuse_refresh_token): the old access token stops working at once.

@@ -34,6 +34,7 @@ func (f *engineFlags) register(fs *flag.FlagSet) {
 	e, c := &f.engine, &f.cache
 	f.db.register(fs)
 	fs.DurationVar(&e.StoreTimeout, "store-timeout", e.StoreTimeout, "deadline of each store call; past it the request is answered 503")
+	fs.StringVar(&c.ListenURL, "listen-database-url", "", "PostgreSQL URL of the session that LISTENs for change notifications (default: the database URL); set a direct URL when the database URL goes through pgbouncer in transaction pooling")
 	fs.DurationVar(&c.SyncInterval, "cache-sync-interval", c.SyncInterval, "how often the change feed is read: the bound within which a revocation by another process is honoured")
 	fs.DurationVar(&c.MaxTTL, "cache-max-ttl", c.MaxTTL, "longest a token or client stays cached")
 	fs.DurationVar(&c.StaleIfError, "cache-stale-if-error", c.StaleIfError, "while the store is unreachable, cached tokens keep validating this long after the last successful sync")
@@ -91,6 +92,12 @@ func (f *engineFlags) start(ctx context.Context, defaultPath string, log *slog.L
 	url, err := f.db.resolve()
 	if err != nil {
 		return nil, nil, usagef("%v", err)
+	}
+	if err := store.CheckURL(url); err != nil {
+		return nil, nil, usagef("%v", err) // not a store retried forever with 503s
+	}
+	if l := f.cache.ListenURL; l != "" && !(store.IsPostgresURL(l) && store.IsPostgresURL(url)) {
+		return nil, nil, usagef("-listen-database-url needs a PostgreSQL database URL and is one itself (postgres://…)")
 	}
 	if url == "" {
 		url = "sqlite:" + defaultPath

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"syscall"
 
 	"github.com/Kong/go-pdk/server"
@@ -55,6 +56,8 @@ func runKong() error {
 		return err
 	}
 
+	go logStatsOn(syscall.SIGUSR1)
+
 	// Kong stops the plugin server with SIGTERM when its worker exits.
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
@@ -70,7 +73,7 @@ func runKong() error {
 
 // maxSocketPath is the longest Unix socket path Linux accepts (108 bytes
 // with the terminating NUL). go-pdk would fail later with a bare "bind:
-// invalid argument".
+// invalid argument" (kong/PROTOCOL.md §1).
 const maxSocketPath = 107
 
 // checkSocketPath refuses a -kong-prefix whose socket path cannot exist.
@@ -84,4 +87,19 @@ func checkSocketPath(prefix string) error {
 		return usagef("socket path %s is %d bytes, more than the %d a Unix socket allows: use a shorter -kong-prefix", p, len(p), maxSocketPath)
 	}
 	return nil
+}
+
+// logStatsOn logs one line of process figures each time sig arrives (kill
+// -USR1 PID): live heap after a collection and goroutines. It is
+// how an operator, or `make soak`, watches a plugin process that serves no
+// HTTP of its own for leaks.
+func logStatsOn(sig os.Signal) {
+	c := make(chan os.Signal, 1)
+	signal.Notify(c, sig)
+	for range c {
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		log.Printf("oauth2-password: stats: heap_alloc=%d heap_sys=%d goroutines=%d", m.HeapAlloc, m.HeapSys, runtime.NumGoroutine())
+	}
 }

@@ -192,7 +192,7 @@ func (a Adapter) HasCredential() (bool, error) {
 
 // LoadConsumer always asks with by_username=true: Kong then tries the id
 // first and the username second, and does not raise an error (a 500) for a
-// reference that is not a UUID (kong/PROTOCOL.md).
+// reference that is not a UUID (kong/PROTOCOL.md §7).
 func (a Adapter) LoadConsumer(ref string) (plugin.Consumer, bool, error) {
 	c, err := a.k.Client.LoadConsumer(ref, true)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -26,6 +27,12 @@ var (
 	// ErrRefreshReused: the refresh token was already rotated or revoked.
 	// The caller revokes the token's family (RFC 6819 §5.2.2.3).
 	ErrRefreshReused = errors.New("store: refresh token already used")
+	// ErrClientGone: the token names a client that no longer exists. The
+	// caller looked the client up, and it was deleted (perhaps on another
+	// node) before the token was stored: the client is gone, the store is
+	// not down. CreateToken and RotateRefresh return it; it wraps
+	// ErrNotFound.
+	ErrClientGone = fmt.Errorf("%w: the client was deleted", ErrNotFound)
 )
 
 // Digest is the SHA-256 of a secret (token or client secret).

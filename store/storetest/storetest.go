@@ -45,6 +45,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"client/invalid", testClientInvalid},
 		{"client/list-by-consumer", testClientsByConsumer},
 		{"client/delete-cascades-to-tokens", testDeleteClientCascades},
+		{"client/gone-before-token-stored", testClientGone},
 		{"token/create-and-read", testTokenRoundTrip},
 		{"token/not-found", testTokenNotFound},
 		{"token/conflict", testTokenConflict},
@@ -61,6 +62,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"revoke/by-client", testRevokeClient},
 		{"revoke/by-user", testRevokeUser},
 		{"revoke/needs-exactly-one-selector", testRevokeSelector},
+		{"revoke/overlapping-bulk-no-deadlock", testOverlappingBulk},
 		{"purge/bounded-and-only-dead", testPurge},
 		{"changes/feed", testChanges},
 		{"changes/survive-purge", testChangesPurge},
@@ -352,6 +354,27 @@ func testDeleteClientCascades(t *testing.T, s store.Store) {
 	}
 }
 
+// testClientGone: a token whose client was deleted after the caller looked
+// it up (another node's `clients delete`) is refused with ErrClientGone, a
+// "not found" rather than a store failure, and a rotation that fails so
+// changes nothing.
+func testClientGone(t *testing.T, s store.Store) {
+	err := s.CreateToken(ctx(t), token(t, "never-existed", "f", "u"))
+	if !errors.Is(err, store.ErrClientGone) || !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("CreateToken for a missing client = %v, want ErrClientGone (an ErrNotFound)", err)
+	}
+	mustClient(t, s, "c")
+	old := mustToken(t, s, token(t, "c", "f", "u"))
+	next := token(t, "deleted-meanwhile", "f", "u")
+	if err := s.RotateRefresh(ctx(t), *old.Refresh, next); !errors.Is(err, store.ErrClientGone) {
+		t.Errorf("RotateRefresh to a missing client = %v, want ErrClientGone", err)
+	}
+	wantRevoked(t, s, old.Access, false) // rolled back
+	if _, err := s.TokenByAccess(ctx(t), next.Access); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("the refused next token was stored: %v", err)
+	}
+}
+
 func testTokenRoundTrip(t *testing.T, s store.Store) {
 	mustClient(t, s, "c")
 	full := token(t, "c", "fam", "user-1")
@@ -619,6 +642,103 @@ func testRevokeSelector(t *testing.T, s store.Store) {
 		}
 	}
 	wantRevoked(t, s, a.Access, false)
+}
+
+// testOverlappingBulk: revocations by client, by user and by family,
+// client deletions, rotations and reissues that lock overlapping sets of
+// rows run at the same time, and none fails (on PostgreSQL, two of them
+// taking the same rows in different orders would be a deadlock, which the
+// server breaks by failing one of them).
+func testOverlappingBulk(t *testing.T, s store.Store) {
+	const (
+		clients = 4
+		users   = 4
+		rounds  = 3
+	)
+	for round := range rounds {
+		var toks []store.Token
+		for c := range clients {
+			mustClient(t, s, fmt.Sprintf("r%d-c%d", round, c))
+			for u := range users {
+				fam := fmt.Sprintf("r%d-f%d-%d", round, c, u)
+				for range 3 {
+					toks = append(toks, mustToken(t, s, token(t, fmt.Sprintf("r%d-c%d", round, c), fam, fmt.Sprintf("r%d-u%d", round, u))))
+				}
+			}
+		}
+		var ops []func() error
+		for c := range clients {
+			id := fmt.Sprintf("r%d-c%d", round, c)
+			ops = append(ops, func() error { _, err := s.Revoke(ctx(t), store.Revocation{ClientID: id}); return err })
+		}
+		for u := range users {
+			id := fmt.Sprintf("r%d-u%d", round, u)
+			ops = append(ops, func() error { _, err := s.Revoke(ctx(t), store.Revocation{UserID: id}); return err })
+		}
+		for i, tok := range toks {
+			switch i % 6 {
+			case 0:
+				ops = append(ops, func() error { _, err := s.Revoke(ctx(t), store.Revocation{FamilyID: tok.FamilyID}); return err })
+			case 1:
+				ops = append(ops, func() error { _, err := s.Revoke(ctx(t), store.Revocation{Refresh: tok.Refresh}); return err })
+			case 2:
+				next := token(t, tok.ClientID, tok.FamilyID, tok.AuthenticatedUserID)
+				ops = append(ops, func() error {
+					err := s.RotateRefresh(ctx(t), *tok.Refresh, next)
+					if errors.Is(err, store.ErrRefreshReused) || errors.Is(err, store.ErrNotFound) {
+						return nil // lost to a revocation or a deletion
+					}
+					return err
+				})
+			case 3:
+				ops = append(ops, func() error {
+					err := s.ReissueAccess(ctx(t), *tok.Refresh, randDigest(t), now, 60, time.Time{})
+					if errors.Is(err, store.ErrNotFound) {
+						return nil
+					}
+					return err
+				})
+			}
+		}
+		gone := fmt.Sprintf("r%d-c0", round)
+		ops = append(ops, func() error { return s.DeleteClient(ctx(t), gone) })
+		// Interleave the kinds: bulk ones first in the slice would mostly
+		// run before the others.
+		for i := range ops {
+			j := (i * 7) % len(ops)
+			ops[i], ops[j] = ops[j], ops[i]
+		}
+		errs := make([]error, len(ops))
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i, op := range ops {
+			wg.Go(func() {
+				<-start
+				errs[i] = op()
+			})
+		}
+		close(start)
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Errorf("round %d, operation %d: %v", round, i, err)
+			}
+		}
+		// Every original token is revoked or was deleted with its client.
+		for _, tok := range toks {
+			got, err := s.TokenByRefresh(ctx(t), *tok.Refresh)
+			switch {
+			case errors.Is(err, store.ErrNotFound):
+				if tok.ClientID != gone {
+					t.Errorf("a token of client %s vanished", tok.ClientID)
+				}
+			case err != nil:
+				t.Fatal(err)
+			case !got.Revoked:
+				t.Errorf("round %d: a token of client %s, user %s survived every bulk revocation", round, tok.ClientID, tok.AuthenticatedUserID)
+			}
+		}
+	}
 }
 
 func testPurge(t *testing.T, s store.Store) {

@@ -31,6 +31,9 @@
 //  6. Serve mode over loopback HTTP: forward auth of a cached token against
 //     a floor HTTP handler (tests/floorhttp), and token issuance through
 //     the token endpoint against the raw PostgreSQL and SQLite loops.
+//  7. Cross-node revocation: three plugin processes on one PostgreSQL, the
+//     time from a revocation (admin CLI, replayed refresh token) to the
+//     first 401 on each.
 //
 // The table goes to stdout and to bin/bench.md. It is test tooling: it
 // asserts nothing about speed, but it fails if a request it sends is not
@@ -180,6 +183,10 @@ func run(o options) error {
 
 	progress("store queries per validated request (in process)")
 	if rep.queries, err = storeQueriesPerValidation(ctx, env.pgURL, env.pg.client, 100_000); err != nil {
+		return err
+	}
+	progress("cross-node revocation: 3 plugin processes on one PostgreSQL")
+	if rep.crossNode, err = env.measureCrossNode(ctx, 15); err != nil {
 		return err
 	}
 	env.close() // free the plugin processes before the memory measurement

@@ -64,13 +64,14 @@ func (w *rawWriter) write(ctx context.Context) error {
 	return nil
 }
 
-// openRawPostgres opens lib/pq with the pool settings of
-// store.OpenPostgres.
+// openRawPostgres opens lib/pq with the connector (one round trip per
+// statement) and pool settings of store.OpenPostgres.
 func openRawPostgres(ctx context.Context, dbURL, clientID, serviceID string) (writer, error) {
-	db, err := sql.Open("postgres", dbURL)
+	connector, err := store.PostgresConnector(dbURL)
 	if err != nil {
 		return nil, err
 	}
+	db := sql.OpenDB(connector)
 	db.SetMaxOpenConns(16)
 	db.SetMaxIdleConns(8)
 	db.SetConnMaxIdleTime(5 * time.Minute)

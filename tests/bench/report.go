@@ -8,6 +8,8 @@ import (
 	"runtime"
 	"strings"
 	"time"
+
+	"github.com/oauth2-password/oauth2-password/tests/harness"
 )
 
 type report struct {
@@ -23,6 +25,7 @@ type report struct {
 	shortSecret   shortSecret
 	login         loginCost
 	queries       float64
+	crossNode     crossNode
 	heapPerToken  float64
 	goBench       *goBench
 	wall          time.Duration
@@ -121,6 +124,11 @@ func (r *report) print(w io.Writer) {
 	}
 	r.printShortSecret(p)
 	p("| Store queries per validated request after warm-up (100,000 requests, in process) | %g | | | 0 | %s |", r.queries, met(r.queries == 0))
+	if cn := r.crossNode; len(cn.lags) > 0 {
+		p99 := harness.Quantile(cn.lags, 0.99)
+		p("| Cross-node revocation, %d plugin processes on one PostgreSQL: time from the revocation (admin CLI; replayed refresh token) to the first 401 on each node, %d revocations × %d nodes: p50 / p99 / max | %s / %s / %s | change-feed poll: up to `-cache-sync-interval` (2 s) | | p99 ≤ 1 s | %s |",
+			cn.nodes, cn.revocations, cn.nodes, ms(harness.Quantile(cn.lags, 0.5)), ms(p99), ms(harness.Quantile(cn.lags, 1)), met(p99 <= time.Second))
+	}
 	p("| Heap bytes per cached token (%s tokens in store.Cached) | %.0f B | | | ≤ 256 B | %s |", num(float64(r.opts.tokens)), r.heapPerToken, met(r.heapPerToken <= 256))
 	if g := r.goBench; g != nil {
 		for _, b := range []struct{ name, label string }{
@@ -154,6 +162,7 @@ func (r *report) print(w io.Writer) {
 	}
 	p("- serve rows: the real binary running `serve` (plain HTTP on loopback; the token endpoint behind a trusted TLS-terminating proxy, so `X-Forwarded-Proto: https` from 127.0.0.1 with `accept_http_if_already_terminated`) and, for forward auth, `tests/floorhttp` (net/http answering 200 with four identity headers, no logic); one `net/http` client with keep-alive in the bench process drives both sides in alternating rounds. Issuance rows compare with the raw loops above on the same store, writing rows for serve's client.")
 	p("- CPU per request: utime+stime of the plugin process (/proc, 10 ms ticks), of the bench process (the test host's side of the socket, or the raw loop) and of all postgres processes, over the measured rounds ÷ requests.")
+	p("- Cross-node revocation: three processes of the real binary (default flags) under three Kong-side hosts, one PostgreSQL database. Before each revocation the token validates on every node (so each has it cached); while it runs every node is probed every 2 ms through `Host.Do`; a node's lag is from the acknowledgment (the CLI exited; the replay was answered 400) to its first 401, 0 if earlier. Invalidation arrives by PostgreSQL LISTEN/NOTIFY; the change-feed poll (`-cache-sync-interval`) is the safety net.")
 	p("- Store queries: counted with `store.Cached.StoreQueries()` in process (the engine over `store.Cached` over the same PostgreSQL database), not through the socket.")
 	p("- Heap per token: `runtime.GC` + `MemStats.HeapAlloc` growth ÷ N, after caching N tokens shaped like the plugin's (32-character client id, UUID service id, distinct user id, hex family id, refresh token).")
 	if g := r.goBench; g != nil {

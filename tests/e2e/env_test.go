@@ -200,8 +200,8 @@ func passwordForm(c harness.Client, provisionKey, user, scope string) url.Values
 	return form
 }
 
-// Kong's answers to a failed bearer validation (kong-oauth2-behaviour.md
-// §4.3) in RFC 6750 §3 form (our deviation, §9).
+// Kong's answers to a failed bearer validation (kong/BEHAVIOUR.md §6) in
+// RFC 6750 §3 form (our deviation, kong/BEHAVIOUR.md §10).
 const (
 	descInvalid = "The access token is invalid or has expired"
 	descGlobal  = "The access token is global, but the current plugin is configured without 'global_credentials'"

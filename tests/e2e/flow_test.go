@@ -110,7 +110,7 @@ func getEcho(t *testing.T, e *env, hc *http.Client, rawURL string) *konghost.Ech
 }
 
 // TestSpoofedIdentityHeaders: identity headers a client sends are never
-// passed upstream as if Kong had set them (kong-oauth2-behaviour.md §4.4).
+// passed upstream as if Kong had set them (kong/BEHAVIOUR.md §7).
 func TestSpoofedIdentityHeaders(t *testing.T) {
 	t.Parallel()
 	db := harness.SQLiteURL(t)

@@ -29,6 +29,10 @@ func TestKongModeFlagErrors(t *testing.T) {
 		{[]string{"-login-user-throttle-window", "0s"}, "-login-user-throttle-window"},
 		{[]string{"-authenticate-ca-file", "/nonexistent/ca.pem"}, "authenticate CA file"},
 		{[]string{"-database-url", "a", "-database-url-file", "b"}, "mutually exclusive"},
+		{[]string{"-database-url", "mysql://u:hunter2@db/x"}, "unsupported database URL"},
+		{[]string{"-database-url-file", "/nonexistent/db-url"}, "database URL file"},
+		{[]string{"-database-url", "sqlite:/tmp/x.db", "-listen-database-url", "postgres://db/x"}, "-listen-database-url"},
+		{[]string{"-database-url", "postgres://db/x", "-listen-database-url", "sqlite:/tmp/x.db"}, "-listen-database-url"},
 		{[]string{"migrate"}, "admin commands come first"},
 		{[]string{"-kong-prefix", "/tmp/" + strings.Repeat("p", 100)}, "shorter -kong-prefix"},
 	} {
@@ -38,6 +42,9 @@ func TestKongModeFlagErrors(t *testing.T) {
 			msg := string(errOut)
 			if code != 2 || !strings.Contains(msg, tc.want) || strings.Count(msg, "\n") != 1 || len(out) != 0 {
 				t.Errorf("exit %d, stdout %q, stderr %q; want exit 2 and one line naming %q", code, out, msg, tc.want)
+			}
+			if strings.Contains(msg, "hunter2") {
+				t.Errorf("stderr echoes the database password: %q", msg)
 			}
 		})
 	}

@@ -22,10 +22,10 @@ import (
 
 // TestInstancesChangeUnderLoad: while several clients keep calling two
 // services, service a's configuration changes again and again (Kong starts
-// a new instance, then closes the old one, kong-plugin-protocol.md §3.9)
+// a new instance, then closes the old one, kong/PROTOCOL.md §4)
 // and service b's instance disappears from under Kong (what go-pdk's
 // expireInstances does to every instance older than 60 s on any close,
-// §3.9/§7.3). No request may be answered wrongly.
+// kong/PROTOCOL.md §4). No request may be answered wrongly.
 //
 // Version k of a's config has realm "v<k>", reads the token from header
 // "x-token-<k>" and hides it. A client sends its token in every

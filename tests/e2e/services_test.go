@@ -10,7 +10,7 @@ import (
 
 // TestServicesKeepTheirOwnConfig: one plugin process serves several
 // services, each with its own configuration, and tokens stay scoped to the
-// service that issued them (kong-oauth2-behaviour.md §4.6).
+// service that issued them (kong/BEHAVIOUR.md §9).
 func TestServicesKeepTheirOwnConfig(t *testing.T) {
 	t.Parallel()
 	db := harness.SQLiteURL(t)

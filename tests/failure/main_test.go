@@ -113,6 +113,29 @@ func (s *stack) mustIssue(user string) harness.TokenResponse {
 	return tr
 }
 
+// grantAndRotate runs one user's grant and refresh: the new token
+// validates, the refreshed one too, and rotation retires the first at once.
+func (s *stack) grantAndRotate(user string) (first, next harness.TokenResponse, err error) {
+	first, _, err = s.post(s.passwordForm(user))
+	if err != nil || first.Status != 200 {
+		return first, next, fmt.Errorf("password grant: %d %s %s %v", first.Status, first.Error, first.ErrorDescription, err)
+	}
+	if st, err := s.validate(first.AccessToken); err != nil || st != 200 {
+		return first, next, fmt.Errorf("new token answered %d %v", st, err)
+	}
+	next, _, err = s.post(s.refreshForm(first.RefreshToken))
+	if err != nil || next.Status != 200 {
+		return first, next, fmt.Errorf("refresh: %d %s %v", next.Status, next.Error, err)
+	}
+	if st, err := s.validate(next.AccessToken); err != nil || st != 200 {
+		return first, next, fmt.Errorf("refreshed token answered %d %v", st, err)
+	}
+	if st, err := s.validate(first.AccessToken); err != nil || st != 401 {
+		return first, next, fmt.Errorf("rotated-out token answered %d %v, want 401", st, err)
+	}
+	return first, next, nil
+}
+
 // validate sends a proxied request with the token and returns the status
 // (200: proxied, authenticated as bob).
 func (s *stack) validate(token string) (int, error) {

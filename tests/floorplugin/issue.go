@@ -111,13 +111,15 @@ func writeToken() ([]byte, error) {
 }
 
 // issueDB is the process's pool, opened on first use (after go-pdk parsed
-// the flags) with the pool settings of store.OpenPostgres: keep them in
-// step. A URL that does not parse fails every write, answered with a 503.
+// the flags) with the connector and pool settings of store.OpenPostgres:
+// keep them in step. A URL that does not parse fails every write, answered
+// with a 503.
 var issueDB = sync.OnceValues(func() (*sql.DB, error) {
-	db, err := sql.Open("postgres", *issueURL)
+	connector, err := store.PostgresConnector(*issueURL)
 	if err != nil {
 		return nil, fmt.Errorf("invalid -issue-database-url")
 	}
+	db := sql.OpenDB(connector)
 	db.SetMaxOpenConns(16)
 	db.SetMaxIdleConns(8)
 	db.SetConnMaxIdleTime(5 * time.Minute)

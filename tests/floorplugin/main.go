@@ -3,8 +3,8 @@
 // subject of package konghost.
 //
 // With its default config its access handler makes exactly four PDK round
-// trips, the ones any bearer-token plugin needs (kong-plugin-protocol.md §3.6,
-// §7.1): kong.request.get_path, kong.request.get_header("authorization"),
+// trips, the ones any bearer-token plugin needs (kong/PROTOCOL.md §5):
+// kong.request.get_path, kong.request.get_header("authorization"),
 // kong.client.authenticate and kong.service.request.set_headers (seven headers
 // in one call). Optional config fields switch on the paths konghost must
 // handle like Kong: an early kong.response.exit and an arbitrary extra PDK
@@ -27,7 +27,7 @@ import (
 )
 
 // Config is the plugin's config as Kong sends it in cmd_start_instance. The
-// json tags are the schema field names (kong-plugin-protocol.md §2.5).
+// json tags are the schema field names (kong/PROTOCOL.md §2).
 type Config struct {
 	// ConsumerID is the consumer reported to kong.client.authenticate.
 	ConsumerID string `json:"consumer_id"`
@@ -69,7 +69,7 @@ func (c *Config) Access(kong *pdk.PDK) {
 			status = 401
 		}
 		// Kong never answers kong.response.exit and drops the connection,
-		// so return at once (kong-plugin-protocol.md §3.10).
+		// so return at once (kong/PROTOCOL.md §6).
 		kong.Response.Exit(status, []byte(`{"message":"Unauthorized"}`), map[string][]string{
 			"Content-Type":     {"application/json"},
 			"WWW-Authenticate": {`Bearer realm="floor"`},

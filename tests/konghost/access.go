@@ -40,7 +40,7 @@ func (h *Host) Do(ctx context.Context, service string, req *Request) (*Result, e
 	}
 	x := newReqState(h, svc, req)
 	res := &Result{Calls: x.calls}
-	// Kong builds a handler only for the phases the dump lists (§3.2).
+	// Kong builds a handler only for the phases the dump lists (§2).
 	if h.info.HasPhase("access") {
 		res.InstanceID, res.Retries, res.Failure = h.handleEvent(ctx, x, svc, conf, "access")
 	}
@@ -51,12 +51,12 @@ func (h *Host) Do(ctx context.Context, service string, req *Request) (*Result, e
 // handleEvent is Rpc:handle_event (pb_rpc.lua@3.9.3 L360-386): get the
 // instance, run the event; on an error containing "closed" reset all
 // instances and try again with a fresh one, bounded here by Options.Tries.
-// Any other error is logged and answered with 500 (Kong 3.8+, §3.7).
+// Any other error is logged and answered with 500 (Kong 3.8+, §5).
 func (h *Host) handleEvent(ctx context.Context, x *reqState, svc Service, conf map[string]any, phase string) (id int32, retries int, err error) {
 	for attempt := 1; ; attempt++ {
 		id, err = h.instanceID(ctx, svc, conf)
 		if err != nil {
-			// get_instance_id raises: the request errors, no retry (§9).
+			// get_instance_id raises: the request errors, no retry (§7).
 			return id, retries, err
 		}
 		err = h.rpc.handleEvent(ctx, id, phase, x.serve)

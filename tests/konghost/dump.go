@@ -10,11 +10,11 @@ import (
 	"time"
 )
 
-// Info is what Kong keeps from a plugin's -dump output (reference §3.2:
+// Info is what Kong keeps from a plugin's -dump output (kong/PROTOCOL.md §2:
 // name, priority, version, schema and phases of the first plugin).
 type Info struct {
 	Protocol   string // always "ProtoBuf:1": Dump rejects anything else
-	SocketPath string // informational: Kong ignores it (§3.1)
+	SocketPath string // informational: Kong ignores it (§1)
 	Name       string
 	Phases     []string
 	Version    string
@@ -43,7 +43,7 @@ func (i Info) Field(name string) (Field, bool) {
 }
 
 // HasPhase reports whether the plugin handles phase; Kong builds a Lua
-// handler only for the listed phases (§3.2).
+// handler only for the listed phases (§2).
 func (i Info) HasPhase(phase string) bool {
 	for _, p := range i.Phases {
 		if p == phase {
@@ -67,7 +67,7 @@ func Dump(bin string) (Info, error) {
 }
 
 // dump runs the query command. Kong reads only stdout, all of it, and
-// decodes it as one JSON document (§3.2), so anything else a plugin prints
+// decodes it as one JSON document (§2), so anything else a plugin prints
 // on stdout breaks loading; stderr is kept only for the error message.
 func dump(ctx context.Context, bin, prefix string, args, env []string) (Info, error) {
 	cmd := exec.CommandContext(ctx, bin, append([]string{"-dump", "-kong-prefix", prefix}, args...)...)
@@ -94,7 +94,7 @@ func parseDump(out []byte) (Info, error) {
 		SocketPath string
 		Plugins    []dumpPlugin
 	}
-	// go-pdk <= v0.6 printed a bare array; Kong then uses MsgPack:1 (§2.4).
+	// go-pdk <= v0.6 printed a bare array; Kong then uses MsgPack:1 (§2).
 	if t := bytes.TrimSpace(out); len(t) > 0 && t[0] == '[' {
 		return Info{}, fmt.Errorf("konghost: -dump is a bare array (MsgPack:1, go-pdk <= v0.6), want \"ProtoBuf:1\"")
 	}
@@ -102,14 +102,14 @@ func parseDump(out []byte) (Info, error) {
 		return Info{}, fmt.Errorf("konghost: -dump output is not one JSON document: %v", err)
 	}
 	// Kong defaults a missing Protocol to MsgPack:1 (go-pdk <= v0.6), which
-	// this host does not speak (§2.6).
+	// this host does not speak (§2).
 	if d.Protocol != "ProtoBuf:1" {
 		return Info{}, fmt.Errorf("konghost: -dump Protocol %q, want \"ProtoBuf:1\"", d.Protocol)
 	}
 	if len(d.Plugins) == 0 {
 		return Info{}, fmt.Errorf("konghost: -dump lists no plugin")
 	}
-	// Kong 3.9 registers only the first entry (§3.2).
+	// Kong 3.9 registers only the first entry (§2).
 	p := d.Plugins[0]
 	info := Info{
 		Protocol: d.Protocol, SocketPath: d.SocketPath,
@@ -127,7 +127,7 @@ func parseDump(out []byte) (Info, error) {
 	return info, nil
 }
 
-// ConfigFields extracts schema.fields[].config.fields[] (§2.5): a list of
+// ConfigFields extracts schema.fields[].config.fields[] (§2): a list of
 // one-key objects, name → declaration.
 func ConfigFields(schema map[string]any) ([]Field, error) {
 	top, _ := schema["fields"].([]any)

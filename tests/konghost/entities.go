@@ -7,7 +7,7 @@ import (
 )
 
 // Scope is what the plugin entity is bound to, which decides the scope ids
-// Kong adds to the config (§3.8).
+// Kong adds to the config (§4).
 type Scope int
 
 const (
@@ -72,7 +72,7 @@ func (h *Host) AddService(s ServiceSpec) (Service, error) {
 
 // SetConfig changes the plugin config of a service. Like a rebuilt plugins
 // iterator it gets a new __seq__; the next request then starts a new
-// instance and closes the old one (§3.9).
+// instance and closes the old one (§4).
 func (h *Host) SetConfig(service string, cfg map[string]any) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -123,7 +123,7 @@ func (h *Host) route(host, path string) (string, bool) {
 
 // snapshot returns the entity and the config Kong would send: the flat
 // config table, schema fields without a value as null, plus the keys
-// get_plugin_config adds (§3.8). A nil scope id is omitted.
+// get_plugin_config adds (§4). A nil scope id is omitted.
 func (h *Host) snapshot(service string) (Service, map[string]any, bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()

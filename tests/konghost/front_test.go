@@ -115,7 +115,7 @@ func TestFrontRouting(t *testing.T) {
 }
 
 // Many requests at once each need their own connection; the instance is
-// started once, concurrent requests waiting for the claim (§3.9).
+// started once, concurrent requests waiting for the claim (§4).
 func TestConcurrentRequests(t *testing.T) {
 	h := startFloor(t, nil)
 	f := startFront(t, h)

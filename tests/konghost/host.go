@@ -28,7 +28,7 @@ type Options struct {
 	NodeID     string        // kong.node.get_id; a random UUID by default
 	Timeout    time.Duration // socket read timeout, default 60 s like Kong
 	// Tries bounds handle_event attempts after closed connections (Kong
-	// recurses without limit, §7.3). Default 3.
+	// recurses without limit, §4). Default 3.
 	Tries int
 }
 
@@ -41,7 +41,7 @@ type Host struct {
 	proc  *Process
 	rpc   *rpc
 	inst  *instances
-	seq   atomic.Int64 // plugins_iterator:__seq__ (§3.8)
+	seq   atomic.Int64 // plugins_iterator:__seq__ (§4)
 	wsID  string
 	node  string
 	start time.Time
@@ -111,7 +111,7 @@ func Start(ctx context.Context, o Options) (*Host, error) {
 		return nil, err
 	}
 	// Kong connects to the configured socket, which must equal the
-	// plugin's <prefix>/<exe basename>.socket (§3.1); the dump's
+	// plugin's <prefix>/<exe basename>.socket (§1); the dump's
 	// SocketPath is ignored.
 	h.rpc = &rpc{name: h.info.Name, pool: NewPool(h.proc.Socket()), timeout: o.Timeout}
 	return h, nil

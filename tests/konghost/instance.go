@@ -8,7 +8,7 @@ import (
 )
 
 // instances is Kong 3.9's running_instances table (plugin.lua@3.9.3
-// L228-304, reference §3.9): one entry per plugin entity id.
+// L228-304, kong/PROTOCOL.md §4): one entry per plugin entity id.
 type instances struct {
 	mu sync.Mutex
 	m  map[string]*instanceInfo

@@ -24,7 +24,7 @@ func TestSequenceNumbersStartAtTwo(t *testing.T) {
 }
 
 // A config change starts a new instance with the new config, and only then
-// closes the old one (§3.9).
+// closes the old one (§4).
 func TestConfigChangeStartsThenCloses(t *testing.T) {
 	h := startFloor(t, map[string]any{"consumer_id": "11111111-1111-4111-8111-111111111111"})
 	first := do(t, h, "api", authed())
@@ -55,7 +55,7 @@ func TestConfigChangeStartsThenCloses(t *testing.T) {
 
 // If go-pdk no longer knows an instance (expired, or closed by another
 // worker) it closes the connection; Kong resets every instance and retries
-// with a fresh one (§3.9, §7.3).
+// with a fresh one (§4).
 func TestDroppedInstanceIsResetAndRetried(t *testing.T) {
 	h := startFloor(t, nil)
 	first := do(t, h, "api", authed())
@@ -66,7 +66,7 @@ func TestDroppedInstanceIsResetAndRetried(t *testing.T) {
 	if res.Status != 200 || res.Retries != 1 {
 		t.Fatalf("status %d retries %d failure %v; want 200 after one retry", res.Status, res.Retries, res.Failure)
 	}
-	// go-pdk uses __seq__ as the instance id (§3.5), so the fresh instance
+	// go-pdk uses __seq__ as the instance id (§4), so the fresh instance
 	// of the same config gets the same id back.
 	var kinds []string
 	for _, c := range h.Control() {
@@ -185,7 +185,7 @@ func TestPDKFailuresGive500(t *testing.T) {
 }
 
 // A failing cmd_start_instance (here go-pdk cannot decode the config)
-// gives 500 without a retry (§9).
+// gives 500 without a retry (§7).
 func TestStartInstanceFailureGives500(t *testing.T) {
 	h := startFloor(t, map[string]any{"consumer_id": 42})
 	res := do(t, h, "api", authed())

@@ -11,12 +11,12 @@ import (
 
 // pdkFunc answers one PDK call. A nil message is sent as a zero-length
 // frame, which is what Kong sends when the Lua function returns nil
-// (reference §3.7).
+// (kong/PROTOCOL.md §5).
 type pdkFunc func(x *reqState, args []byte) (proto.Message, error)
 
 // luaError is an error raised by a Kong PDK function (bad argument, wrong
 // phase). Kong does not catch it: the plugin handler is aborted and the
-// client gets 500 (§3.7 "Errors", §9).
+// client gets 500 (§5 "Errors", §7).
 type luaError struct{ msg string }
 
 func (e *luaError) Error() string { return e.msg }
@@ -27,7 +27,7 @@ func raise(format string, args ...any) error { return &luaError{fmt.Sprintf(form
 // host does not answer; the request fails with 500 so the gap is visible.
 var ErrNotImplemented = errors.New("konghost: PDK method not implemented by the test host")
 
-// pdkMethods is the dispatch table, keyed by the wire name (§4).
+// pdkMethods is the dispatch table, keyed by the wire name (§5).
 var pdkMethods = map[string]pdkFunc{}
 
 func register(fs map[string]pdkFunc) {
@@ -44,7 +44,7 @@ func (x *reqState) serve(method string, args []byte) ([]byte, error) {
 		if kongMethods[method] {
 			return nil, fmt.Errorf("%w: %s", ErrNotImplemented, method)
 		}
-		// call_pdk's answer; Kong 3.8+ turns it into a 500 (§3.7).
+		// call_pdk's answer; Kong 3.8+ turns it into a 500 (§5).
 		return nil, fmt.Errorf("method %q not found", method)
 	}
 	m, err := f(x, args)
@@ -65,7 +65,7 @@ func decode(args []byte, m proto.Message) error {
 }
 
 // luaNil is how Kong wraps a Lua nil into google.protobuf.Value:
-// {null_value = 1}, an enum number the proto does not define (§3.7).
+// {null_value = 1}, an enum number the proto does not define (§5).
 func luaNil() *structpb.Value {
 	return &structpb.Value{Kind: &structpb.Value_NullValue{NullValue: structpb.NullValue(1)}}
 }
@@ -87,7 +87,7 @@ func luaToString(v *structpb.Value) (string, bool) {
 	}
 }
 
-// kongMethods are the 74 rpcs of Kong 3.9's service Kong (§4).
+// kongMethods are the 74 rpcs of Kong 3.9's service Kong (§5).
 var kongMethods = map[string]bool{}
 
 func init() {

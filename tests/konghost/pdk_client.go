@@ -49,7 +49,7 @@ func init() {
 		// load_consumer(id, by_username): Kong raises "cannot load a
 		// consumer with an id that is not a uuid" unless by_username; with
 		// by_username it tries the id (if a UUID) and then the username
-		// (§9). Not found → nil.
+		// (§7). Not found → nil.
 		"kong.client.load_consumer": func(x *reqState, args []byte) (proto.Message, error) {
 			var spec pb.ConsumerSpec
 			if err := decode(args, &spec); err != nil {

@@ -80,7 +80,7 @@ func init() {
 		},
 		// get_header: the first value (kong.tools.http get_header; nginx
 		// would join repeated headers with ", "); "-" and "_" match alike,
-		// as in ngx.var.http_*. Absent → zero-length reply (§9).
+		// as in ngx.var.http_*. Absent → zero-length reply (§7).
 		"kong.request.get_header": func(x *reqState, args []byte) (proto.Message, error) {
 			var name pb.String
 			if err := decode(args, &name); err != nil {
@@ -92,7 +92,7 @@ func init() {
 			return nil, nil
 		},
 		// get_headers: lower-case names, a string per single header and a
-		// list of strings per repeated one (§3.7).
+		// list of strings per repeated one (§5).
 		"kong.request.get_headers": func(x *reqState, args []byte) (proto.Message, error) {
 			max, err := maxArg(args, "max_headers")
 			if err != nil {

@@ -8,7 +8,7 @@ import (
 )
 
 // kong.response.*: the getters are not allowed before the response exists
-// (Kong raises in access, §9); the setters record onto the final response;
+// (Kong raises in access, §7); the setters record onto the final response;
 // exit ends the request.
 func init() {
 	notInAccess := func(*reqState, []byte) (proto.Message, error) {
@@ -70,7 +70,7 @@ func init() {
 		},
 		// exit: record the response and answer nothing; Kong yields the
 		// handler's coroutine, skips the remaining access plugins and drops
-		// the connection (§3.10). A status outside 100–599 raises (500).
+		// the connection (§6). A status outside 100–599 raises (500).
 		"kong.response.exit": func(x *reqState, args []byte) (proto.Message, error) {
 			var a pb.ExitArgs
 			if err := decode(args, &a); err != nil {

@@ -121,7 +121,7 @@ func init() {
 }
 
 // headerValue is Kong's normalize_header: tostring of a string, number or
-// boolean, and "" becomes a single space (§9: setting "" sends " ").
+// boolean, and "" becomes a single space (§7: setting "" sends " ").
 func headerValue(v *structpb.Value) (string, error) {
 	s, ok := luaToString(v)
 	if !ok {
@@ -149,7 +149,7 @@ func headerKV(args []byte) (string, []string, error) {
 }
 
 // headerStruct decodes a set_headers table: name → string or list of
-// strings (go-pdk always sends lists, §4).
+// strings (go-pdk always sends lists, §5).
 func headerStruct(args []byte) (map[string][]string, error) {
 	var st structpb.Struct
 	if err := decode(args, &st); err != nil {

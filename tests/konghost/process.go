@@ -16,7 +16,7 @@ import (
 )
 
 // Process runs the plugin binary the way Kong's start_cmd does (reference
-// §3.2): "<bin> -kong-prefix DIR [args]", stdout and stderr merged, each
+// §1): "<bin> -kong-prefix DIR [args]", stdout and stderr merged, each
 // line logged as "[name:pid] line", and a respawn when it dies, at most once
 // per second, until Close. Exit status 127 (command not found) stops the
 // respawning, as in Kong.
@@ -38,8 +38,8 @@ type Process struct {
 
 // ProcessOptions configures StartProcess.
 type ProcessOptions struct {
-	Bin  string   // plugin binary; its basename is the plugin name (§2.3)
-	Dir  string   // the -kong-prefix directory; must be short (§7.5)
+	Bin  string   // plugin binary; its basename is the plugin name (§1)
+	Dir  string   // the -kong-prefix directory; must be short (§1)
 	Args []string // extra arguments after -kong-prefix DIR
 	Env  []string // added to the test's environment
 	// Socket is the socket the process listens on; default
@@ -62,7 +62,7 @@ func StartProcess(ctx context.Context, o ProcessOptions) (*Process, error) {
 	if p.socket == "" {
 		p.socket = filepath.Join(o.Dir, name+".socket")
 	}
-	// Go refuses Unix socket paths of 108 bytes or more (§7.5).
+	// Go refuses Unix socket paths of 108 bytes or more (§1).
 	if len(p.socket) > 107 {
 		return nil, fmt.Errorf("konghost: socket path %q is %d bytes, over 107", p.socket, len(p.socket))
 	}
@@ -142,7 +142,7 @@ func (p *Process) Exits() []string {
 	return append([]string(nil), p.exits...)
 }
 
-// Close stops respawning, sends SIGTERM (Kong's exit_worker, §3.2) and
+// Close stops respawning, sends SIGTERM (Kong's exit_worker, §1) and
 // waits for the process, killing it after 5 s.
 func (p *Process) Close() error {
 	p.mu.Lock()

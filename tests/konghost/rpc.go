@@ -18,16 +18,16 @@ import (
 type rpc struct {
 	name    string
 	pool    *Pool
-	timeout time.Duration // lua_socket_read_timeout, 60 s in Kong (§3.3)
+	timeout time.Duration // lua_socket_read_timeout, 60 s in Kong (§3)
 	msgID   atomic.Int64
 }
 
 // nextSeq reproduces "self.msg_id = self.msg_id + 1; local msg_id =
-// self.msg_id; … msg_id = msg_id + 1": the first call sends 2 (§3.3).
+// self.msg_id; … msg_id = msg_id + 1": the first call sends 2 (§3).
 func (r *rpc) nextSeq() int64 { return r.msgID.Add(1) + 1 }
 
 // errExit ends an event after kong.response.exit: Kong sends no reply and
-// abandons the connection (§3.10).
+// abandons the connection (§6).
 var errExit = errors.New("konghost: kong.response.exit")
 
 // call sends one RpcCall on a pooled connection. bridge, for
@@ -86,7 +86,7 @@ func (r *rpc) exchange(c *net.UnixConn, seq int64, msg []byte, bridge func(*net.
 }
 
 // startInstance is call_start_instance: the config goes as JSON bytes and
-// the instance id comes back in instance_status (§3.5, §3.8).
+// the instance id comes back in instance_status (§4).
 func (r *rpc) startInstance(ctx context.Context, conf map[string]any) (int32, error) {
 	b, err := json.Marshal(conf)
 	if err != nil {
@@ -105,7 +105,7 @@ func (r *rpc) startInstance(ctx context.Context, conf map[string]any) (int32, er
 	return st.InstanceId, nil
 }
 
-// closeInstance is call_close_instance; Kong ignores its result (§3.9).
+// closeInstance is call_close_instance; Kong ignores its result (§4).
 func (r *rpc) closeInstance(ctx context.Context, id int32) error {
 	_, err := r.call(ctx, &pb.RpcCall{Call: &pb.RpcCall_CmdCloseInstance{
 		CmdCloseInstance: &pb.CmdCloseInstance{InstanceId: id},
@@ -114,7 +114,7 @@ func (r *rpc) closeInstance(ctx context.Context, id int32) error {
 }
 
 // handleEvent sends cmd_handle_event and serves the plugin's PDK calls
-// until the empty end-of-event frame (§3.6). serve answers one call: a nil
+// until the empty end-of-event frame (§5). serve answers one call: a nil
 // reply is sent as a zero-length frame; errExit or any other error abandons
 // the connection without a reply.
 func (r *rpc) handleEvent(ctx context.Context, id int32, phase string, serve func(method string, args []byte) ([]byte, error)) error {

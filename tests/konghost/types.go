@@ -81,7 +81,7 @@ type Result struct {
 	RoundTrips int
 	// Logs are the kong.log.* calls of this request.
 	Logs []LogEntry
-	// Retries counts handle_event retries after a closed connection (§3.9).
+	// Retries counts handle_event retries after a closed connection (§4).
 	Retries int
 	// InstanceID is the instance the last event ran on (0 if none).
 	InstanceID int32

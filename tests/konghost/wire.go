@@ -17,7 +17,7 @@ const maxFrame = 64 << 20
 
 // writeFrame writes a uint32 little-endian length and the payload. Kong packs
 // the length as a native unsigned int, little-endian on its platforms, and
-// go-pdk uses binary.LittleEndian (reference §3.3). Zero-length frames are
+// go-pdk uses binary.LittleEndian (kong/PROTOCOL.md §3). Zero-length frames are
 // legal: "no value" and "end of event".
 func writeFrame(w io.Writer, payload []byte) error {
 	buf := make([]byte, 4+len(payload))
@@ -44,7 +44,7 @@ func readFrame(r io.Reader) ([]byte, error) {
 }
 
 // Pool is the per-worker cosocket keepalive pool Kong's Rpc:call uses
-// (§3.3): every RPC takes an idle connection or dials a new one, and gives
+// (§3): every RPC takes an idle connection or dials a new one, and gives
 // it back only after a clean RpcReturn. nginx closes idle pooled connections
 // whose peer hung up; get reproduces that with a non-blocking peek, so a
 // respawned plugin is not fed connections to the dead one.
@@ -132,8 +132,8 @@ func alive(c *net.UnixConn) bool {
 
 // connClosed reports whether err means the plugin closed the connection,
 // which Kong sees as the error text "closed" and answers with reset and
-// retry (§3.9). go-pdk closes the connection on every error of its own, e.g.
-// "no plugin instance N" (§3.5). A failed connect is not "closed" to Kong
+// retry (§4). go-pdk closes the connection on every error of its own, e.g.
+// "no plugin instance N" (§4). A failed connect is not "closed" to Kong
 // ("connection refused", "no such file or directory"): 500, no retry.
 func connClosed(err error) bool {
 	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
