@@ -84,6 +84,9 @@ func (r *request) refreshGrant(p params, client oauth.Client, state any) error {
 	case errors.Is(err, oauth.ErrRefreshReused):
 		// Lost a race with another use of the same refresh token.
 		return r.refreshReplayed(t.FamilyID, old, invalid, state)
+	case errors.Is(err, oauth.ErrClientGone):
+		r.exitTokenError(ErrInvalidClient, state)
+		return nil
 	case isNotFound(err):
 		r.exitInvalidGrant(invalid, state)
 		return nil

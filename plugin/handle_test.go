@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oauth2-password/oauth2-password/plugin/oauth"
 	"github.com/oauth2-password/oauth2-password/store"
 )
 
@@ -117,3 +118,30 @@ func TestNoSecretsInLogs(t *testing.T) {
 		}
 	}
 }
+
+// goneClient stores nothing: the client was deleted (perhaps on another
+// node) after it authenticated.
+type goneClient struct{ Store }
+
+func (goneClient) CreateToken(context.Context, oauth.Token) error { return oauth.ErrClientGone }
+func (goneClient) RotateRefresh(context.Context, oauth.Digest, oauth.Token) error {
+	return oauth.ErrClientGone
+}
+
+// TestDeletedClientIsInvalidClient: a token the store refuses because its
+// client no longer exists is invalid_client, never a 503 (the store is
+// not down).
+func TestDeletedClientIsInvalidClient(t *testing.T) {
+	w := newEnvWith(t, func(s Store) Store { return goneClient{s} })
+	f := w.tokenReq(passwordForm())
+	access(w.config(""), f)
+	f.expectError(400, "invalid_client", "Invalid client authentication")
+	// The refresh grant, on a store that has the refresh token.
+	x := newEnvWith(t, func(s Store) Store { return goneClient{s} })
+	if err := x.st.CreateToken(context.Background(), oauth.Token{Access: oauth.DigestOf("a-0123456789"), Refresh: ptr(oauth.DigestOf("r-0123456789")),
+		ClientID: "app", ServiceID: testService, IssuedAt: x.clock(), ExpiresIn: 7200, FamilyID: "f"}); err != nil {
+		t.Fatal(err)
+	}
+	x.refresh(x.config(""), "r-0123456789").expectError(400, "invalid_client", "Invalid client authentication")
+}
+

@@ -55,6 +55,12 @@ func (r *request) issue(clientID, svc, uid, scope, family string, state any) err
 	ctx, cancel := r.e.storeCtx(r.ctx)
 	defer cancel()
 	if err := r.e.opt.Store.CreateToken(ctx, t); err != nil {
+		if errors.Is(err, oauth.ErrClientGone) {
+			// The client was deleted (perhaps on another node) since it
+			// authenticated: it is gone, the store is not down.
+			r.exitTokenError(ErrInvalidClient, state)
+			return nil
+		}
 		r.storeFailed("storing a token", err, state)
 		return nil
 	}
