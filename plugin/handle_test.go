@@ -144,4 +144,3 @@ func TestDeletedClientIsInvalidClient(t *testing.T) {
 	}
 	x.refresh(x.config(""), "r-0123456789").expectError(400, "invalid_client", "Invalid client authentication")
 }
-
