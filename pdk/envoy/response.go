@@ -1,0 +1,136 @@
+package envoy
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
+	"google.golang.org/genproto/googleapis/rpc/code"
+	"google.golang.org/genproto/googleapis/rpc/status"
+
+	"github.com/oauth2-password/oauth2-password/plugin"
+)
+
+// The two statuses every answer carries; they are never modified.
+var (
+	statusOK = &status.Status{Code: int32(code.Code_OK)}
+	deniedBy = map[int]*status.Status{
+		http.StatusUnauthorized:        {Code: int32(code.Code_UNAUTHENTICATED)},
+		http.StatusForbidden:           {Code: int32(code.Code_PERMISSION_DENIED)},
+		http.StatusInternalServerError: {Code: int32(code.Code_INTERNAL)},
+		http.StatusServiceUnavailable:  {Code: int32(code.Code_UNAVAILABLE)},
+	}
+)
+
+// grpcStatus is the CheckResponse status of a denial with HTTP status s.
+// Envoy denies on every status but OK and answers the client with
+// denied_response whatever the code; the code is for Envoy's logs and
+// traces: UNAUTHENTICATED for a missing or bad token (401 and other 4xx),
+// PERMISSION_DENIED for 403, UNAVAILABLE when the store is (503), INTERNAL
+// for other failures of ours.
+func grpcStatus(s int) *status.Status {
+	if st, ok := deniedBy[s]; ok {
+		return st
+	}
+	if s >= 500 {
+		return deniedBy[http.StatusInternalServerError]
+	}
+	return deniedBy[http.StatusUnauthorized]
+}
+
+// lowerNames holds the upstream header names the engine sets on every
+// allowed request, in the lower case Envoy uses, so that naming them
+// allocates nothing.
+var lowerNames = map[string]string{}
+
+func init() {
+	for _, h := range []string{"X-Consumer-ID", "X-Consumer-Custom-ID", "X-Consumer-Username",
+		"X-Credential-Identifier", "X-Anonymous-Consumer", "X-Authenticated-Scope", "X-Authenticated-Userid",
+		"Content-Type", "WWW-Authenticate", "Retry-After", "Cache-Control", "Pragma"} {
+		lowerNames[h] = strings.ToLower(h)
+	}
+}
+
+func lowerName(h string) string {
+	if l, ok := lowerNames[h]; ok {
+		return l
+	}
+	return strings.ToLower(h)
+}
+
+// checkResponse turns the engine's decision into Envoy's answer.
+//
+// Allowed: OK, with ok_response setting each identity header that has a
+// value (OVERWRITE_IF_EXISTS_OR_ADD, so a copy the client sent is
+// replaced) and removing the others and, under hide_credentials, the
+// credential header (headers_to_remove), so that no spoofed identity
+// header and no hidden credential reaches the upstream. A token hidden in
+// the query is removed with query_parameters_to_remove.
+//
+// Denied: the engine's answer as denied_response (status, headers among
+// which WWW-Authenticate and Content-Type, JSON body), so that the client
+// sees what a Kong user sees. A store outage is a denial too (503 with
+// Retry-After), never error_response: Envoy would apply failure_mode_allow
+// to that.
+func checkResponse(d *plugin.Decision, q *request) *authv3.CheckResponse {
+	if a := d.Answer; a != nil {
+		return denied(a)
+	}
+	ok := &authv3.OkHttpResponse{}
+	ok.Headers = make([]*corev3.HeaderValueOption, 0, len(d.Upstream))
+	for k, v := range d.Upstream {
+		if len(v) == 0 {
+			ok.HeadersToRemove = append(ok.HeadersToRemove, lowerName(k))
+			continue
+		}
+		ok.Headers = append(ok.Headers, headerOption(lowerName(k), v))
+	}
+	if d.UpstreamQuery != nil {
+		ok.QueryParametersToRemove = removedParams(q.rawQuery, *d.UpstreamQuery)
+	}
+	return &authv3.CheckResponse{Status: statusOK, HttpResponse: &authv3.CheckResponse_OkResponse{OkResponse: ok}}
+}
+
+// denied is a CheckResponse that answers the client with a.
+func denied(a *plugin.Response) *authv3.CheckResponse {
+	dr := &authv3.DeniedHttpResponse{
+		Status:  &typev3.HttpStatus{Code: typev3.StatusCode(a.Status)},
+		Headers: make([]*corev3.HeaderValueOption, 0, len(a.Header)),
+		Body:    string(a.Body),
+	}
+	for k, v := range a.Header {
+		if len(v) > 0 {
+			dr.Headers = append(dr.Headers, headerOption(lowerName(k), v))
+		}
+	}
+	return &authv3.CheckResponse{Status: grpcStatus(a.Status),
+		HttpResponse: &authv3.CheckResponse_DeniedResponse{DeniedResponse: dr}}
+}
+
+// headerOption sets header k to v, replacing any value it had (the
+// deprecated append field stays unset).
+func headerOption(k string, v []string) *corev3.HeaderValueOption {
+	val := v[0]
+	if len(v) > 1 {
+		val = strings.Join(v, ", ")
+	}
+	return &corev3.HeaderValueOption{Header: &corev3.HeaderValue{Key: k, Value: val},
+		AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD}
+}
+
+// removedParams names the query parameters of before that after no longer
+// has: what hide_credentials stripped.
+func removedParams(before, after string) []string {
+	b, _ := url.ParseQuery(before)
+	a, _ := url.ParseQuery(after)
+	var out []string
+	for k := range b {
+		if _, ok := a[k]; !ok {
+			out = append(out, k)
+		}
+	}
+	return out
+}
