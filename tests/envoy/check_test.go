@@ -241,7 +241,7 @@ func TestExtAuthz(t *testing.T) {
 		{name: "hide_credentials, header", service: "hidden", req: envoyRequest{path: "/orders", header: bearer(hiddenTok.AccessToken)},
 			want: want{allowed: true, set: bob(s.client.ID, "user-3", ""), removed: []string{"authorization"}}},
 		{name: "hide_credentials, query", service: "hidden", req: envoyRequest{path: "/orders?page=2&access_token=" + hiddenTok.AccessToken},
-			want: want{allowed: true, set: bob(s.client.ID, "user-3", ""), query: []string{"access_token"}},
+			want:     want{allowed: true, set: bob(s.client.ID, "user-3", ""), query: []string{"access_token"}},
 			grpcOnly: "Envoy's HTTP ext_authz cannot change the query"},
 		{name: "spoofed identity headers", service: "orders", req: envoyRequest{path: "/orders", header: map[string]string{
 			"authorization": "Bearer " + noScope.AccessToken, "x-consumer-id": "admin", "x-consumer-username": "admin",
