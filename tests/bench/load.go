@@ -16,8 +16,14 @@ import (
 type side struct {
 	name   string
 	op     func(ctx context.Context) error
-	plugin *pluginProc // whose process CPU is accounted, if any
+	plugin process // whose process CPU is accounted, if any
 }
+
+// process is a server process a side measures: a plugin under its
+// Kong-side host, or an ext_authz server.
+type process interface{ pid() int }
+
+func (p *pluginProc) pid() int { return p.host.Process().PID() }
 
 // sample is what a side measured over all its rounds.
 type sample struct {
@@ -103,7 +109,7 @@ func runRound(ctx context.Context, s side, c int, d time.Duration, into *sample)
 	lats := make([][]time.Duration, c)
 	pid := 0
 	if s.plugin != nil {
-		pid = s.plugin.host.Process().PID()
+		pid = s.plugin.pid()
 	}
 	cpu0 := readCPU(pid)
 	start := time.Now()

@@ -23,6 +23,11 @@
 //  4. Heap bytes per cached token with 1,000,000 tokens cached.
 //  5. Store queries per validated request after warm-up (in process: the
 //     engine over store.Cached over PostgreSQL).
+//  6. Envoy's gRPC ext_authz Check of a cached token: `serve -grpc` (built
+//     without -race) against the floor ext_authz server
+//     (tests/envoy/floorauthz: the same grpc-go stack answering OK with the
+//     same headers), same client, alternating rounds; and allocations per
+//     Check in process (BenchmarkCheckCachedToken, ./pdk/envoy).
 //
 // The table goes to stdout and to bin/bench.md. It is test tooling: it
 // asserts nothing about speed, but it fails if a request it sends is not
@@ -51,6 +56,7 @@ type options struct {
 	goBench     bool
 	tokens      int
 	durable     bool
+	envoyOnly   bool
 }
 
 func main() {
@@ -65,6 +71,7 @@ func main() {
 	flag.BoolVar(&o.goBench, "gobench", true, "run the go test benchmarks")
 	flag.IntVar(&o.tokens, "cached-tokens", 1_000_000, "tokens cached for the heap measurement")
 	flag.BoolVar(&o.durable, "durable", true, "also measure PostgreSQL issuance with fsync=on")
+	flag.BoolVar(&o.envoyOnly, "envoy-only", false, "measure only the gRPC ext_authz rows and the Go benchmarks")
 	flag.Parse()
 	for _, s := range strings.Split(conc, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
@@ -100,6 +107,25 @@ func run(o options) error {
 		return err
 	}
 	defer env.close()
+
+	progress("Envoy gRPC ext_authz: serve -grpc vs the floor ext_authz server")
+	ee, err := env.setupEnvoy(ctx)
+	if err != nil {
+		return err
+	}
+	for _, c := range o.concurrency {
+		progress("gRPC Check at concurrency %d: %d rounds of %v per side", c, o.rounds, o.round)
+		ec, err := ee.compare(ctx, c, o)
+		if err != nil {
+			ee.close()
+			return err
+		}
+		rep.envoy = append(rep.envoy, ec)
+	}
+	ee.close()
+	if o.envoyOnly {
+		return rep.finish(o, start)
+	}
 
 	for _, c := range o.concurrency {
 		progress("validation at concurrency %d: %d rounds of %v per side", c, o.rounds, o.round)
@@ -151,6 +177,12 @@ func run(o options) error {
 		return err
 	}
 
+	return rep.finish(o, start)
+}
+
+// finish runs the Go benchmarks and prints and writes the table.
+func (rep *report) finish(o options, start time.Time) error {
+	var err error
 	if o.goBench {
 		progress("go test benchmarks (-count %d -benchtime %s)", o.count, o.benchtime)
 		if rep.goBench, err = runGoBench(o); err != nil {
