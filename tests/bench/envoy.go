@@ -198,7 +198,7 @@ func checkOp(p *authzProc, token string) func(context.Context) error {
 		}
 		ok := resp.GetOkResponse()
 		if resp.GetStatus().GetCode() != int32(code.Code_OK) || len(ok.GetHeaders()) != 5 || len(ok.GetHeadersToRemove()) != 2 {
-			return fmt.Errorf("Check answered %v", resp)
+			return fmt.Errorf("check answered %v", resp)
 		}
 		return nil
 	}

@@ -48,7 +48,7 @@ func fromCheck(t *testing.T, r *authv3.CheckResponse) outcome {
 		ok := r.GetOkResponse()
 		o.allowed, o.set = true, map[string]string{}
 		for _, h := range ok.GetHeaders() {
-			if h.GetAppend() != nil {
+			if m := h.ProtoReflect(); m.Has(m.Descriptor().Fields().ByName("append")) {
 				t.Errorf("header %s uses the deprecated append field", h.GetHeader().GetKey())
 			}
 			if h.GetAppendAction().String() != "OVERWRITE_IF_EXISTS_OR_ADD" {
