@@ -100,7 +100,7 @@ func checkResponse(d *plugin.Decision, q *request) *authv3.CheckResponse {
 	ok.Headers, ok.HeadersToRemove = a.ptrs[:0], a.remove[:0]
 	opts, vals := a.opts[:0], a.vals[:0]
 	if n := len(d.Upstream); n > len(a.opts) {
-		// Never grown by append below: the pointers taken must stay valid.
+		// Never grown below: the pointers taken must stay valid.
 		opts, vals = make([]corev3.HeaderValueOption, 0, n), make([]corev3.HeaderValue, 0, n)
 	}
 	for k, v := range d.Upstream {
@@ -108,9 +108,13 @@ func checkResponse(d *plugin.Decision, q *request) *authv3.CheckResponse {
 			ok.HeadersToRemove = append(ok.HeadersToRemove, lowerName(k))
 			continue
 		}
-		vals = append(vals, corev3.HeaderValue{Key: lowerName(k), Value: joined(v)})
-		opts = append(opts, corev3.HeaderValueOption{Header: &vals[len(vals)-1], AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD})
-		ok.Headers = append(ok.Headers, &opts[len(opts)-1])
+		// Filled in place: copying a whole message into the block would
+		// cost a write barrier for each of its pointer fields.
+		vals, opts = vals[:len(vals)+1], opts[:len(opts)+1]
+		hv, o := &vals[len(vals)-1], &opts[len(opts)-1]
+		hv.Key, hv.Value = lowerName(k), joined(v)
+		o.Header, o.AppendAction = hv, corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD
+		ok.Headers = append(ok.Headers, o)
 	}
 	if d.UpstreamQuery != nil {
 		ok.QueryParametersToRemove = removedParams(q.rawQuery, *d.UpstreamQuery)

@@ -68,8 +68,12 @@ func (r *report) print(w io.Writer) {
 	p("### Measured performance")
 	p("")
 	p("Machine: %s.  ", r.machine)
-	p("Reproduce: `make bench` (`go run ./tests/bench -concurrency %s -rounds %d -round %v -issue-concurrency %d -count %d -benchtime %s`); wall time %s.",
-		joinInts(r.opts.concurrency), r.opts.rounds, r.opts.round, r.opts.issueConc, r.opts.count, r.opts.benchtime, r.wall.Round(time.Second))
+	only := ""
+	if r.opts.envoyOnly {
+		only = " -envoy-only"
+	}
+	p("Reproduce: `make bench` (`go run ./tests/bench%s -concurrency %s -rounds %d -round %v -issue-concurrency %d -count %d -benchtime %s`); wall time %s.",
+		only, joinInts(r.opts.concurrency), r.opts.rounds, r.opts.round, r.opts.issueConc, r.opts.count, r.opts.benchtime, r.wall.Round(time.Second))
 	p("")
 	p("| Measure | oauth2-password | Reference | Ratio | Goal | Met |")
 	p("|---|---|---|---|---|---|")
