@@ -180,7 +180,7 @@ func (s *stack) check(service string, r envoyRequest) *authv3.CheckResponse {
 // http_service with path_prefix /services/SERVICE/ext-authz does: the
 // original method, the prefix then the original path and query, the
 // headers Envoy always sends (Host, Authorization) and those of
-// allowed_headers, Content-Length 0 and no body.
+// allowed_headers, and no body.
 func (s *stack) extAuthz(service string, r envoyRequest) *http.Response {
 	s.t.Helper()
 	method := r.method
@@ -192,8 +192,6 @@ func (s *stack) extAuthz(service string, r envoyRequest) *http.Response {
 		s.t.Fatal(err)
 	}
 	req.Host = "api.example.com"
-	req.ContentLength = 0
-	req.Header.Set("Content-Length", "0")
 	for k, v := range r.header {
 		if allowedHeaders[strings.ToLower(k)] {
 			req.Header.Set(k, v)
