@@ -4,13 +4,20 @@ GO        ?= go
 BIN       := bin/oauth2-password
 STATICCHECK := $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.7.0
 
-.PHONY: help build test lint bench demo fuzz clean
+.PHONY: help build legacy test lint bench demo run fuzz clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
 build: ## build bin/oauth2-password
 	$(GO) build -o $(BIN) ./cmd/oauth2-password
+
+# Kong 2.x: go-pluginserver and the plugin .so from the one module pdk/kong2,
+# with this toolchain, so that both link the same go-pdk (v0.6.0) and codec.
+LEGACY := bin/kong2
+legacy: ## build bin/kong2/go-pluginserver and bin/kong2/oauth2-password.so for Kong 2.x
+	cd pdk/kong2 && $(GO) build -o ../../$(LEGACY)/go-pluginserver github.com/Kong/go-pluginserver
+	cd pdk/kong2 && $(GO) build -buildmode=plugin -o ../../$(LEGACY)/oauth2-password.so .
 
 # The full -v log goes to bin/test.log; the terminal shows each package's
 # result, the conformance suite per store, and on failure the whole log.
@@ -24,13 +31,18 @@ test: ## unit, store conformance (PostgreSQL + embedded) and end-to-end tests, w
 	if [ $$rc -ne 0 ]; then echo "== go test failed; full log:"; grep -v '^=== \(RUN\|PAUSE\|CONT\|NAME\)' bin/test.log; fi; \
 	exit $$rc
 
-lint: ## gofmt, go vet, staticcheck
+lint: ## gofmt, go vet, staticcheck (also of the Kong 2.x module pdk/kong2)
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(STATICCHECK) ./...
+	cd pdk/kong2 && $(GO) vet ./... && $(STATICCHECK) ./...
 
 demo: ## build the plugin and walk through the password grant against it (no PostgreSQL needed)
-	$(GO) run ./tests/demo
+	@echo "building the demo and the plugin (about a minute the first time)…"
+	@$(GO) run ./tests/demo
+
+run: ## build and run `oauth2-password serve` (HTTPS, embedded store, example client in bin/run) behind a demo gateway; prints the curl lines; Ctrl-C stops
+	$(GO) run ./tests/run
 
 bench: ## benchmark table: socket cost vs the floor plugin, issuance vs raw lib/pq, engine hot paths, memory
 	$(GO) run ./tests/bench

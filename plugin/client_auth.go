@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/oauth2-password/oauth2-password/plugin/oauth"
+	"github.com/oauth2-password/oauth2-password/store/clientsecret"
 )
 
 // clientCredentials are the client id and secret a token request presents.
@@ -102,8 +103,9 @@ func (r *request) lookupClient(id string) (oauth.Client, bool, error) {
 
 // authenticateClient checks the presented secret (kong/BEHAVIOUR.md
 // §3.4 step 5). The secret is compared as a SHA-256 digest in constant
-// time; for an unknown client it is hashed all the same so that timing
-// does not tell whether a client_id exists.
+// time (a short secret against its slow hash, see package clientsecret);
+// for an unknown client it is hashed all the same so that timing does not
+// tell whether a client_id exists.
 func authenticateClient(c oauth.Client, found bool, cc clientCredentials) *Error {
 	secret, isString := cc.secret.(string)
 	presented := oauth.DigestOf(secret)
@@ -120,7 +122,7 @@ func authenticateClient(c oauth.Client, found bool, cc clientCredentials) *Error
 		}
 		return nil
 	}
-	ok := presented.Equal(c.SecretDigest)
+	ok := clientsecret.Verify(c, secret, presented)
 	if !isString || !ok {
 		return clientAuthError(cc.fromHeader)
 	}

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Config is one plugin instance's configuration as Kong sends it in
@@ -36,6 +37,14 @@ type Config struct {
 	Anonymous                     *string  `json:"anonymous"`
 	AuthHeaderName                *string  `json:"auth_header_name"`
 	Realm                         *string  `json:"realm"`
+
+	// The standard password grant (flow_login.go): username and password
+	// checked by the operator's login backend. go-pdk maps a
+	// map[string]string to Kong's "map" schema type.
+	AuthenticateURL     *string           `json:"authenticate_url"`
+	AuthenticateTimeout *int              `json:"authenticate_timeout"`
+	AuthenticateHeaders map[string]string `json:"authenticate_headers"`
+	AuthenticateParams  []string          `json:"authenticate_params"`
 
 	// Added by Kong to every instance config (kong/PROTOCOL.md);
 	// unexported so that they stay out of the schema.
@@ -109,6 +118,20 @@ func (c *Config) UnmarshalJSON(data []byte) error {
 		{"anonymous", strField(&c.Anonymous)},
 		{"auth_header_name", strField(&c.AuthHeaderName)},
 		{"realm", strField(&c.Realm)},
+		{"authenticate_url", strField(&c.AuthenticateURL)},
+		{"authenticate_timeout", intField(&c.AuthenticateTimeout)},
+		{"authenticate_headers", func(m json.RawMessage) error {
+			if json.Unmarshal(m, &c.AuthenticateHeaders) != nil {
+				return errors.New("expected an object of strings")
+			}
+			return nil
+		}},
+		{"authenticate_params", func(m json.RawMessage) error {
+			if json.Unmarshal(m, &c.AuthenticateParams) != nil {
+				return errors.New("expected an array of strings")
+			}
+			return nil
+		}},
 		{"service_id", plainStr(&c.serviceID)},
 		{"route_id", plainStr(&c.routeID)},
 	}
@@ -184,6 +207,12 @@ type settings struct {
 	authHeader     string // lower case
 	realm          string // "" = none
 	serviceID      string // "" when the plugin is not scoped to a service
+
+	// login is the login backend of the standard password grant; nil when
+	// authenticate_url is not set.
+	login        loginBackend
+	loginTimeout time.Duration
+	loginParams  []string // request parameters passed to the backend
 }
 
 // settings validates the config once per instance. The error message names
@@ -209,6 +238,9 @@ func (c *Config) validate() (*settings, error) {
 	}
 	if c.ProvisionKey == nil || *c.ProvisionKey == "" {
 		return nil, errors.New("provision_key: required field missing")
+	}
+	if weakProvisionKey(*c.ProvisionKey) {
+		return nil, errWeakProvisionKey
 	}
 	s.provisionKey = sha256.Sum256([]byte(*c.ProvisionKey))
 	if c.Scopes != nil {
@@ -252,7 +284,36 @@ func (c *Config) validate() (*settings, error) {
 	s.global = boolOr(c.GlobalCredentials)
 	s.hide = boolOr(c.HideCredentials)
 	s.acceptHTTP = boolOr(c.AcceptHTTPIfAlreadyTerminated)
+	if err := c.validateLogin(s); err != nil {
+		return nil, err
+	}
 	return s, nil
+}
+
+// minProvisionKeyLen is the shortest provision_key accepted. The key is
+// the only thing that lets a caller name the user a token is for (RFC 6749
+// §4.3 leaves user authentication to the backend that holds it), so a
+// guessable one is refused rather than served: 16 random characters are
+// well beyond what the token endpoint's throttling lets anyone try.
+const minProvisionKeyLen = 16
+
+// errWeakProvisionKey is one message for every weak key, so that the error
+// says nothing about the key itself.
+var errWeakProvisionKey = fmt.Errorf("provision_key: must be a random value of at least %d characters, not a placeholder such as CHANGE-ME (generate one with: openssl rand -base64 32)", minProvisionKeyLen)
+
+// weakProvisionKey reports a key that is too short or is still the
+// example's placeholder ("CHANGE-ME…", "changeme…", in any case).
+func weakProvisionKey(k string) bool {
+	if len(k) < minProvisionKeyLen {
+		return true
+	}
+	letters := strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' {
+			return r
+		}
+		return -1
+	}, strings.ToLower(k))
+	return strings.Contains(letters, "changeme")
 }
 
 func boolOr(b *bool) bool { return b != nil && *b }

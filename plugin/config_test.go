@@ -28,7 +28,7 @@ func TestConfigDefaults(t *testing.T) {
 
 func TestConfigUnmarshalPicksScopeIDs(t *testing.T) {
 	c := NewConfig(nil)
-	err := json.Unmarshal([]byte(`{"provision_key":"k","service_id":"s-9","route_id":"r-9","__seq__":3,"plugin_instance_name":null}`), c)
+	err := json.Unmarshal([]byte(`{"provision_key":"provision-key-0123456789","service_id":"s-9","route_id":"r-9","__seq__":3,"plugin_instance_name":null}`), c)
 	if err != nil || c.serviceID != "s-9" || c.routeID != "r-9" {
 		t.Errorf("got err=%v service=%q route=%q", err, c.serviceID, c.routeID)
 	}
@@ -79,6 +79,49 @@ func TestInvalidConfigAnswers500NamingTheField(t *testing.T) {
 			}
 			if strings.Contains(v.logs(), testProvisionKey) {
 				t.Errorf("log contains the provision key")
+			}
+		})
+	}
+}
+
+// TestWeakProvisionKeyRefused: the example's placeholder or a short key is
+// a configuration error naming provision_key and how to make a good one,
+// without echoing the key; 16 characters are enough.
+func TestWeakProvisionKeyRefused(t *testing.T) {
+	for _, tc := range []struct {
+		name, key string
+		refused   bool
+	}{
+		{"kong.yml's placeholder", "CHANGE-ME-to-a-long-random-value", true},
+		{"placeholder in another spelling", "please_changeme_before_production", true},
+		{"15 characters", "k3N9vQ2xLp7RtY4", true},
+		{"one character", "Q", true},
+		{"16 characters", "k3N9vQ2xLp7RtY4w", false},
+		{"openssl rand -base64 32", "q1E0Yh7mKc2Hk9yJ3bFvT6wZpXrN4sLdA8uGiQeoR5M=", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v := newEnv(t)
+			c := NewConfig(v.e)
+			raw, _ := json.Marshal(map[string]string{"provision_key": tc.key})
+			if err := c.UnmarshalJSON(raw); err != nil {
+				t.Fatal(err)
+			}
+			f := v.kong()
+			f.path = "/api"
+			access(c, f)
+			msg := str(f.json(), "message")
+			if !tc.refused {
+				if f.status == 500 {
+					t.Fatalf("a usable key refused: %q", msg)
+				}
+				return
+			}
+			if f.status != 500 || !strings.HasPrefix(msg, "invalid plugin configuration: provision_key: ") ||
+				!strings.Contains(msg, "at least 16 characters") || !strings.Contains(msg, "openssl rand") {
+				t.Fatalf("got %d %q, want 500 saying provision_key is too weak and how to generate one", f.status, msg)
+			}
+			if strings.Contains(msg, tc.key) || strings.Contains(v.logs(), tc.key) {
+				t.Errorf("the answer or the log echoes the key: %q", msg)
 			}
 		})
 	}

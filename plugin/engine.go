@@ -3,7 +3,9 @@ package plugin
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log"
+	"net/http"
 	"time"
 )
 
@@ -26,6 +28,22 @@ type Options struct {
 	ThrottleWindow   time.Duration
 	ThrottleMaxKeys  int
 
+	// The standard password grant (flow_login.go). Failed logins are
+	// counted per (username, client address), LoginThrottleFailures within
+	// ThrottleWindow, and per username from every address,
+	// LoginUserThrottleFailures within LoginUserThrottleWindow: one
+	// address is stopped long before it can lock the account for everyone.
+	// 0 turns a count off. Every failed login is answered no sooner than
+	// LoginFailureFloor after it began, so that a backend's fast "no such
+	// user" looks like its slower "wrong password".
+	LoginThrottleFailures     int
+	LoginUserThrottleFailures int
+	LoginUserThrottleWindow   time.Duration
+	LoginFailureFloor         time.Duration
+	// AuthenticateCAFile holds PEM certificates trusted for an https
+	// authenticate_url, besides the system's roots.
+	AuthenticateCAFile string
+
 	// Logf writes to the process log (stderr, which Kong copies into its
 	// own log). Never give it a token, secret or provision key.
 	Logf func(format string, args ...any)
@@ -39,6 +57,11 @@ const (
 	DefaultThrottleFailures = 10
 	DefaultThrottleWindow   = time.Minute
 	DefaultThrottleMaxKeys  = 65536
+
+	DefaultLoginThrottleFailures     = 5
+	DefaultLoginUserThrottleFailures = 50
+	DefaultLoginUserThrottleWindow   = 15 * time.Minute
+	DefaultLoginFailureFloor         = 250 * time.Millisecond
 )
 
 // DefaultOptions returns the defaults, with no store.
@@ -50,8 +73,14 @@ func DefaultOptions() Options {
 		ThrottleFailures: DefaultThrottleFailures,
 		ThrottleWindow:   DefaultThrottleWindow,
 		ThrottleMaxKeys:  DefaultThrottleMaxKeys,
-		Now:              time.Now,
-		Logf:             log.Printf,
+
+		LoginThrottleFailures:     DefaultLoginThrottleFailures,
+		LoginUserThrottleFailures: DefaultLoginUserThrottleFailures,
+		LoginUserThrottleWindow:   DefaultLoginUserThrottleWindow,
+		LoginFailureFloor:         DefaultLoginFailureFloor,
+
+		Now:  time.Now,
+		Logf: log.Printf,
 	}
 }
 
@@ -60,6 +89,10 @@ type Engine struct {
 	opt       Options
 	consumers *consumerCache
 	throttle  *throttle // nil when off
+
+	loginHTTP     *http.Client // every instance's login backend
+	loginThrottle *throttle    // per (username, client address); nil when off
+	userThrottle  *throttle    // per username; nil when off
 }
 
 // NewEngine checks o and returns the engine. Durations and sizes must be
@@ -73,8 +106,16 @@ func NewEngine(o Options) (*Engine, error) {
 		return nil, errors.New("engine: store timeout, consumer TTL and body cap must be more than 0")
 	case o.ThrottleFailures < 0 || o.ThrottleWindow <= 0 || o.ThrottleMaxKeys <= 0:
 		return nil, errors.New("engine: throttle failures must be 0 or more, its window and key bound more than 0")
+	case o.LoginThrottleFailures < 0 || o.LoginUserThrottleFailures < 0 || o.LoginUserThrottleWindow <= 0 || o.LoginFailureFloor < 0:
+		return nil, errors.New("engine: login throttle failures and failure floor must be 0 or more, the per-user window more than 0")
 	}
-	return newEngine(o), nil
+	hc, err := newLoginClient(o.AuthenticateCAFile)
+	if err != nil {
+		return nil, fmt.Errorf("engine: %v", err)
+	}
+	e := newEngine(o)
+	e.loginHTTP = hc
+	return e, nil
 }
 
 func newEngine(o Options) *Engine {
@@ -88,8 +129,21 @@ func newEngine(o Options) *Engine {
 		opt:       o,
 		consumers: newConsumerCache(o.ConsumerTTL),
 		throttle:  newThrottle(o.ThrottleFailures, o.ThrottleWindow, o.ThrottleMaxKeys, o.Now),
+
+		loginHTTP:     defaultLoginClient,
+		loginThrottle: newThrottle(o.LoginThrottleFailures, o.ThrottleWindow, o.ThrottleMaxKeys, o.Now),
+		userThrottle:  newThrottle(o.LoginUserThrottleFailures, o.LoginUserThrottleWindow, o.ThrottleMaxKeys, o.Now),
 	}
 }
+
+// defaultLoginClient trusts the system's roots only.
+var defaultLoginClient = func() *http.Client {
+	hc, err := newLoginClient("")
+	if err != nil {
+		panic(err) // no file to read: cannot fail
+	}
+	return hc
+}()
 
 // fallback serves a Config built without an engine (NewConfig(nil), as for
 // the schema dump), so that such a config still answers (503: it has no

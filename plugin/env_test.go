@@ -41,6 +41,12 @@ func newEnv(t *testing.T) *env {
 
 func newEnvWith(t *testing.T, wrap func(Store) Store) *env {
 	t.Helper()
+	return newEnvOpts(t, wrap, nil)
+}
+
+// newEnvOpts is newEnvWith with engine options changed by opts.
+func newEnvOpts(t *testing.T, wrap func(Store) Store, opts func(*Options)) *env {
+	t.Helper()
 	ctx := context.Background()
 	dbPath := filepath.Join(t.TempDir(), "t.db")
 	raw, err := store.Open(ctx, "sqlite://"+dbPath)
@@ -64,6 +70,9 @@ func newEnvWith(t *testing.T, wrap func(Store) Store) *env {
 		v.mu.Lock()
 		defer v.mu.Unlock()
 		fmt.Fprintf(&v.logbuf, format+"\n", args...)
+	}
+	if opts != nil {
+		opts(&o)
 	}
 	v.e = mustEngine(o)
 	v.client("app", testSecret, testConsumer.ID, store.Confidential)
@@ -166,6 +175,12 @@ func passwordForm(extra ...string) url.Values {
 		"grant_type": {"password"}, "client_id": {"app"}, "client_secret": {testSecret},
 		"provision_key": {testProvisionKey}, "authenticated_userid": {"user-1"}, "scope": {"email"},
 	}
+	return edited(f, extra)
+}
+
+// edited sets each name, value pair of extra in f; the value "<del>"
+// deletes the name instead.
+func edited(f url.Values, extra []string) url.Values {
 	for i := 0; i+1 < len(extra); i += 2 {
 		if extra[i+1] == "<del>" {
 			f.Del(extra[i])
@@ -190,14 +205,7 @@ func (v *env) issue(c *Config, extra ...string) map[string]any {
 
 // refresh runs a refresh grant on c.
 func (v *env) refresh(c *Config, refresh string, extra ...string) *fakeKong {
-	form := url.Values{"grant_type": {"refresh_token"}, "client_id": {"app"}, "client_secret": {testSecret}, "refresh_token": {refresh}}
-	for i := 0; i+1 < len(extra); i += 2 {
-		if extra[i+1] == "<del>" {
-			form.Del(extra[i])
-			continue
-		}
-		form.Set(extra[i], extra[i+1])
-	}
+	form := edited(url.Values{"grant_type": {"refresh_token"}, "client_id": {"app"}, "client_secret": {testSecret}, "refresh_token": {refresh}}, extra)
 	f := v.tokenReq(form)
 	access(c, f)
 	return f

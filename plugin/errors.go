@@ -42,9 +42,12 @@ var (
 	// ErrInvalidClient: RFC 6749 §5.2 allows 401 only when the client
 	// authenticated through the Authorization header; Kong answers 400
 	// otherwise (see clientAuthError).
-	ErrInvalidClient          = &Error{"invalid_client", "Invalid client authentication", 400}
-	ErrUnsupportedGrantType   = &Error{"unsupported_grant_type", "Invalid grant_type", 400}
-	ErrInvalidScope           = &Error{"invalid_scope", "Invalid scope", 400}
+	ErrInvalidClient        = &Error{"invalid_client", "Invalid client authentication", 400}
+	ErrUnsupportedGrantType = &Error{"unsupported_grant_type", "Invalid grant_type", 400}
+	ErrInvalidScope         = &Error{"invalid_scope", "Invalid scope", 400}
+	// ErrInvalidGrant: the login backend refused the resource owner's
+	// credentials (RFC 6749 §5.2).
+	ErrInvalidGrant           = &Error{"invalid_grant", "Invalid username or password", 400}
 	ErrAccessDenied           = &Error{"access_denied", "You must use HTTPS", 400}
 	ErrTemporarilyUnavailable = &Error{"temporarily_unavailable", "The authorization server is temporarily unavailable", 503}
 	ErrInvalidToken           = &Error{"invalid_token", "The access token is invalid or has expired", 401}

@@ -13,8 +13,13 @@ import (
 // passwordGrant implements the resource owner password credentials grant
 // (RFC 6749 §4.3) the Kong way: the application's backend has checked the
 // user's password itself and vouches for the user with the provision_key
-// and authenticated_userid (kong/BEHAVIOUR.md).
+// and authenticated_userid (kong/BEHAVIOUR.md). With authenticate_url set,
+// a request without provision_key is the standard grant instead, checked
+// by the login backend (flow_login.go).
 func (r *request) passwordGrant(p params, client oauth.Client, state any) error {
+	if _, vouched := p["provision_key"]; !vouched && r.s.login != nil {
+		return r.loginGrant(p, client, state)
+	}
 	// a. provision_key, compared as SHA-256 digests in constant time so
 	// that neither its content nor its length leaks.
 	pk, _ := p.str("provision_key")
@@ -45,6 +50,11 @@ func (r *request) passwordGrant(p params, client oauth.Client, state any) error 
 		return nil
 	}
 	// d. issue.
+	return r.issueGrant(client.ID, uid, scope, state)
+}
+
+// issueGrant issues the first token of a new grant to uid.
+func (r *request) issueGrant(clientID, uid, scope string, state any) error {
 	svc := ""
 	if !r.s.global {
 		var err error
@@ -61,7 +71,7 @@ func (r *request) passwordGrant(p params, client oauth.Client, state any) error 
 	if err != nil {
 		return err
 	}
-	return r.issue(client.ID, svc, uid, scope, family, state)
+	return r.issue(clientID, svc, uid, scope, family, state)
 }
 
 // requestedScope validates the scope parameter against conf.scopes

@@ -298,8 +298,8 @@ var configFields = []string{
 // config is always blamed on a named field, in words that do not depend
 // on the provision_key (so they cannot leak it).
 func FuzzConfig(f *testing.F) {
-	f.Add([]byte(`{"provision_key":"pk","scopes":["a","b"],"mandatory_scope":true,"token_expiration":7200.0,"__seq__":3}`))
-	f.Add([]byte(`{"provision_key":"pk","PROVISION_KEY":null,"Scopes":[""]}`))
+	f.Add([]byte(`{"provision_key":"fuzz-provision-key-01","scopes":["a","b"],"mandatory_scope":true,"token_expiration":7200.0,"__seq__":3}`))
+	f.Add([]byte(`{"provision_key":"fuzz-provision-key-01","PROVISION_KEY":null,"Scopes":[""]}`))
 	f.Add([]byte(`[1,2]`))
 	e := fuzzEngine(&fuzzStore{})
 	decode := func(t *testing.T, data []byte) (*settings, error) {
@@ -332,8 +332,9 @@ func FuzzConfig(f *testing.F) {
 			t.Fatalf("error %q names no field", err)
 		}
 
-		// The same config with every provision_key replaced: the same
-		// words, so the message says nothing about the key.
+		// The same config with every provision_key replaced by another
+		// of the same kind (usable, or too weak): the same words, so the
+		// message says nothing about the key.
 		var raw map[string]json.RawMessage
 		if json.Unmarshal(data, &raw) != nil {
 			return
@@ -342,6 +343,9 @@ func FuzzConfig(f *testing.F) {
 			var pk string
 			if strings.EqualFold(k, "provision_key") && json.Unmarshal(v, &pk) == nil && pk != "" {
 				raw[k] = json.RawMessage(`"another-provision-key"`)
+				if weakProvisionKey(pk) {
+					raw[k] = json.RawMessage(`"weak"`)
+				}
 			}
 		}
 		other, mErr := json.Marshal(raw)

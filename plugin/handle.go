@@ -23,6 +23,8 @@ type request struct {
 
 	throttleOn  bool        // failures of this token request are counted
 	throttleKey throttleKey // ... against this key
+
+	narrowedScope *string // the issued scope, when the login backend narrowed the request's
 }
 
 // Handle is the whole of Kong's access phase: the token, revocation and

@@ -3,6 +3,7 @@ package plugin
 import (
 	"crypto/sha256"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -43,6 +44,20 @@ func clientThrottleKey(clientID string) throttleKey {
 func ipThrottleKey(ip string) throttleKey {
 	return sha256.Sum256([]byte("ip\x00" + ip))
 }
+
+// loginThrottleKey and userThrottleKey count failed logins of the standard
+// password grant (login_throttle.go). The username is folded to lower case
+// without surrounding space, as most login backends compare it, so that
+// "Alice " and "alice" share one count.
+func loginThrottleKey(username, ip string) throttleKey {
+	return sha256.Sum256([]byte("login\x00" + foldUsername(username) + "\x00" + ip))
+}
+
+func userThrottleKey(username string) throttleKey {
+	return sha256.Sum256([]byte("user\x00" + foldUsername(username)))
+}
+
+func foldUsername(u string) string { return strings.ToLower(strings.TrimSpace(u)) }
 
 // failWindow is one key's fixed window: it starts at the first failure.
 type failWindow struct {
@@ -175,12 +190,17 @@ func (r *request) throttled(state any) bool {
 	if !locked {
 		return false
 	}
+	r.exitSlowDown(left, state)
+	return true
+}
+
+// exitSlowDown answers 429 slow_down, retry after left.
+func (r *request) exitSlowDown(left time.Duration, state any) {
 	secs := int64((left + time.Second - 1) / time.Second)
 	h := tokenHeaders()
 	h["Retry-After"] = []string{strconv.FormatInt(secs, 10)}
 	e := ErrSlowDown
 	r.exit(e.Status, mustJSON(errorResponse{e.Code, e.Description, state}), h)
-	return true
 }
 
 // authFailed counts a failed client authentication or provision_key.

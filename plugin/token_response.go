@@ -13,13 +13,16 @@ const contentTypeJSON = "application/json; charset=utf-8"
 const basicChallenge = `Basic realm="OAuth2.0"`
 
 // tokenResponse is the RFC 6749 §5.1 success body, in Kong's shape: no
-// "scope" member, expires_in omitted for tokens that never expire.
+// "scope" member, expires_in omitted for tokens that never expire. Scope
+// is set only when the login backend narrowed the requested scope: RFC
+// 6749 §3.3 requires it when the issued scope differs from the request.
 type tokenResponse struct {
-	AccessToken  string `json:"access_token"`
-	TokenType    string `json:"token_type"`
-	ExpiresIn    int64  `json:"expires_in,omitempty"`
-	RefreshToken string `json:"refresh_token,omitempty"`
-	State        any    `json:"state,omitempty"`
+	AccessToken  string  `json:"access_token"`
+	TokenType    string  `json:"token_type"`
+	ExpiresIn    int64   `json:"expires_in,omitempty"`
+	RefreshToken string  `json:"refresh_token,omitempty"`
+	Scope        *string `json:"scope,omitempty"`
+	State        any     `json:"state,omitempty"`
 }
 
 // errorResponse is the RFC 6749 §5.2 error body; Kong echoes state in it.
@@ -59,6 +62,7 @@ func (r *request) exitToken(access, refresh string, state any) {
 		TokenType:    "bearer",
 		ExpiresIn:    r.s.tokenExp,
 		RefreshToken: refresh,
+		Scope:        r.narrowedScope,
 		State:        state,
 	}), tokenHeaders())
 }

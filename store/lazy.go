@@ -3,21 +3,29 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync/atomic"
 	"time"
 )
 
-// errStoreNotReady is what every store call of a Lazy returns until the
-// store has been opened and migrated: answered 503.
+// errStoreNotReady is what a store call of a Lazy returns when the store
+// has not been opened and migrated within the call's deadline: answered
+// 503.
 var errStoreNotReady = errors.New("store not ready")
 
 // Lazy is a Cached store opened in the background, retrying until it
 // works, so that a process started while its database is down serves 503
 // instead of crash-looping under its supervisor (Kong respawns plugin
 // servers). Every binary mode uses it.
+//
+// A call made while the store is still opening waits for it, within the
+// call's context (the engine bounds each call by -store-timeout): a process
+// Kong has just respawned answers its first requests a little late rather
+// than with 503.
 type Lazy struct {
-	cur  atomic.Pointer[Cached]
-	logf func(string, ...any)
+	cur   atomic.Pointer[Cached]
+	ready chan struct{} // closed once cur is set
+	logf  func(string, ...any)
 }
 
 // LazyOptions configure OpenLazy.
@@ -32,7 +40,7 @@ type LazyOptions struct {
 // at once. Once open, the store is cached, synced and purged; ctx ends all
 // of it.
 func OpenLazy(ctx context.Context, url string, o LazyOptions) *Lazy {
-	l := &Lazy{logf: o.Logf}
+	l := &Lazy{logf: o.Logf, ready: make(chan struct{})}
 	go l.open(ctx, url, o)
 	return l
 }
@@ -47,10 +55,14 @@ func (l *Lazy) open(ctx context.Context, url string, o LazyOptions) {
 			c.Start(ctx)
 			c.StartPurge(ctx, o.PurgeEvery, o.PurgeBatch)
 			l.cur.Store(c)
+			close(l.ready)
 			if attempt > 0 {
 				l.logf("oauth2-password: store ready")
 			}
 			return
+		}
+		if ctx.Err() != nil {
+			return // shutting down
 		}
 		l.logf("oauth2-password: opening the store failed (retrying in 2s): %v", err)
 		select {
@@ -71,15 +83,21 @@ func (l *Lazy) Close() {
 	}
 }
 
-func (l *Lazy) get() (*Cached, error) {
+// get returns the store, waiting while it opens until ctx is done.
+func (l *Lazy) get(ctx context.Context) (*Cached, error) {
 	if c := l.cur.Load(); c != nil {
 		return c, nil
 	}
-	return nil, errStoreNotReady
+	select {
+	case <-l.ready:
+		return l.cur.Load(), nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%w: %w", errStoreNotReady, ctx.Err())
+	}
 }
 
 func (l *Lazy) Client(ctx context.Context, id string) (Client, error) {
-	c, err := l.get()
+	c, err := l.get(ctx)
 	if err != nil {
 		return Client{}, err
 	}
@@ -87,7 +105,7 @@ func (l *Lazy) Client(ctx context.Context, id string) (Client, error) {
 }
 
 func (l *Lazy) CreateToken(ctx context.Context, t Token) error {
-	c, err := l.get()
+	c, err := l.get(ctx)
 	if err != nil {
 		return err
 	}
@@ -95,7 +113,7 @@ func (l *Lazy) CreateToken(ctx context.Context, t Token) error {
 }
 
 func (l *Lazy) TokenByAccess(ctx context.Context, d Digest) (Token, error) {
-	c, err := l.get()
+	c, err := l.get(ctx)
 	if err != nil {
 		return Token{}, err
 	}
@@ -103,7 +121,7 @@ func (l *Lazy) TokenByAccess(ctx context.Context, d Digest) (Token, error) {
 }
 
 func (l *Lazy) TokenByRefresh(ctx context.Context, d Digest) (Token, error) {
-	c, err := l.get()
+	c, err := l.get(ctx)
 	if err != nil {
 		return Token{}, err
 	}
@@ -111,7 +129,7 @@ func (l *Lazy) TokenByRefresh(ctx context.Context, d Digest) (Token, error) {
 }
 
 func (l *Lazy) RotateRefresh(ctx context.Context, old Digest, next Token) error {
-	c, err := l.get()
+	c, err := l.get(ctx)
 	if err != nil {
 		return err
 	}
@@ -119,7 +137,7 @@ func (l *Lazy) RotateRefresh(ctx context.Context, old Digest, next Token) error 
 }
 
 func (l *Lazy) ReissueAccess(ctx context.Context, refresh, access Digest, issuedAt time.Time, expiresIn int64, refreshExpiresAt time.Time) error {
-	c, err := l.get()
+	c, err := l.get(ctx)
 	if err != nil {
 		return err
 	}
@@ -127,7 +145,7 @@ func (l *Lazy) ReissueAccess(ctx context.Context, refresh, access Digest, issued
 }
 
 func (l *Lazy) Revoke(ctx context.Context, r Revocation) (int, error) {
-	c, err := l.get()
+	c, err := l.get(ctx)
 	if err != nil {
 		return 0, err
 	}

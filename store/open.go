@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 )
 
@@ -31,9 +33,14 @@ func Open(ctx context.Context, databaseURL string) (Store, error) {
 		}
 		s = p
 	default:
-		path, ok := sqlitePath(databaseURL)
+		path, ok := SQLitePath(databaseURL)
 		if !ok {
 			return nil, fmt.Errorf("store: unsupported database URL %s: want postgres://…, postgresql://…, sqlite:PATH or file:PATH", redactURL(databaseURL))
+		}
+		// SQLite creates the file but not its directory, and then says
+		// only "unable to open database file (14)".
+		if dir := filepath.Dir(path); !isDir(dir) {
+			return nil, fmt.Errorf("store: embedded store %s: directory %s does not exist (create it, or name another file with -database-url sqlite:PATH)", path, dir)
 		}
 		l, err := OpenSQLite(ctx, path)
 		if err != nil {
@@ -48,8 +55,14 @@ func Open(ctx context.Context, databaseURL string) (Store, error) {
 	return s, nil
 }
 
-// sqlitePath extracts the file path of a SQLite database URL.
-func sqlitePath(u string) (string, bool) {
+func isDir(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.IsDir()
+}
+
+// SQLitePath is the file an embedded-store URL names (DefaultPath for "");
+// ok is false for any other URL.
+func SQLitePath(u string) (path string, ok bool) {
 	if u == "" {
 		return DefaultPath, true
 	}

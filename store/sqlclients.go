@@ -6,10 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
-const clientColumns = `client_id, secret_digest, name, consumer, client_type, redirect_uris, created_at`
+const clientColumns = `client_id, secret_digest, secret_hash, name, consumer, client_type, redirect_uris, created_at`
 
 // checkClient rejects a client the schema would reject, with a message a
 // CLI user can act on.
@@ -19,6 +20,8 @@ func checkClient(c Client) error {
 		return errors.New("store: client_id is empty")
 	case c.Type != Confidential && c.Type != Public:
 		return fmt.Errorf("store: client_type must be %q or %q", Confidential, Public)
+	case c.SecretHash != "" && (c.SecretDigest != Digest{} || !strings.HasPrefix(c.SecretHash, "$")):
+		return errors.New("store: a client secret is either a digest or a slow hash in PHC form ($…)")
 	}
 	return nil
 }
@@ -36,9 +39,12 @@ func (s *sqlStore) CreateClient(ctx context.Context, c Client) error {
 	if err != nil {
 		return fmt.Errorf("store: encode redirect_uris: %w", err)
 	}
-	var secret any // NULL for public clients
+	var secret, hash any // NULL for public clients
 	if c.SecretDigest != (Digest{}) {
 		secret = c.SecretDigest[:]
+	}
+	if c.SecretHash != "" {
+		hash = c.SecretHash
 	}
 	created := c.CreatedAt
 	if created.IsZero() {
@@ -46,8 +52,8 @@ func (s *sqlStore) CreateClient(ctx context.Context, c Client) error {
 	}
 	return s.write(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `INSERT INTO clients (`+clientColumns+`)
-VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (client_id) DO NOTHING`,
-			c.ID, secret, c.Name, c.Consumer, c.Type, string(urisJSON), created.Unix())
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (client_id) DO NOTHING`,
+			c.ID, secret, hash, c.Name, c.Consumer, c.Type, string(urisJSON), created.Unix())
 		if err != nil {
 			return fmt.Errorf("store: create client: %w", err)
 		}
@@ -66,10 +72,11 @@ func scanClient(row scanner) (Client, error) {
 	var (
 		c       Client
 		secret  []byte
+		hash    sql.NullString
 		uris    string
 		created int64
 	)
-	if err := row.Scan(&c.ID, &secret, &c.Name, &c.Consumer, &c.Type, &uris, &created); err != nil {
+	if err := row.Scan(&c.ID, &secret, &hash, &c.Name, &c.Consumer, &c.Type, &uris, &created); err != nil {
 		return Client{}, err
 	}
 	if secret != nil {
@@ -79,6 +86,7 @@ func scanClient(row scanner) (Client, error) {
 		}
 		c.SecretDigest = d
 	}
+	c.SecretHash = hash.String
 	if err := json.Unmarshal([]byte(uris), &c.RedirectURIs); err != nil {
 		return Client{}, fmt.Errorf("store: client %q: bad redirect_uris: %w", c.ID, err)
 	}

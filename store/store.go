@@ -1,7 +1,13 @@
 // Package store keeps OAuth2 clients and tokens: a PostgreSQL store for
 // clusters, an embedded SQLite file for single nodes and DB-less Kong, and a
 // cache in front of either.
-// No usable secret is ever stored (see package oauth).
+//
+// No usable secret is ever stored: access tokens, refresh tokens and
+// high-entropy client secrets are kept as SHA-256 digests (see package oauth).
+// Every token we hash is a value with at least 128 random bits, so a fast
+// hash is enough: there is nothing to brute-force (RFC 6819 §5.1.4.1.3). A
+// short client secret is kept as a slow password hash instead (SecretHash;
+// package clientsecret decides which and checks them).
 package store
 
 import (

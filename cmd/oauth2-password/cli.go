@@ -21,14 +21,26 @@ func (e usageError) Error() string { return e.msg }
 func usagef(format string, a ...any) error { return usageError{fmt.Sprintf(format, a...)} }
 func errorf(format string, a ...any) error { return fmt.Errorf(format, a...) }
 
-const cliUsage = `usage: oauth2-password COMMAND [flags]
-  migrate
-  clients create --consumer REF --name NAME [--client-id ID] [--client-secret SECRET] [--public] [--redirect-uri URI]...
-  clients list [--consumer REF]
-  clients delete CLIENT_ID
-  tokens revoke (--access-token T | --refresh-token T | --client CLIENT_ID | --user USERID)
-every command takes -database-url URL or -database-url-file PATH (else $` + envDatabaseURL + `)
-Kong runs the binary with flags only: -dump, -kong-prefix DIR`
+// usage is the admin CLI's help: on stdout when asked for, on stderr after
+// a bare `oauth2-password`.
+var usage = `usage:
+  oauth2-password migrate
+  oauth2-password clients create --consumer REF --name NAME [--client-id ID] [--client-secret SECRET] [--public] [--redirect-uri URI]...
+  oauth2-password clients list [--consumer REF]
+  oauth2-password clients delete CLIENT_ID
+  oauth2-password tokens revoke (--access-token T | --refresh-token T | --client CLIENT_ID | --user USERID)
+  oauth2-password serve -config FILE   (standalone server; see README)
+  oauth2-password help | version
+The store: -database-url URL or -database-url-file PATH (every command takes them),
+else $` + envDatabaseURL + `, else the embedded store ` + store.DefaultPath + `.
+Kong runs the binary with flags only: -kong-prefix DIR (plugin server), -dump (plugin info).`
+
+// cliFlags are the flag spellings of the help and version commands, which
+// main routes to the CLI rather than to Kong mode.
+var cliFlags = map[string]bool{"-h": true, "-help": true, "--help": true, "-version": true, "--version": true}
+
+// errHelp is a request for the usage text: exit 0, no store touched.
+var errHelp = errors.New("help requested")
 
 // cliTimeout bounds every CLI command, so a dead database is an error, not
 // a hang.
@@ -38,15 +50,24 @@ const cliTimeout = 30 * time.Second
 type cli struct {
 	stdin  io.Reader
 	stdout io.Writer
+	stderr io.Writer
 	db     dbFlags
 }
 
 // runCLI runs an admin command and returns the exit status. Errors are one
 // line on stderr; results are JSON on stdout.
 func runCLI(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	c := &cli{stdin: stdin, stdout: stdout}
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, usage)
+		return exitUsage
+	}
+	c := &cli{stdin: stdin, stdout: stdout, stderr: stderr}
 	err := c.dispatch(args)
 	if err == nil {
+		return exitOK
+	}
+	if errors.Is(err, errHelp) {
+		fmt.Fprintln(stdout, usage)
 		return exitOK
 	}
 	fmt.Fprintln(stderr, "oauth2-password:", oneLine(err.Error()))
@@ -62,6 +83,8 @@ func (c *cli) dispatch(args []string) error {
 	switch cmd {
 	case "migrate":
 		return c.migrate(rest)
+	case "import-kong":
+		return c.importKong(rest)
 	case "clients", "tokens":
 		if len(rest) == 0 {
 			return usagef("%s needs a subcommand (see 'oauth2-password help')", cmd)
@@ -78,11 +101,10 @@ func (c *cli) dispatch(args []string) error {
 			return c.tokensRevoke(rest[1:])
 		}
 		return usagef("unknown command %q (see 'oauth2-password help')", sub)
-	case "help":
-		fmt.Fprintln(c.stdout, cliUsage)
-		return nil
-	case "version":
-		fmt.Fprintln(c.stdout, version)
+	case "help", "-h", "-help", "--help":
+		return errHelp
+	case "version", "-version", "--version":
+		fmt.Fprintln(c.stdout, "oauth2-password", version)
 		return nil
 	}
 	return usagef("unknown command %q (see 'oauth2-password help')", cmd)
@@ -103,7 +125,7 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	for {
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
-				return nil, usagef("%s: see 'oauth2-password help'", fs.Name())
+				return nil, errHelp
 			}
 			return nil, usagef("%s: %v", fs.Name(), err)
 		}
@@ -117,21 +139,37 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 }
 
 // withStore opens (and so migrates) the store the flags name, runs f with
-// it under the command's deadline, and closes it.
+// it under the command's deadline, and closes it. After a success with the
+// embedded store it says on stderr which file that was: the default one
+// is easy to mistake for the file Kong uses.
 func (c *cli) withStore(f func(ctx context.Context, s store.Store) error) error {
+	return c.withStoreTimeout(cliTimeout, f)
+}
+
+// withStoreTimeout is withStore with another deadline.
+func (c *cli) withStoreTimeout(timeout time.Duration, f func(ctx context.Context, s store.Store) error) error {
 	url, err := c.db.resolve()
 	if err != nil {
 		return usagef("%v", err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), cliTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	s, err := store.Open(ctx, url)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	return f(ctx, s)
+	if err := f(ctx, s); err != nil {
+		return err
+	}
+	if path, ok := store.SQLitePath(url); ok {
+		fmt.Fprintln(c.stderr, "oauth2-password: embedded store", path)
+	}
+	return nil
 }
+
+// errNoClient is every command's answer for a client_id the store lacks.
+func errNoClient(id string) error { return errorf("no client with client_id %q", id) }
 
 func (c *cli) printJSON(v any) error {
 	enc := json.NewEncoder(c.stdout)
@@ -150,6 +188,11 @@ func (c *cli) migrate(args []string) error {
 	return c.withStore(func(context.Context, store.Store) error { // Open migrates.
 		return c.printJSON(map[string]bool{"migrated": true})
 	})
+}
+
+// warnf writes one warning line on stderr; stdout keeps the JSON result.
+func (c *cli) warnf(format string, a ...any) {
+	fmt.Fprintln(c.stderr, "oauth2-password:", oneLine(fmt.Sprintf(format, a...)))
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"net/url"
 	"strings"
 	"time"
@@ -10,13 +11,8 @@ import (
 
 	"github.com/oauth2-password/oauth2-password/plugin"
 	"github.com/oauth2-password/oauth2-password/store"
+	"github.com/oauth2-password/oauth2-password/store/clientsecret"
 )
-
-// minSecretLen is the shortest client secret accepted from --client-secret.
-// Secrets are stored as a fast SHA-256 digest, which is safe only for
-// high-entropy values: 22 characters of [A-Za-z0-9] carry 131 bits when
-// random. Kong's own generated secrets (32 characters) fit.
-const minSecretLen = 22
 
 // stringList collects a repeated flag.
 type stringList []string
@@ -68,8 +64,16 @@ func (c *cli) clientsCreate(args []string) error {
 			return err
 		}
 	}
-	if secret != "" && len(secret) < minSecretLen {
-		return usagef("clients create: --client-secret must be at least %d characters (it should be random; omit it to have one generated)", minSecretLen)
+	// Any secret an app may already carry (Kong accepted any): a short
+	// one is kept as a slow hash (package clientsecret) and the operator is
+	// told it is weak, on stderr so that stdout stays one JSON object.
+	if isSet(fs, "client-secret") {
+		if err := clientsecret.Check(secret); err != nil {
+			return usagef("clients create: --client-secret: %v", err)
+		}
+		if clientsecret.Weak(secret) {
+			c.warnf("warning: a client secret under %d characters is weak; it is stored as a slow argon2id hash, but rotate it to a generated one when you can", clientsecret.FastMinLen)
+		}
 	}
 	for _, u := range redirects {
 		if err := checkRedirectURI(u); err != nil {
@@ -94,7 +98,9 @@ func (c *cli) clientsCreate(args []string) error {
 				return err
 			}
 		}
-		cl.SecretDigest = store.DigestOf(secret)
+		if err := clientsecret.Set(&cl, secret); err != nil {
+			return err
+		}
 	}
 
 	return c.withStore(func(ctx context.Context, s store.Store) error {
@@ -150,12 +156,19 @@ func (c *cli) clientsDelete(args []string) error {
 	return c.withStore(func(ctx context.Context, s store.Store) error {
 		if err := s.DeleteClient(ctx, pos[0]); err != nil {
 			if errors.Is(err, store.ErrNotFound) {
-				return errorf("no client with client_id %q", pos[0])
+				return errNoClient(pos[0])
 			}
 			return err
 		}
 		return c.printJSON(map[string]any{"deleted": pos[0]})
 	})
+}
+
+// isSet reports whether the flag was given on the command line.
+func isSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 // checkClientID accepts printable ids without spaces: a client_id travels in

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"strings"
 
 	"github.com/oauth2-password/oauth2-password/store"
@@ -55,6 +56,14 @@ func (c *cli) tokensRevoke(args []string) error {
 	}
 
 	return c.withStore(func(ctx context.Context, s store.Store) error {
+		if r.ClientID != "" {
+			// As `clients delete` answers: a typo is not "0 revoked".
+			if _, err := s.Client(ctx, r.ClientID); errors.Is(err, store.ErrNotFound) {
+				return errNoClient(r.ClientID)
+			} else if err != nil {
+				return err
+			}
+		}
 		count, err := s.Revoke(ctx, r)
 		if err != nil {
 			return err

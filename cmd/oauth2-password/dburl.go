@@ -21,8 +21,21 @@ type dbFlags struct {
 }
 
 func (d *dbFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&d.url, "database-url", "", "store URL: postgres://… for PostgreSQL, sqlite:PATH for the embedded store (default: $"+envDatabaseURL+", else the embedded store)")
-	fs.StringVar(&d.file, "database-url-file", "", "file whose first line is the store URL (keeps a password out of the process list)")
+	fs.Func("database-url", "store URL: postgres://… for PostgreSQL, sqlite:PATH for the embedded store (default: $"+envDatabaseURL+", else the embedded store)", nonEmpty(&d.url))
+	fs.Func("database-url-file", "file whose first line is the store URL (keeps a password out of the process list)", nonEmpty(&d.file))
+}
+
+// nonEmpty sets *p from a flag that must not be given empty: an empty
+// -database-url would otherwise quietly mean the default store (a shell
+// variable that was never set, say).
+func nonEmpty(p *string) func(string) error {
+	return func(v string) error {
+		if v == "" {
+			return errors.New("empty (leave the flag out for $" + envDatabaseURL + " or the embedded store)")
+		}
+		*p = v
+		return nil
+	}
 }
 
 // resolve returns the store URL: -database-url, then -database-url-file,

@@ -39,6 +39,12 @@ func (f *engineFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&e.ThrottleFailures, "throttle-failures", e.ThrottleFailures, "failed client authentications or provision_keys per client_id (or per client IP for requests naming no client) within -throttle-window before the client endpoints answer 429 for the rest of the window; 0 turns throttling off")
 	fs.DurationVar(&e.ThrottleWindow, "throttle-window", e.ThrottleWindow, "window of -throttle-failures, and the longest lockout")
 	fs.IntVar(&e.ThrottleMaxKeys, "throttle-max-keys", e.ThrottleMaxKeys, "most keys the throttle tracks at once (about 150 bytes each)")
+	// The standard password grant (authenticate_url).
+	fs.IntVar(&e.LoginThrottleFailures, "login-throttle-failures", e.LoginThrottleFailures, "failed logins (the login backend said 401/403) per username and client address within -throttle-window before that pair is answered 429; 0 turns it off")
+	fs.IntVar(&e.LoginUserThrottleFailures, "login-user-throttle-failures", e.LoginUserThrottleFailures, "failed logins per username from any address within -login-user-throttle-window before the username is answered 429; 0 turns it off")
+	fs.DurationVar(&e.LoginUserThrottleWindow, "login-user-throttle-window", e.LoginUserThrottleWindow, "window of -login-user-throttle-failures")
+	fs.DurationVar(&e.LoginFailureFloor, "login-failure-floor", e.LoginFailureFloor, "least time a failed login takes to answer, so that a fast \"no such user\" looks like a slow \"wrong password\"")
+	fs.StringVar(&e.AuthenticateCAFile, "authenticate-ca-file", "", "PEM file of CA certificates trusted for an https authenticate_url, besides the system's")
 }
 
 // check refuses values the engine or the cache would bend silently: a sync
@@ -57,6 +63,8 @@ func (f *engineFlags) check() error {
 		return usagef("-cache-max-ttl must be more than 0 and at most 30m")
 	case e.ThrottleFailures < 0 || e.ThrottleWindow <= 0 || e.ThrottleMaxKeys <= 0:
 		return usagef("-throttle-failures must be 0 or more, -throttle-window and -throttle-max-keys more than 0")
+	case e.LoginThrottleFailures < 0 || e.LoginUserThrottleFailures < 0 || e.LoginUserThrottleWindow <= 0 || e.LoginFailureFloor < 0:
+		return usagef("-login-throttle-failures, -login-user-throttle-failures and -login-failure-floor must be 0 or more, -login-user-throttle-window more than 0")
 	}
 	return nil
 }

@@ -2,8 +2,9 @@
 // plugin and its admin CLI, in one binary.
 //
 // Kong runs it with flags only (`-dump`, `-kong-prefix DIR`): that is Kong
-// mode (kong.go). Run with a word first (`migrate`, `clients`, `tokens`) it
-// is the admin CLI (cli.go). The binary's file name is the plugin name Kong
+// mode (kong.go). Run with a word first (`migrate`, `clients`, `tokens`),
+// with no arguments, or with a help or version flag, it is the admin CLI
+// (cli.go). The binary's file name is the plugin name Kong
 // sees, so it must stay `oauth2-password`.
 package main
 
@@ -36,7 +37,9 @@ func main() {
 		}
 		return
 	}
-	if len(os.Args) > 1 && !strings.HasPrefix(os.Args[1], "-") {
+	// Kong always passes flags (-kong-prefix DIR, -dump): no arguments, a
+	// word, or a help/version flag is a person at the admin CLI.
+	if len(os.Args) < 2 || !strings.HasPrefix(os.Args[1], "-") || cliFlags[os.Args[1]] {
 		os.Exit(runCLI(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	}
 	if err := runKong(); err != nil {

@@ -18,10 +18,6 @@ import (
 	"github.com/oauth2-password/oauth2-password/store"
 )
 
-// defaultKongPrefix is where Kong mode, serve mode and the CLI put the
-// embedded store when no URL names one.
-const defaultKongPrefix = "/usr/local/kong"
-
 // shutdownGrace bounds how long in-flight requests may take after SIGTERM.
 const shutdownGrace = 10 * time.Second
 
@@ -70,17 +66,21 @@ func runServe(args []string, stderr io.Writer) error {
 	if err := f.check(); err != nil {
 		return err
 	}
+	conf, err := loadServeConfig(f.config)
+	if err != nil {
+		return err
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	storeCtx, cancelStore := context.WithCancel(context.Background())
 	defer cancelStore()
-	st, engine, err := f.start(storeCtx, store.DefaultPathFor(defaultKongPrefix))
+	st, engine, err := f.start(storeCtx, store.DefaultPath)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	conf, err := loadServeConfig(f.config, engine)
+	services, err := conf.configs(engine)
 	if err != nil {
 		return err
 	}
@@ -90,7 +90,7 @@ func runServe(args []string, stderr io.Writer) error {
 		return errorf("serve: %v", err)
 	}
 	srv := &http.Server{
-		Handler:           newServeMux(conf, st, f.engine.MaxBodyBytes),
+		Handler:           newServeMux(conf, services, st, f.engine.MaxBodyBytes),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          log.New(os.Stderr, "oauth2-password: http: ", 0),
 	}
@@ -98,11 +98,11 @@ func runServe(args []string, stderr io.Writer) error {
 	if f.tlsCert != "" {
 		scheme = "https"
 	}
-	log.Printf("oauth2-password: serving %d service(s) on %s://%s", len(conf.services), scheme, ln.Addr())
+	log.Printf("oauth2-password: serving %d service(s) on %s://%s", len(services), scheme, ln.Addr())
 	done := make(chan error, 2)
 	var g *grpcFront
 	if f.grpc != "" {
-		if g, err = newGRPCFront(f.grpc, conf, f.tlsCert, f.tlsKey); err != nil {
+		if g, err = newGRPCFront(f.grpc, conf, services, f.tlsCert, f.tlsKey); err != nil {
 			ln.Close()
 			return err
 		}
@@ -147,10 +147,10 @@ type readiness interface{ Ready() bool }
 
 // newServeMux routes serve mode's endpoints (README, "Use it without
 // Kong"). An unknown SERVICE is 404 with an OAuth-style JSON error.
-func newServeMux(conf *loadedConfig, ready readiness, maxBody int) *http.ServeMux {
+func newServeMux(conf *loadedConfig, configs map[string]*plugin.Config, ready readiness, maxBody int) *http.ServeMux {
 	dir := httpfront.NewDirectory(conf.consumers)
-	services := make(map[string]*httpfront.Service, len(conf.services))
-	for name, c := range conf.services {
+	services := make(map[string]*httpfront.Service, len(configs))
+	for name, c := range configs {
 		services[name] = &httpfront.Service{Config: c, Consumers: dir, Trusted: conf.trusted, MaxBody: int64(maxBody)}
 	}
 	mux := http.NewServeMux()

@@ -31,20 +31,34 @@ type httpConsumer struct {
 	CustomID string `yaml:"custom_id"`
 }
 
-// loadedConfig is a checked config file: one plugin config per service.
+// loadedConfig is a checked config file.
 type loadedConfig struct {
 	trusted   httpfront.Trusted
 	consumers []plugin.Consumer
-	services  map[string]*plugin.Config // by SERVICE name
+	services  map[string][]byte // SERVICE name → its plugin config as JSON, valid
+}
+
+// configs binds every service's config to the engine.
+func (lc *loadedConfig) configs(e *plugin.Engine) (map[string]*plugin.Config, error) {
+	out := make(map[string]*plugin.Config, len(lc.services))
+	for name, raw := range lc.services {
+		c := plugin.NewConfig(e)
+		if err := json.Unmarshal(raw, c); err != nil {
+			return nil, err
+		}
+		out[name] = c
+	}
+	return out, nil
 }
 
 var serviceNameRe = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)
 
-// loadServeConfig reads and checks the config file. Every error names the
-// field, as a usage error (exit 2). Services take exactly the plugin
-// configuration fields, with Kong mode's defaults; a service's tokens are
-// bound to its name as Kong-mode tokens are bound to a Kong service id.
-func loadServeConfig(path string, e *plugin.Engine) (*loadedConfig, error) {
+// loadServeConfig reads and checks the config file, before anything else
+// starts. Every error names the field, as a usage error (exit 2). Services
+// take exactly the plugin configuration fields, with Kong mode's defaults;
+// a service's tokens are bound to its name as Kong-mode tokens are bound to
+// a Kong service id.
+func loadServeConfig(path string) (*loadedConfig, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return nil, usagef("config: %v", err)
@@ -55,7 +69,7 @@ func loadServeConfig(path string, e *plugin.Engine) (*loadedConfig, error) {
 	if err := dec.Decode(&sc); err != nil {
 		return nil, usagef("config %s: %s", path, oneLine(err.Error()))
 	}
-	lc := &loadedConfig{services: map[string]*plugin.Config{}}
+	lc := &loadedConfig{services: map[string][]byte{}}
 	for i, s := range sc.TrustedIPs {
 		p, err := parsePrefix(s)
 		if err != nil {
@@ -91,18 +105,18 @@ func loadServeConfig(path string, e *plugin.Engine) (*loadedConfig, error) {
 				return nil, usagef("config %s: services.%s.%s: unknown field (fields: %s)", path, name, k, strings.Join(known, ", "))
 			}
 		}
-		c, err := serviceConfig(e, name, fields)
+		raw, err := serviceConfig(name, fields)
 		if err != nil {
 			return nil, usagef("config %s: services.%s: %v", path, name, err)
 		}
-		lc.services[name] = c
+		lc.services[name] = raw
 	}
 	return lc, nil
 }
 
-// serviceConfig builds a service's plugin config the way Kong builds an
-// instance's: the fields as JSON, plus the service id.
-func serviceConfig(e *plugin.Engine, name string, fields map[string]any) (*plugin.Config, error) {
+// serviceConfig is a service's plugin config the way Kong sends an
+// instance's: the fields as JSON, plus the service id. It is checked here.
+func serviceConfig(name string, fields map[string]any) ([]byte, error) {
 	m := make(map[string]any, len(fields)+1)
 	for k, v := range fields {
 		m[k] = v
@@ -112,14 +126,14 @@ func serviceConfig(e *plugin.Engine, name string, fields map[string]any) (*plugi
 	if err != nil {
 		return nil, fmt.Errorf("not representable as JSON: %v", err)
 	}
-	c := plugin.NewConfig(e)
+	c := plugin.NewConfig(nil)
 	if err := json.Unmarshal(b, c); err != nil {
 		return nil, err
 	}
 	if err := c.Err(); err != nil {
 		return nil, errors.New(strings.TrimPrefix(err.Error(), "invalid plugin configuration: "))
 	}
-	return c, nil
+	return b, nil
 }
 
 // parsePrefix accepts an address (a single host) or a CIDR range.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/oauth2-password/oauth2-password/pdk/envoy"
 	"github.com/oauth2-password/oauth2-password/pdk/httpfront"
+	"github.com/oauth2-password/oauth2-password/plugin"
 )
 
 // grpcFront is serve's gRPC listener: Envoy's ext_authz Check and
@@ -29,7 +30,7 @@ type grpcFront struct {
 // same files as the HTTP listener), else plaintext HTTP/2 (h2c): what
 // Envoy's http2_protocol_options cluster speaks to a loopback or
 // same-pod neighbour.
-func newGRPCFront(addr string, conf *loadedConfig, tlsCert, tlsKey string) (*grpcFront, error) {
+func newGRPCFront(addr string, conf *loadedConfig, services map[string]*plugin.Config, tlsCert, tlsKey string) (*grpcFront, error) {
 	var opts []grpc.ServerOption
 	if tlsCert != "" {
 		cert, err := tls.LoadX509KeyPair(tlsCert, tlsKey)
@@ -44,7 +45,7 @@ func newGRPCFront(addr string, conf *loadedConfig, tlsCert, tlsKey string) (*grp
 	}
 	g := &grpcFront{srv: grpc.NewServer(opts...), health: health.NewServer(), ln: ln}
 	authv3.RegisterAuthorizationServer(g.srv, &envoy.Server{
-		Services: conf.services, Consumers: httpfront.NewDirectory(conf.consumers), Trusted: conf.trusted})
+		Services: services, Consumers: httpfront.NewDirectory(conf.consumers), Trusted: conf.trusted})
 	healthpb.RegisterHealthServer(g.srv, g.health)
 	g.setServing(false)
 	return g, nil

@@ -36,8 +36,7 @@ func (r *readyFlag) Ready() bool { return r.Load() }
 // answers over it.
 func TestGRPCFrontTLS(t *testing.T) {
 	certFile, keyFile, pool := selfSigned(t)
-	conf := &loadedConfig{services: map[string]*plugin.Config{}}
-	g, err := newGRPCFront("127.0.0.1:0", conf, certFile, keyFile)
+	g, err := newGRPCFront("127.0.0.1:0", &loadedConfig{}, map[string]*plugin.Config{}, certFile, keyFile)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,6 +19,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/emptypb"
 
+	"github.com/oauth2-password/oauth2-password/pdk/kongaccess"
 	"github.com/oauth2-password/oauth2-password/plugin"
 )
 
@@ -31,7 +32,7 @@ const MaxFileBody = 1 << 20
 // request's round-trip count is exactly its number of method calls.
 type Adapter struct{ k *gopdk.PDK }
 
-var _ PDK = Adapter{}
+var _ kongaccess.PDK = Adapter{}
 
 // NewAdapter wraps the PDK of one event.
 func NewAdapter(k *gopdk.PDK) Adapter { return Adapter{k: k} }

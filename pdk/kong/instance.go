@@ -3,6 +3,7 @@ package kong
 import (
 	gopdk "github.com/Kong/go-pdk"
 
+	"github.com/oauth2-password/oauth2-password/pdk/kongaccess"
 	"github.com/oauth2-password/oauth2-password/plugin"
 )
 
@@ -22,4 +23,4 @@ func Constructor(e *plugin.Engine) func() interface{} {
 func (i *Instance) UnmarshalJSON(b []byte) error { return (*plugin.Config)(i).UnmarshalJSON(b) }
 
 // Access is Kong's access phase: the only phase the plugin handles.
-func (i *Instance) Access(k *gopdk.PDK) { Access((*plugin.Config)(i), NewAdapter(k)) }
+func (i *Instance) Access(k *gopdk.PDK) { kongaccess.Access((*plugin.Config)(i), NewAdapter(k)) }

@@ -2,10 +2,12 @@
 // stores (package store) share: clients, tokens, their digests and
 // revocations. It imports no database driver, so the engine links none.
 //
-// No usable secret is ever kept: client secrets, access tokens and refresh
-// tokens are held as SHA-256 digests (see Digest). Every secret hashed this
-// way has at least 128 random bits, so a fast hash is enough: there is
-// nothing to brute-force (RFC 6819 §5.1.4.1.3).
+// No usable secret is ever kept: access tokens, refresh tokens and
+// high-entropy client secrets are held as SHA-256 digests (see Digest).
+// Every secret hashed this way has at least 128 random bits, so a fast hash
+// is enough: there is nothing to brute-force (RFC 6819 §5.1.4.1.3). A short
+// client secret is held as a slow password hash instead (Client.SecretHash;
+// package store/clientsecret decides which and checks them).
 package oauth
 
 import (
@@ -44,7 +46,11 @@ const (
 // Client is a registered OAuth2 client (Kong: an oauth2 credential).
 type Client struct {
 	ID           string // client_id
-	SecretDigest Digest // zero for public clients
+	SecretDigest Digest // zero for public clients and when SecretHash is set
+	// SecretHash is a slow password hash of a short secret in PHC form
+	// ($argon2id$…, or Kong's $pbkdf2-sha512$… kept from an import); ""
+	// when SecretDigest holds the secret. Never both.
+	SecretHash   string
 	Name         string
 	Consumer     string // the consumer's id or username
 	Type         string // Confidential or Public

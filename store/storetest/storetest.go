@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/oauth2-password/oauth2-password/store"
+	"github.com/oauth2-password/oauth2-password/store/clientsecret"
 )
 
 // DBer is implemented by SQL stores (store.Postgres, store.SQLite); the
@@ -38,6 +39,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		fn   func(t *testing.T, s store.Store)
 	}{
 		{"client/create-and-read", testClientRoundTrip},
+		{"client/slow-secret-hash", testClientSecretHash},
 		{"client/conflict", testClientConflict},
 		{"client/not-found", testClientNotFound},
 		{"client/invalid", testClientInvalid},
@@ -63,6 +65,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"changes/feed", testChanges},
 		{"changes/survive-purge", testChangesPurge},
 		{"migrate/concurrent-and-repeated", testMigrateConcurrent},
+		{"migrate/upgrade-from-0001-keeps-clients", testMigrateUpgrade},
 		{"secrets/no-plaintext-in-database", testNoPlaintext},
 	}
 	for _, tc := range tests {
@@ -213,6 +216,48 @@ func testClientRoundTrip(t *testing.T, s store.Store) {
 		}
 	}
 }
+
+// testClientSecretHash: a short secret's slow hash (ours and Kong's form)
+// is stored and read back as it was, and verifies; a client with both a
+// digest and a hash, or a hash not in PHC form, is refused.
+func testClientSecretHash(t *testing.T, s store.Store) {
+	ours := client(t, "short")
+	if err := clientsecret.Set(&ours, "secret123"); err != nil {
+		t.Fatal(err)
+	}
+	kong := client(t, "from-kong")
+	kong.SecretDigest = store.Digest{}
+	kong.SecretHash = kongTofu
+	for _, c := range []store.Client{ours, kong} {
+		if err := s.CreateClient(ctx(t), c); err != nil {
+			t.Fatalf("CreateClient(%s): %v", c.ID, err)
+		}
+		got, err := s.Client(ctx(t), c.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.SecretHash != c.SecretHash || got.SecretDigest != (store.Digest{}) {
+			t.Errorf("Client(%s): hash %q digest %x, want hash %q and no digest", c.ID, got.SecretHash, got.SecretDigest[:4], c.SecretHash)
+		}
+	}
+	v := clientsecret.NewVerifier(0, 0)
+	if !v.Verify(ours.ID, "secret123", ours.SecretHash) || !v.Verify(kong.ID, "tofu", kongTofu) {
+		t.Errorf("a stored slow hash does not verify its secret")
+	}
+	both := client(t, "both")
+	both.SecretHash = ours.SecretHash
+	notPHC := client(t, "not-phc")
+	notPHC.SecretDigest, notPHC.SecretHash = store.Digest{}, "secret123"
+	for _, c := range []store.Client{both, notPHC} {
+		if err := s.CreateClient(ctx(t), c); err == nil {
+			t.Errorf("CreateClient(%s) = nil, want an error", c.ID)
+		}
+	}
+}
+
+// kongTofu is Kong's own PBKDF2 test vector: the secret "tofu" as Kong's
+// oauth2 plugin hashes it with hash_secret.
+const kongTofu = "$pbkdf2-sha512$i=10000,l=32$YSBsaXR0ZSBiaXQsIGp1c3QgYSBsaXR0bGUgYml0$z6ysNworexAhDELywIDi0ba0B0T7F/MBZ6Ige9lWRYI"
 
 func testClientConflict(t *testing.T, s store.Store) {
 	first := mustClient(t, s, "dup")
@@ -743,6 +788,38 @@ func testMigrateConcurrent(t *testing.T, s store.Store) {
 	mustClient(t, s, "after-migrate")
 }
 
+// testMigrateUpgrade takes the database back to the schema of migration
+// 0001 with a client in it, migrates, and reads the client back: the
+// upgrade keeps data and adds the slow-hash column.
+func testMigrateUpgrade(t *testing.T, s store.Store) {
+	db := findDB(s)
+	if db == nil {
+		t.Fatalf("%T gives no access to its database (storetest.DBer)", s)
+	}
+	for _, q := range []string{`DELETE FROM schema_migrations WHERE version >= 2`, `ALTER TABLE clients DROP COLUMN secret_hash`} {
+		if _, err := db.ExecContext(ctx(t), q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	old := client(t, "old")
+	if _, err := db.ExecContext(ctx(t), `INSERT INTO clients (client_id, secret_digest, name, consumer, client_type, created_at)
+VALUES ($1, $2, $3, $4, $5, $6)`, old.ID, old.SecretDigest[:], old.Name, old.Consumer, old.Type, now.Unix()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Migrate(ctx(t)); err != nil {
+		t.Fatalf("Migrate from 0001: %v", err)
+	}
+	got, err := s.Client(ctx(t), old.ID)
+	if err != nil || got.SecretDigest != old.SecretDigest || got.SecretHash != "" {
+		t.Fatalf("after the upgrade Client = %+v, %v", got, err)
+	}
+	short := client(t, "short-after-upgrade")
+	short.SecretDigest, short.SecretHash = store.Digest{}, kongTofu
+	if err := s.CreateClient(ctx(t), short); err != nil {
+		t.Errorf("a slow-hash client after the upgrade: %v", err)
+	}
+}
+
 // testNoPlaintext stores clients and tokens whose plaintext secrets are
 // known (only their digests reach the store) and searches every column of
 // every table for the plaintext.
@@ -763,6 +840,19 @@ func testNoPlaintext(t *testing.T, s store.Store) {
 	if err := s.CreateClient(ctx(t), c); err != nil {
 		t.Fatal(err)
 	}
+	// A short secret, kept as a slow hash: neither it nor its fast digest
+	// (which would fall to a dictionary) may be stored.
+	short := client(t, "short-secret-client")
+	r := randDigest(t)
+	shortSecret := "s3cr" + base64.RawURLEncoding.EncodeToString(r[:3])
+	secrets = append(secrets, shortSecret)
+	if err := clientsecret.Set(&short, shortSecret); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateClient(ctx(t), short); err != nil {
+		t.Fatal(err)
+	}
+	shortDigest := store.DigestOf(shortSecret)
 	var digests []store.Digest
 	mkToken := func() store.Token {
 		tok := token(t, c.ID, "fam", "u")
@@ -791,6 +881,12 @@ func testNoPlaintext(t *testing.T, s store.Store) {
 				t.Errorf("plaintext secret %q found in the database", p)
 			}
 		}
+	}
+	if strings.Contains(dump, hex.EncodeToString(shortDigest[:])) {
+		t.Errorf("the fast digest of a short secret is stored")
+	}
+	if !strings.Contains(dump, short.SecretHash) {
+		t.Errorf("the short secret's slow hash is not in the dump: dump incomplete")
 	}
 	// The dump must really hold the stored data, or the search proves
 	// nothing: the digests are there.

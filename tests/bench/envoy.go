@@ -2,11 +2,7 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"net"
-	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -40,15 +36,6 @@ func (p *authzProc) close() {
 }
 
 func (p *authzProc) pid() int { return p.cmd.Process.Pid }
-
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
-}
 
 // startAuthz runs bin with args (which make it listen for gRPC on addr)
 // and connects to it.
@@ -106,7 +93,7 @@ func (e *env) setupEnvoy(ctx context.Context) (_ *envoyEnv, err error) {
 	}()
 	conf := filepath.Join(e.dir, "serve.yaml")
 	if err := os.WriteFile(conf, []byte("trusted_ips: [\"127.0.0.1/32\"]\nservices:\n  "+service+":\n    provision_key: "+provisionKey+
-		"\n    scopes: [email]\n    accept_http_if_already_terminated: true\n"), 0o600); err != nil {
+		"\n    accept_http_if_already_terminated: true\n"), 0o600); err != nil {
 		return nil, err
 	}
 	httpAddr, err := freeAddr()
@@ -120,8 +107,12 @@ func (e *env) setupEnvoy(ctx context.Context) (_ *envoyEnv, err error) {
 	if ee.serve, err = startAuthz("serve", e.bin, grpcAddr, "serve", "-config", conf, "-http", httpAddr, "-grpc", grpcAddr, "-database-url", e.pgURL); err != nil {
 		return nil, err
 	}
-	if ee.token, err = serveToken(ctx, "http://"+httpAddr, e.pg.client); err != nil {
+	base := "http://" + httpAddr
+	if err := waitHTTP(ctx, base+"/readyz"); err != nil {
 		return nil, fmt.Errorf("%v\n%s", err, ee.serve.log)
+	}
+	if ee.token, err = (&serveProc{name: "serve -grpc", url: base, client: e.pg.client}).tokenOp()(ctx); err != nil {
+		return nil, err
 	}
 	floorBin := filepath.Join(e.dir, "floor", "floorauthz")
 	if err := goBuild(floorBin, "./tests/envoy/floorauthz"); err != nil {
@@ -132,7 +123,7 @@ func (e *env) setupEnvoy(ctx context.Context) (_ *envoyEnv, err error) {
 		return nil, err
 	}
 	if ee.floor, err = startAuthz("floor", floorBin, floorAddr, "-grpc", floorAddr,
-		"-consumer-id", "bob", "-client-id", e.pg.client.ID, "-user", "user-1", "-scope", "email"); err != nil {
+		"-consumer-id", "bob", "-client-id", e.pg.client.ID, "-user", "user-1"); err != nil {
 		return nil, err
 	}
 	// Both must answer the same request alike before anything is measured.
@@ -152,37 +143,8 @@ func (e *env) setupEnvoy(ctx context.Context) (_ *envoyEnv, err error) {
 	return ee, nil
 }
 
-// serveToken gets a token from serve's token endpoint (plain HTTP from a
-// trusted peer that says the client spoke HTTPS, as Envoy would).
-func serveToken(ctx context.Context, base string, c client) (string, error) {
-	form := url.Values{"grant_type": {"password"}, "provision_key": {provisionKey}, "authenticated_userid": {"user-1"},
-		"scope": {"email"}, "client_id": {c.ID}, "client_secret": {c.Secret}}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		req, _ := http.NewRequestWithContext(ctx, "POST", base+"/services/"+service+"/oauth2/token", strings.NewReader(form.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.Header.Set("X-Forwarded-Proto", "https")
-		res, err := http.DefaultClient.Do(req)
-		if err == nil {
-			var tok struct {
-				AccessToken string `json:"access_token"`
-			}
-			derr := json.NewDecoder(res.Body).Decode(&tok)
-			res.Body.Close()
-			if res.StatusCode == 200 && derr == nil && tok.AccessToken != "" {
-				return tok.AccessToken, nil
-			}
-			err = fmt.Errorf("token endpoint answered %d", res.StatusCode)
-		}
-		if time.Now().After(deadline) {
-			return "", err
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // checkOp sends the CheckRequest Envoy sends for a GET with the token and
-// checks the answer: OK with five identity headers set and two removed.
+// checks the answer: OK with four identity headers set and three removed.
 func checkOp(p *authzProc, token string) func(context.Context) error {
 	h := map[string]string{":authority": "api.example.com", ":method": "GET", ":path": "/orders?page=2", ":scheme": "https",
 		"authorization": "Bearer " + token, "x-forwarded-proto": "https", "user-agent": "curl/8.5.0",
@@ -197,7 +159,7 @@ func checkOp(p *authzProc, token string) func(context.Context) error {
 			return err
 		}
 		ok := resp.GetOkResponse()
-		if resp.GetStatus().GetCode() != int32(code.Code_OK) || len(ok.GetHeaders()) != 5 || len(ok.GetHeadersToRemove()) != 2 {
+		if resp.GetStatus().GetCode() != int32(code.Code_OK) || len(ok.GetHeaders()) != 4 || len(ok.GetHeadersToRemove()) != 3 {
 			return fmt.Errorf("check answered %v", resp)
 		}
 		return nil
@@ -211,8 +173,8 @@ type envoyCheck struct {
 }
 
 func (ee *envoyEnv) compare(ctx context.Context, c int, o options) (envoyCheck, error) {
-	ours := side{"serve -grpc", checkOp(ee.serve, ee.token), ee.serve}
-	floor := side{"floor ext_authz", checkOp(ee.floor, ee.token), ee.floor}
+	ours := side{name: "serve -grpc", op: checkOp(ee.serve, ee.token), pid: ee.serve.pid()}
+	floor := side{name: "floor ext_authz", op: checkOp(ee.floor, ee.token), pid: ee.floor.pid()}
 	so, sf, err := interleave(ctx, ours, floor, c, o)
 	if err != nil {
 		return envoyCheck{}, err

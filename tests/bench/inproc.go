@@ -10,7 +10,7 @@ import (
 	"runtime"
 	"time"
 
-	"github.com/oauth2-password/oauth2-password/pdk/kong"
+	"github.com/oauth2-password/oauth2-password/pdk/kongaccess"
 	"github.com/oauth2-password/oauth2-password/plugin"
 	"github.com/oauth2-password/oauth2-password/store"
 )
@@ -90,7 +90,7 @@ func storeQueriesPerValidation(ctx context.Context, dbURL string, cl client, n i
 		"authenticated_userid": {"user-1"}, "client_id": {cl.ID}, "client_secret": {cl.Secret}}
 	tk := &fakeKong{method: "POST", path: "/oauth2/token", body: []byte(form.Encode()),
 		headers: map[string][]string{"content-type": {"application/x-www-form-urlencoded"}}, consumer: consumer}
-	kong.Access(conf, tk)
+	kongaccess.Access(conf, tk)
 	var tok struct {
 		AccessToken string `json:"access_token"`
 	}
@@ -98,10 +98,10 @@ func storeQueriesPerValidation(ctx context.Context, dbURL string, cl client, n i
 		return 0, fmt.Errorf("in-process password grant answered %d %s", tk.exitStatus, tk.exitBody)
 	}
 	k := &fakeKong{method: "GET", path: "/orders", auth: "Bearer " + tok.AccessToken, consumer: consumer}
-	kong.Access(conf, k) // warm-up: client and consumer caches
+	kongaccess.Access(conf, k) // warm-up: client and consumer caches
 	before := cached.StoreQueries()
 	for range n {
-		kong.Access(conf, k)
+		kongaccess.Access(conf, k)
 	}
 	if k.exitStatus != 0 || k.authenticated != n+1 {
 		return 0, fmt.Errorf("in-process validation failed: exit %d, %d of %d authenticated", k.exitStatus, k.authenticated, n+1)

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"net/url"
 
-	"github.com/oauth2-password/oauth2-password/pdk/kong"
+	"github.com/oauth2-password/oauth2-password/pdk/kongaccess"
 	"github.com/oauth2-password/oauth2-password/plugin"
 	"github.com/oauth2-password/oauth2-password/store"
 )
@@ -53,7 +53,7 @@ func (p *inProcIssuer) close() { p.cached.Close() }
 func (p *inProcIssuer) issue(context.Context) error {
 	k := &fakeKong{method: "POST", path: "/oauth2/token", body: p.body, consumer: p.consumer,
 		headers: map[string][]string{"content-type": {"application/x-www-form-urlencoded"}}}
-	kong.Access(p.conf, k)
+	kongaccess.Access(p.conf, k)
 	var tok struct {
 		AccessToken string `json:"access_token"`
 	}
@@ -77,7 +77,7 @@ func (e *env) compareInProcIssuance(ctx context.Context, o options) (inProc, err
 	defer p.close()
 	io := o
 	io.rounds = max(2, o.rounds/2)
-	so, sr, err := interleave(ctx, side{"engine in process", p.issue, nil}, side{e.rawPG.name(), e.rawPG.write, nil}, o.issueConc, io)
+	so, sr, err := interleave(ctx, side{name: "engine in process", op: p.issue}, side{name: e.rawPG.name(), op: e.rawPG.write}, o.issueConc, io)
 	if err != nil {
 		return inProc{}, err
 	}

@@ -77,14 +77,14 @@ func (e *env) compareIssueFloor(ctx context.Context, o options) (issueFloor, err
 	if oc != fc {
 		return issueFloor{}, fmt.Errorf("the issuance floor makes other PDK calls than the token endpoint: %s vs %s", fc, oc)
 	}
-	a := side{"oauth2-password", func(ctx context.Context) error {
+	a := side{name: "oauth2-password", op: func(ctx context.Context) error {
 		_, err := e.pg.issue(ctx)
 		return err
-	}, e.pg}
-	b := side{"issuance floor", func(ctx context.Context) error {
+	}, plugin: e.pg}
+	b := side{name: "issuance floor", op: func(ctx context.Context) error {
 		_, err := e.issueAtFloor(ctx)
 		return err
-	}, e.floorIssue}
+	}, plugin: e.floorIssue}
 	io := o
 	io.rounds = max(2, o.rounds/2)
 	so, sf, err := interleave(ctx, a, b, o.issueConc, io)

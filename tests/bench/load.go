@@ -16,14 +16,9 @@ import (
 type side struct {
 	name   string
 	op     func(ctx context.Context) error
-	plugin process // whose process CPU is accounted, if any
+	plugin *pluginProc // whose process CPU is accounted, if any
+	pid    int         // else this process's, if not 0
 }
-
-// process is a server process a side measures: a plugin under its
-// Kong-side host, or an ext_authz server.
-type process interface{ pid() int }
-
-func (p *pluginProc) pid() int { return p.host.Process().PID() }
 
 // sample is what a side measured over all its rounds.
 type sample struct {
@@ -107,9 +102,9 @@ func runRound(ctx context.Context, s side, c int, d time.Duration, into *sample)
 		total   atomic.Int64
 	)
 	lats := make([][]time.Duration, c)
-	pid := 0
+	pid := s.pid
 	if s.plugin != nil {
-		pid = s.plugin.pid()
+		pid = s.plugin.host.Process().PID()
 	}
 	cpu0 := readCPU(pid)
 	start := time.Now()
@@ -188,8 +183,8 @@ func (e *env) compareValidation(ctx context.Context, c int, o options) (validati
 		return validation{}, err
 	}
 	var oursRT, floorRT atomic.Int64
-	ours := side{"oauth2-password", validateOp(e.pg, tok, &oursRT), e.pg}
-	floor := side{"floor", validateOp(e.floor, tok, &floorRT), e.floor}
+	ours := side{name: "oauth2-password", op: validateOp(e.pg, tok, &oursRT), plugin: e.pg}
+	floor := side{name: "floor", op: validateOp(e.floor, tok, &floorRT), plugin: e.floor}
 	so, sf, err := interleave(ctx, ours, floor, c, o)
 	if err != nil {
 		return validation{}, err
@@ -207,11 +202,11 @@ type issuance struct {
 }
 
 func (e *env) compareIssuance(ctx context.Context, p *pluginProc, w writer, storeLabel string, o options) (issuance, error) {
-	ours := side{"oauth2-password", func(ctx context.Context) error {
+	ours := side{name: "oauth2-password", op: func(ctx context.Context) error {
 		_, err := p.issue(ctx)
 		return err
-	}, p}
-	raw := side{w.name(), w.write, nil}
+	}, plugin: p}
+	raw := side{name: w.name(), op: w.write}
 	// Issuance rounds write rows: fewer of them than for validation.
 	io := o
 	io.rounds = max(2, o.rounds/2)

@@ -17,13 +17,21 @@
 //     issuance floor (the floor plugin in issue mode: the token endpoint's
 //     PDK calls and the same INSERT, no OAuth logic); and, in process, the
 //     engine over store.Cached (no socket) against the raw loop.
+//     For a client with a short secret (an argon2id hash), in-process
+//     issuance with and without the remembered verification.
+//     And the standard password grant (authenticate_url, a loopback login
+//     backend that answers at once) against the provision_key grant, on
+//     the same plugin and database, in alternating rounds.
 //  3. The engine's hot paths without the socket: go test -bench on ./plugin
 //     and ./store (benchstat input format; summarized with benchstat when
 //     it can be fetched).
 //  4. Heap bytes per cached token with 1,000,000 tokens cached.
 //  5. Store queries per validated request after warm-up (in process: the
 //     engine over store.Cached over PostgreSQL).
-//  6. Envoy's gRPC ext_authz Check of a cached token: `serve -grpc` (built
+//  6. Serve mode over loopback HTTP: forward auth of a cached token against
+//     a floor HTTP handler (tests/floorhttp), and token issuance through
+//     the token endpoint against the raw PostgreSQL and SQLite loops.
+//  7. Envoy's gRPC ext_authz Check of a cached token: `serve -grpc` (built
 //     without -race) against the floor ext_authz server
 //     (tests/envoy/floorauthz: the same grpc-go stack answering OK with the
 //     same headers), same client, alternating rounds; and allocations per
@@ -56,6 +64,7 @@ type options struct {
 	goBench     bool
 	tokens      int
 	durable     bool
+	shortOnly   bool
 	envoyOnly   bool
 }
 
@@ -71,6 +80,7 @@ func main() {
 	flag.BoolVar(&o.goBench, "gobench", true, "run the go test benchmarks")
 	flag.IntVar(&o.tokens, "cached-tokens", 1_000_000, "tokens cached for the heap measurement")
 	flag.BoolVar(&o.durable, "durable", true, "also measure PostgreSQL issuance with fsync=on")
+	flag.BoolVar(&o.shortOnly, "short-secret-only", false, "measure only the short-secret issuance rows")
 	flag.BoolVar(&o.envoyOnly, "envoy-only", false, "measure only the gRPC ext_authz rows and the Go benchmarks")
 	flag.Parse()
 	for _, s := range strings.Split(conc, ",") {
@@ -98,6 +108,15 @@ func progress(format string, args ...any) {
 func run(o options) error {
 	start := time.Now()
 	ctx := context.Background()
+	if o.shortOnly {
+		rep, err := runShortSecretOnly(ctx, o)
+		if err != nil {
+			return err
+		}
+		rep.wall = time.Since(start)
+		rep.printShortSecretOnly(os.Stdout)
+		return nil
+	}
 	var rep report
 	rep.opts = o
 	rep.machine = machine()
@@ -150,6 +169,14 @@ func run(o options) error {
 	if rep.inProc, err = env.compareInProcIssuance(ctx, o); err != nil {
 		return err
 	}
+	progress("issuance with a short-secret client, in process, at concurrency %d", o.issueConc)
+	if rep.shortSecret, err = measureShortSecret(ctx, env.pgURL, o); err != nil {
+		return err
+	}
+	progress("issuance with username and password via a loopback login backend vs the provision_key grant at concurrency %d", o.issueConc)
+	if rep.login, err = env.compareLogin(ctx, o); err != nil {
+		return err
+	}
 	progress("issuance with the embedded store at concurrency %d", o.issueConc)
 	if is, err = env.compareIssuance(ctx, env.lite, env.rawSQLite, "embedded SQLite", o); err != nil {
 		return err
@@ -164,6 +191,10 @@ func run(o options) error {
 			return err
 		}
 		rep.issuance = append(rep.issuance, is)
+	}
+
+	if rep.forwardAuth, rep.serveIssuance, err = env.serveRows(ctx, o); err != nil {
+		return err
 	}
 
 	progress("store queries per validated request (in process)")

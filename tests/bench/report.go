@@ -11,17 +11,22 @@ import (
 )
 
 type report struct {
-	opts         options
-	machine      string
-	validation   []validation
-	envoy        []envoyCheck
-	issuance     []issuance
-	issueFloor   issueFloor
-	inProc       inProc
-	queries      float64
-	heapPerToken float64
-	goBench      *goBench
-	wall         time.Duration
+	opts       options
+	machine    string
+	validation []validation
+	envoy      []envoyCheck
+	issuance   []issuance
+	issueFloor issueFloor
+	// serve mode
+	forwardAuth   []validation
+	serveIssuance []issuance
+	inProc        inProc
+	shortSecret   shortSecret
+	login         loginCost
+	queries       float64
+	heapPerToken  float64
+	goBench       *goBench
+	wall          time.Duration
 }
 
 // machine describes where the numbers come from.
@@ -94,6 +99,7 @@ func (r *report) print(w io.Writer) {
 	for i, is := range r.issuance {
 		if i == 1 {
 			r.printIssueFloor(p)
+			r.printLogin(p)
 		}
 		rt := 1 / pairedCost(is.ours, is.raw)
 		goal, okStr := "≥ 0.7×", met(rt >= 0.7)
@@ -112,6 +118,26 @@ func (r *report) print(w io.Writer) {
 		p("| … CPU per token: plugin process / test host or loop%s | %s / %s%s | — / %s%s | | | |", db,
 			us(oc.plugin), us(oc.self), pgCPU(is, oc), us(rc.self), pgCPU(is, rc))
 	}
+	for _, v := range r.forwardAuth {
+		cost := pairedCost(v.ours, v.floor)
+		p("| serve: forward auth of a cached token over loopback HTTP, concurrency %d: requests/s | %s | floor HTTP handler %s | %.3f× cost per request (median of round pairs; totals: %.3f×) | ≤ 1.10× | %s |",
+			v.concurrency, num(v.ours.perSecond()), num(v.floor.perSecond()), cost, v.floor.perSecond()/v.ours.perSecond(), met(cost <= 1.10))
+		oc, fc := v.ours.cpuPerOp(), v.floor.cpuPerOp()
+		p("| … latency p50 / p99; CPU per request: server / client | %s / %s; %s / %s | %s / %s; %s / %s | | | |",
+			ms(v.ours.quantile(0.50)), ms(v.ours.quantile(0.99)), us(oc.plugin), us(oc.self),
+			ms(v.floor.quantile(0.50)), ms(v.floor.quantile(0.99)), us(fc.plugin), us(fc.self))
+	}
+	for _, is := range r.serveIssuance {
+		rt := 1 / pairedCost(is.ours, is.raw)
+		p("| serve: token issuance through the HTTP token endpoint, %s, concurrency %d: tokens/s | %s | %s %s | %.2f× (median of round pairs) | ≥ 0.7× | %s |",
+			is.store, is.concurrency, num(is.ours.perSecond()), is.raw.name, num(is.raw.perSecond()), rt, met(rt >= 0.7))
+		oc, rc := is.ours.cpuPerOp(), is.raw.cpuPerOp()
+		p("| … latency p50 / p99; CPU per token: server / client or loop%s | %s / %s; %s / %s%s | %s / %s; — / %s%s | | | |",
+			map[bool]string{true: " / PostgreSQL"}[is.pg],
+			ms(is.ours.quantile(0.50)), ms(is.ours.quantile(0.99)), us(oc.plugin), us(oc.self), pgCPU(is, oc),
+			ms(is.raw.quantile(0.50)), ms(is.raw.quantile(0.99)), us(rc.self), pgCPU(is, rc))
+	}
+	r.printShortSecret(p)
 	if !r.opts.envoyOnly {
 		p("| Store queries per validated request after warm-up (100,000 requests, in process) | %g | | | 0 | %s |", r.queries, met(r.queries == 0))
 		p("| Heap bytes per cached token (%s tokens in store.Cached) | %.0f B | | | ≤ 256 B | %s |", num(float64(r.opts.tokens)), r.heapPerToken, met(r.heapPerToken <= 256))
@@ -139,13 +165,15 @@ func (r *report) print(w io.Writer) {
 	p("Notes:")
 	p("")
 	p("- Socket rows: the real binary (built without -race) and the floor plugin (`tests/floorplugin`: the same 4 PDK calls — get_path, get_header, authenticate, set_headers — and no logic) each under the Kong-side test host (`tests/konghost`, `Host.Do`, no HTTP), on the same machine as the host. Rounds of %v alternate A/B/B/A (%d per side, after a warm-up round each), at the same concurrency. The host's own cost (protobuf framing, request state) is in both sides, as Kong's would be. Cost ratio = floor requests/s ÷ ours in each pair of back-to-back rounds, median over the pairs (robust to a burst of noise from other tenants of the machine); the ratio of the totals is shown too. CPU per request and p50 are the steadier signs of the plugin's own cost.", r.opts.round, r.opts.rounds)
-	p("- gRPC ext_authz rows: `serve -grpc` (built without -race, store on the same PostgreSQL database, token, client and consumer cached) against the floor ext_authz server (`tests/envoy/floorauthz`: grpc-go's server answering every Check with a prebuilt OK that sets and removes the same headers), each its own process on loopback, driven by one grpc-go client connection per server from the bench process with the CheckRequest Envoy sends (lower-case headers with pseudo-headers, path with query, context_extensions), in the same A/B/B/A rounds. Every answer is checked (OK, 5 headers set, 2 removed). CPU per check: the server process / the bench process (client).")
+	p("- gRPC ext_authz rows: `serve -grpc` (built without -race, store on the same PostgreSQL database, token, client and consumer cached) against the floor ext_authz server (`tests/envoy/floorauthz`: grpc-go's server answering every Check with a prebuilt OK that sets and removes the same headers), each its own process on loopback, driven by one grpc-go client connection per server from the bench process with the CheckRequest Envoy sends (lower-case headers with pseudo-headers, path with query, context_extensions), in the same A/B/B/A rounds. Every answer is checked (OK, 4 headers set, 3 removed). CPU per check: the server process / the bench process (client).")
 	p("- Validation uses the plugin over PostgreSQL with the token, client and consumer cached; after warm-up no store is involved.")
 	p("- Issuance: a password grant per request (client authentication, two random tokens, one autocommit INSERT) against a loop in the bench process making the same write: the store's own statement (`store.InsertTokenSQL`) run as `CreateToken` runs it, with the store's pool settings. PostgreSQL is the throwaway server of `store/pgtest` (loopback TCP, same machine), which runs with **fsync=off** and full_page_writes=off; both sides share it, so the ratio compares like with like, but a commit then costs almost nothing and the plugin protocol's round trips dominate. The fsync=on row restarts the server with both on (`pgtest` `SetDurable`) for what a durable server costs. SQLite: WAL, synchronous=NORMAL, one writer at a time, as the store runs it; no goal.")
-	p("- Issuance floor: `tests/floorplugin` started with `-issue-database-url` makes exactly the token endpoint's PDK calls (checked against ours before measuring: %s) and the same INSERT (`store.InsertTokenSQL`, lib/pq, `store.OpenPostgres`'s pool settings) of two SHA-256-digested 32-character random tokens, with no OAuth logic (no parsing, no client authentication, no cache). In process: `plugin.Engine` over `store.Cached` over the same PostgreSQL database, driven by a fake Kong PDK (`pdk/kong.Access`) in the bench process (no socket, no second process), against the raw loop in alternating rounds.", r.issueFloor.calls)
+	p("- Issuance floor: `tests/floorplugin` started with `-issue-database-url` makes exactly the token endpoint's PDK calls (checked against ours before measuring: %s) and the same INSERT (`store.InsertTokenSQL`, lib/pq, `store.OpenPostgres`'s pool settings) of two SHA-256-digested 32-character random tokens, with no OAuth logic (no parsing, no client authentication, no cache). In process: `plugin.Engine` over `store.Cached` over the same PostgreSQL database, driven by a fake Kong PDK (`pdk/kongaccess.Access`) in the bench process (no socket, no second process), against the raw loop in alternating rounds.", r.issueFloor.calls)
+	p("- Standard password grant: a second service of the same plugin process over the same PostgreSQL database, with `authenticate_url` pointing at a plain-HTTP login backend on 127.0.0.1 in the bench process that answers `{\"authenticated_userid\"}` at once; its requests carry `username` and `password` instead of `provision_key` and `authenticated_userid`. The difference between the two rows is the backend call (JSON encoding, a pooled HTTP/1.1 round trip on loopback, decoding) and one more PDK call (the client address, for the login throttle); a real backend adds its own time (a password hash: tens of milliseconds).")
 	if n := r.whyNotes(); n != "" {
 		p("%s", n)
 	}
+	p("- serve rows: the real binary running `serve` (plain HTTP on loopback; the token endpoint behind a trusted TLS-terminating proxy, so `X-Forwarded-Proto: https` from 127.0.0.1 with `accept_http_if_already_terminated`) and, for forward auth, `tests/floorhttp` (net/http answering 200 with four identity headers, no logic); one `net/http` client with keep-alive in the bench process drives both sides in alternating rounds. Issuance rows compare with the raw loops above on the same store, writing rows for serve's client.")
 	p("- CPU per request: utime+stime of the plugin process (/proc, 10 ms ticks), of the bench process (the test host's side of the socket, or the raw loop) and of all postgres processes, over the measured rounds ÷ requests.")
 	p("- Store queries: counted with `store.Cached.StoreQueries()` in process (the engine over `store.Cached` over the same PostgreSQL database), not through the socket.")
 	p("- Heap per token: `runtime.GC` + `MemStats.HeapAlloc` growth ÷ N, after caching N tokens shaped like the plugin's (32-character client id, UUID service id, distinct user id, hex family id, refresh token).")
@@ -170,6 +198,18 @@ func (r *report) print(w io.Writer) {
 		}
 		p("```")
 	}
+}
+
+// printShortSecretOnly is the table of -short-secret-only.
+func (r *report) printShortSecretOnly(w io.Writer) {
+	p := func(format string, args ...any) { fmt.Fprintf(w, format+"\n", args...) }
+	p("Machine: %s.  ", r.machine)
+	p("Reproduce: `go run ./tests/bench -short-secret-only -rounds %d -round %v -issue-concurrency %d`; wall time %s.",
+		r.opts.rounds, r.opts.round, r.opts.issueConc, r.wall.Round(time.Second))
+	p("")
+	p("| Measure | remembered (default) | argon2id every request | Ratio | Goal | Met |")
+	p("|---|---|---|---|---|---|")
+	r.printShortSecret(p)
 }
 
 // printEnvoy prints the gRPC ext_authz rows.

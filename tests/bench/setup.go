@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -58,7 +59,9 @@ type env struct {
 	floorIssue *pluginProc
 	rawPG      writer
 	rawSQLite  writer
-	closeOnce  sync.Once
+	// loginBackend answers ours' login service (login.go).
+	loginBackend *httptest.Server
+	closeOnce    sync.Once
 }
 
 func setup(ctx context.Context) (_ *env, err error) {
@@ -107,6 +110,9 @@ func setup(ctx context.Context) (_ *env, err error) {
 	if e.rawPG, err = openRawPostgres(ctx, e.pgURL, e.pg.client.ID, pgSvc.ServiceID); err != nil {
 		return nil, err
 	}
+	if err := e.startLoginBackend(); err != nil {
+		return nil, err
+	}
 	liteSvc, _ := e.lite.host.Service(service)
 	if e.rawSQLite, err = openRawSQLite(ctx, strings.TrimPrefix(sqliteURL, "sqlite:"), e.lite.client.ID, liteSvc.ServiceID); err != nil {
 		return nil, err
@@ -128,6 +134,9 @@ func (e *env) close() {
 		}
 		if e.pgSrv != nil {
 			e.pgSrv.Close()
+		}
+		if e.loginBackend != nil {
+			e.loginBackend.Close()
 		}
 		if e.dir != "" {
 			os.RemoveAll(e.dir)

@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/oauth2-password/oauth2-password/store"
 	"github.com/oauth2-password/oauth2-password/tests/harness"
 	"github.com/oauth2-password/oauth2-password/tests/konghost"
 )
@@ -115,6 +117,10 @@ func TestCLIUsageErrors(t *testing.T) {
 		{"clients", "delete"},
 		{"tokens", "revoke"},
 		{"tokens", "revoke", "--client", "a", "--user", "b"},
+		// An empty URL is a mistake (an unset shell variable), not the default store.
+		{"migrate", "-database-url", ""},
+		{"clients", "list", "-database-url-file", ""},
+		{"tokens", "revoke", "--user", "u", "-database-url="},
 	} {
 		stdout, stderr, code := harness.RunCLI(t, db, args...)
 		msg := strings.TrimRight(string(stderr), "\n")
@@ -279,5 +285,121 @@ func TestConcurrentMigrate(t *testing.T) {
 		}
 		// The schema is usable afterwards.
 		harness.CreateClient(t, db, "bob", "web")
+	}
+}
+
+// runEnv runs the binary with args and extra environment, without -race's
+// exit delay, and returns stdout, stderr and the exit status.
+func runEnv(t *testing.T, env []string, args ...string) (string, string, int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, harness.Binary(t), args...)
+	cmd.Env = append(append(os.Environ(), harness.ChildEnv()...), env...)
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return o.String(), e.String(), code
+}
+
+// TestCLIHelpAndVersion: a bare `oauth2-password` is a person, not Kong
+// (Kong always passes flags): usage on stderr, exit 2. Every spelling of
+// help prints the usage on stdout and exits 0 without opening a store;
+// every spelling of version prints one line.
+func TestCLIHelpAndVersion(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	db := filepath.Join(dir, "untouched.db")
+	env := []string{"OAUTH2_PASSWORD_DATABASE_URL=sqlite:" + db}
+	const serveLine = "oauth2-password serve -config FILE   (standalone server; see README)"
+
+	stdout, stderr, code := runEnv(t, env)
+	if code != 2 || stdout != "" || !strings.Contains(stderr, "usage:") || !strings.Contains(stderr, serveLine) {
+		t.Errorf("no arguments: exit %d, stdout %q, stderr %q; want 2 and the usage on stderr", code, stdout, stderr)
+	}
+	for _, args := range [][]string{{"-h"}, {"-help"}, {"--help"}, {"help"}, {"migrate", "-h"}, {"clients", "create", "--help"}, {"tokens", "revoke", "-help"}} {
+		stdout, stderr, code := runEnv(t, env, args...)
+		if code != 0 || stderr != "" || !strings.HasPrefix(stdout, "usage:") || !strings.Contains(stdout, serveLine) ||
+			!strings.Contains(stdout, store.DefaultPath) {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q; want 0 and the usage (naming serve and %s) on stdout", args, code, stdout, stderr, store.DefaultPath)
+		}
+	}
+	for _, args := range [][]string{{"version"}, {"--version"}, {"-version"}} {
+		stdout, stderr, code := runEnv(t, env, args...)
+		if code != 0 || stderr != "" || !regexp.MustCompile(`^oauth2-password \S+\n$`).MatchString(stdout) {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q; want one line `oauth2-password VERSION`", args, code, stdout, stderr)
+		}
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("help or version touched the store: %v", entries)
+	}
+}
+
+// TestCLIUnknownClient: every command that names a client answers an
+// unknown client_id the same way: exit 1, one line, nothing on stdout.
+func TestCLIUnknownClient(t *testing.T) {
+	t.Parallel()
+	db := harness.SQLiteURL(t)
+	var lines []string
+	for _, args := range [][]string{{"clients", "delete", "nosuchclient"}, {"tokens", "revoke", "--client", "nosuchclient"}} {
+		stdout, stderr, code := harness.RunCLI(t, db, args...)
+		msg := strings.TrimRight(string(stderr), "\n")
+		if code != 1 || len(stdout) != 0 || strings.Contains(msg, "\n") || !strings.Contains(msg, `"nosuchclient"`) {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q; want 1, nothing, one line naming the client", args, code, stdout, stderr)
+		}
+		lines = append(lines, msg)
+	}
+	if lines[0] != lines[1] {
+		t.Errorf("unknown client answered differently: %q vs %q", lines[0], lines[1])
+	}
+}
+
+// TestCLIStoreFile: with the embedded store every command says on stderr
+// which file it used; a file in a missing directory is one line naming the
+// directory; with nothing named, every command uses the one documented
+// default file.
+func TestCLIStoreFile(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	file := filepath.Join(dir, "cli.db")
+	for _, tc := range []struct {
+		args []string
+		env  []string
+	}{
+		{[]string{"migrate", "-database-url", "sqlite:" + file}, nil},
+		{[]string{"clients", "list"}, []string{"OAUTH2_PASSWORD_DATABASE_URL=sqlite:" + file}},
+	} {
+		_, stderr, code := runEnv(t, tc.env, tc.args...)
+		if want := "oauth2-password: embedded store " + file + "\n"; code != 0 || stderr != want {
+			t.Errorf("%q: exit %d, stderr %q; want 0 and %q", tc.args, code, stderr, want)
+		}
+	}
+
+	missing := filepath.Join(dir, "no-such-dir")
+	stdout, stderr, code := runEnv(t, nil, "migrate", "-database-url", "sqlite:"+filepath.Join(missing, "x.db"))
+	if code != 1 || stdout != "" || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, "directory "+missing+" does not exist") {
+		t.Errorf("missing directory: exit %d, stdout %q, stderr %q; want 1 and one line naming %s", code, stdout, stderr, missing)
+	}
+	if _, err := os.Stat(missing); err == nil {
+		t.Error("the missing directory was created")
+	}
+
+	// The default file. Only where its directory is absent (a CI machine),
+	// so that the test never writes into a real Kong's prefix.
+	if _, err := os.Stat(filepath.Dir(store.DefaultPath)); err == nil {
+		t.Logf("%s exists: not running commands against the default store", filepath.Dir(store.DefaultPath))
+		return
+	}
+	for _, args := range [][]string{{"migrate"}, {"clients", "list"}, {"tokens", "revoke", "--user", "u"}} {
+		_, stderr, code := runEnv(t, nil, args...)
+		if code != 1 || !strings.Contains(stderr, "embedded store "+store.DefaultPath+": directory "+filepath.Dir(store.DefaultPath)+" does not exist") {
+			t.Errorf("%q with no store named: exit %d, stderr %q; want the default file %s named", args, code, stderr, store.DefaultPath)
+		}
 	}
 }

@@ -38,6 +38,11 @@ func TestDump(t *testing.T) {
 		"anonymous":                         "string",
 		"auth_header_name":                  "string",
 		"realm":                             "string",
+		// The standard password grant (README), beyond the contract's table.
+		"authenticate_url":     "string",
+		"authenticate_timeout": "integer",
+		"authenticate_headers": "map",
+		"authenticate_params":  "array",
 	}
 	var got []string
 	for _, f := range info.Fields {
@@ -58,6 +63,13 @@ func TestDump(t *testing.T) {
 	if f, ok := info.Field("scopes"); ok {
 		if el, _ := f.Decl["elements"].(map[string]any); el["type"] != "string" {
 			t.Errorf("scopes elements %v, want strings", f.Decl["elements"])
+		}
+	}
+	if f, ok := info.Field("authenticate_headers"); ok {
+		keys, _ := f.Decl["keys"].(map[string]any)
+		values, _ := f.Decl["values"].(map[string]any)
+		if keys["type"] != "string" || values["type"] != "string" {
+			t.Errorf("authenticate_headers %v, want a map of strings to strings", f.Decl)
 		}
 	}
 	sort.Strings(got)

@@ -1,48 +1,22 @@
 package e2e
 
 import (
-	"os"
-	"path/filepath"
+	"maps"
+	"strings"
 	"testing"
-
-	"gopkg.in/yaml.v3"
 
 	"github.com/oauth2-password/oauth2-password/tests/harness"
 	"github.com/oauth2-password/oauth2-password/tests/konghost"
 )
-
-// kongYML is the part of kong/kong.yml the checks read.
-type kongYML struct {
-	FormatVersion string `yaml:"_format_version"`
-	Services      []struct {
-		Name   string `yaml:"name"`
-		Routes []struct {
-			Name  string   `yaml:"name"`
-			Paths []string `yaml:"paths"`
-		} `yaml:"routes"`
-		Plugins []struct {
-			Name   string         `yaml:"name"`
-			Config map[string]any `yaml:"config"`
-		} `yaml:"plugins"`
-	} `yaml:"services"`
-	Consumers []struct {
-		Username string `yaml:"username"`
-		CustomID string `yaml:"custom_id"`
-	} `yaml:"consumers"`
-}
 
 // TestKongYML: the shipped declarative config is one Kong 3.x accepts for
 // this plugin (every config field exists in the schema the binary reports,
 // with the right type), and the plugin works with it.
 func TestKongYML(t *testing.T) {
 	t.Parallel()
-	raw, err := os.ReadFile(filepath.Join(harness.Root(), "kong", "kong.yml"))
+	doc, err := harness.ReadKongYML("")
 	if err != nil {
-		t.Fatal(err)
-	}
-	var doc kongYML
-	if err := yaml.Unmarshal(raw, &doc); err != nil {
-		t.Fatalf("kong/kong.yml does not parse: %v", err)
+		t.Fatalf("kong/kong.yml: %v", err)
 	}
 	if doc.FormatVersion != "3.0" {
 		t.Errorf("_format_version %q, want \"3.0\" (Kong 3.x)", doc.FormatVersion)
@@ -93,7 +67,9 @@ func TestKongYML(t *testing.T) {
 		t.Fatal("kong/kong.yml declares no consumer to register clients for")
 	}
 
-	// The same config, fed to the real plugin, issues and validates tokens.
+	// The same config, fed to the real plugin: as shipped, its placeholder
+	// provision_key is refused with a message saying what to do; with a
+	// real key it issues and validates tokens.
 	db := harness.SQLiteURL(t)
 	e := start(t, db)
 	yc := doc.Consumers[0]
@@ -101,9 +77,16 @@ func TestKongYML(t *testing.T) {
 		t.Fatalf("kong.yml's consumer %+v: this test needs a username and a custom_id", yc)
 	}
 	cons := e.consumer(konghost.Consumer{Username: yc.Username, CustomID: yc.CustomID})
-	e.service(konghost.ServiceSpec{Name: "orders", PathPrefix: prefix, Config: config})
+	e.service(konghost.ServiceSpec{Name: "placeholder", Host: "placeholder.example", PathPrefix: prefix, Config: config})
+	if r := e.get("https://placeholder.example"+prefix+"/orders/1", ""); r.StatusCode != 500 ||
+		!strings.Contains(string(r.body), "provision_key: must be a random value") {
+		t.Errorf("kong.yml's placeholder provision_key: %d %s; want 500 naming provision_key", r.StatusCode, r.body)
+	}
+	const pk = "kongyml-test-provision-key-0123456789"
+	config = maps.Clone(config)
+	config["provision_key"] = pk
+	e.service(konghost.ServiceSpec{Name: "orders", Host: "kong.example", PathPrefix: prefix, Config: config})
 	c := harness.CreateClient(t, db, cons.Username, "web")
-	pk, _ := config["provision_key"].(string)
 	form := passwordForm(c, pk, "user-1", "orders.read")
 	_, tr := e.postToken("kong.example"+prefix, form) // the token endpoint under the route's path
 	if tr.Status != 200 || tr.AccessToken == "" {

@@ -14,7 +14,8 @@ import (
 	"github.com/oauth2-password/oauth2-password/tests/konghost"
 )
 
-// TestNoPlaintextSecretInTheStore: clients created by the CLI and tokens
+// TestNoPlaintextSecretInTheStore: clients created by the CLI (a short
+// secret among them) and tokens
 // issued, refreshed and reissued by the real plugin leave no usable secret
 // in the database. Every column of every table is dumped, as text and (for
 // binary columns) as raw bytes and hex, and searched for each plaintext
@@ -33,8 +34,10 @@ func TestNoPlaintextSecretInTheStore(t *testing.T) {
 			secrets := []string{pk}
 			conf := harness.CreateClient(t, db, "bob", "web")
 			own := harness.CreateClient(t, db, "bob", "legacy", "--client-id", "legacy-web-client", "--client-secret", "operator-chosen-secret-0123456789")
-			secrets = append(secrets, conf.Secret, own.Secret)
-			for _, c := range []harness.Client{conf, own} {
+			// A short secret, as apps coming from Kong carry: a slow hash.
+			short := harness.CreateClient(t, db, "bob", "short", "--client-secret", "secret123")
+			secrets = append(secrets, conf.Secret, own.Secret, short.Secret)
+			for _, c := range []harness.Client{conf, own, short} {
 				for _, host := range []string{"rot.test", "reuse.test"} {
 					tok := e.grant(host, c, pk, "user-"+c.Name, "")
 					ref := e.refresh(host, c, tok.RefreshToken)

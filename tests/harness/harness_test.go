@@ -19,11 +19,11 @@ func TestSmoke(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := st.Host.AddService(konghost.ServiceSpec{Name: "api", Host: "api.test",
-		Config: map[string]any{"provision_key": "pk-123456"}}); err != nil {
+		Config: map[string]any{"provision_key": "pk-harness-0123456789"}}); err != nil {
 		t.Fatal(err)
 	}
 	c := CreateClient(t, db, "bob", "web")
-	form := url.Values{"grant_type": {"password"}, "provision_key": {"pk-123456"},
+	form := url.Values{"grant_type": {"password"}, "provision_key": {"pk-harness-0123456789"},
 		"authenticated_userid": {"u1"}, "client_id": {c.ID}, "client_secret": {c.Secret}}
 	resp, err := st.Front.Client().PostForm("https://api.test/oauth2/token", form)
 	if err != nil {

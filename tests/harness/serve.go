@@ -16,8 +16,9 @@ import (
 
 // Serve is the real binary running `oauth2-password serve`.
 type Serve struct {
-	URL    string // http://127.0.0.1:port
-	Config string // the config file's path
+	URL    string       // http://127.0.0.1:port, or https:// with TLS
+	Client *http.Client // trusts the server's certificate
+	Config string       // the config file's path
 	cmd    *exec.Cmd
 	exited chan error
 }
@@ -27,13 +28,33 @@ type Serve struct {
 // /readyz answers 200. The process is stopped when the test ends.
 func StartServe(t testing.TB, dbURL, config string, extraArgs ...string) *Serve {
 	t.Helper()
+	s := LaunchServe(t, dbURL, config, extraArgs...)
+	s.WaitReady(t)
+	return s
+}
+
+// StartServeTLS is StartServe with HTTPS on a self-signed certificate that
+// s.Client trusts.
+func StartServeTLS(t testing.TB, dbURL, config string, extraArgs ...string) *Serve {
+	t.Helper()
+	cert, key, client := TLSFiles(t)
+	s := LaunchServe(t, dbURL, config, append([]string{"-tls-cert", cert, "-tls-key", key}, extraArgs...)...)
+	s.URL = strings.Replace(s.URL, "http://", "https://", 1)
+	s.Client = client
+	s.WaitReady(t)
+	return s
+}
+
+// LaunchServe starts `serve` without waiting for it to be ready.
+func LaunchServe(t testing.TB, dbURL, config string, extraArgs ...string) *Serve {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "serve.yaml")
 	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	addr := FreeAddr(t)
 	args := append([]string{"serve", "-config", path, "-http", addr, "-database-url", dbURL}, extraArgs...)
-	s := &Serve{URL: "http://" + addr, Config: path, exited: make(chan error, 1)}
+	s := &Serve{URL: "http://" + addr, Client: &http.Client{Timeout: 30 * time.Second}, Config: path, exited: make(chan error, 1)}
 	s.cmd = exec.Command(Binary(t), args...)
 	s.cmd.Env = append(os.Environ(), ChildEnv()...)
 	logf := SafeLog(t)
@@ -51,8 +72,7 @@ func StartServe(t testing.TB, dbURL, config string, extraArgs ...string) *Serve 
 		}
 		s.exited <- s.cmd.Wait()
 	}()
-	t.Cleanup(func() { s.Stop(t) })
-	s.WaitReady(t)
+	t.Cleanup(func() { _ = s.Stop(t) })
 	return s
 }
 
@@ -61,7 +81,7 @@ func (s *Serve) WaitReady(t testing.TB) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
-		res, err := http.Get(s.URL + "/readyz")
+		res, err := s.Client.Get(s.URL + "/readyz")
 		if err == nil {
 			res.Body.Close()
 			if res.StatusCode == 200 {
@@ -81,9 +101,6 @@ func (s *Serve) WaitReady(t testing.TB) {
 // Stop sends SIGTERM and waits for the process; it returns the exit error
 // (nil for exit 0). Calling it again returns the same.
 func (s *Serve) Stop(t testing.TB) error {
-	if s.cmd.ProcessState != nil {
-		return nil
-	}
 	_ = s.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case err := <-s.exited:

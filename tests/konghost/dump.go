@@ -119,7 +119,7 @@ func parseDump(out []byte) (Info, error) {
 	if p.Name == "" {
 		return Info{}, fmt.Errorf("konghost: -dump plugin has no Name")
 	}
-	fields, err := configFields(p.Schema)
+	fields, err := ConfigFields(p.Schema)
 	if err != nil {
 		return Info{}, err
 	}
@@ -127,9 +127,9 @@ func parseDump(out []byte) (Info, error) {
 	return info, nil
 }
 
-// configFields extracts schema.fields[].config.fields[] (§2.5): a list of
+// ConfigFields extracts schema.fields[].config.fields[] (§2.5): a list of
 // one-key objects, name → declaration.
-func configFields(schema map[string]any) ([]Field, error) {
+func ConfigFields(schema map[string]any) ([]Field, error) {
 	top, _ := schema["fields"].([]any)
 	for _, entry := range top {
 		m, _ := entry.(map[string]any)

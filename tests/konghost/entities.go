@@ -52,7 +52,7 @@ func (h *Host) AddService(s ServiceSpec) (Service, error) {
 	e := &entity{
 		Service: Service{
 			Name: s.Name, Host: strings.ToLower(s.Host), PathPrefix: s.PathPrefix, Scope: s.Scope,
-			ServiceID: newUUID(), RouteID: newUUID(), PluginID: newUUID(),
+			ServiceID: NewUUID(), RouteID: NewUUID(), PluginID: NewUUID(),
 		},
 		instanceName: s.InstanceName,
 		config:       maps.Clone(s.Config),
@@ -157,9 +157,9 @@ func (h *Host) snapshot(service string) (Service, map[string]any, bool) {
 // AddConsumer adds a consumer; an empty ID gets a new UUID, returned.
 func (h *Host) AddConsumer(c Consumer) (Consumer, error) {
 	if c.ID == "" {
-		c.ID = newUUID()
+		c.ID = NewUUID()
 	}
-	if !isUUID(c.ID) {
+	if !IsUUID(c.ID) {
 		return Consumer{}, fmt.Errorf("konghost: consumer id %q is not a UUID", c.ID)
 	}
 	h.mu.Lock()

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -108,6 +109,12 @@ func (f *Front) Close() error {
 
 // CertPool trusts the Front's TLS certificates.
 func (f *Front) CertPool() *x509.CertPool { return f.ca.pool }
+
+// CACertPEM is the Front's CA certificate in PEM, for clients in other
+// processes (a Python script) to trust the TLS listener.
+func (f *Front) CACertPEM() []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: f.ca.cert.Raw})
+}
 
 // Client returns a client for any host name: https URLs go to the TLS
 // listener, the rest to the plain one, so a test can write

@@ -85,14 +85,14 @@ func Start(ctx context.Context, o Options) (*Host, error) {
 		o.Tries = 3
 	}
 	if o.NodeID == "" {
-		o.NodeID = newUUID()
+		o.NodeID = NewUUID()
 	}
 	dir, err := os.MkdirTemp("/tmp", "kh")
 	if err != nil {
 		return nil, err
 	}
 	h := &Host{
-		opts: o, dir: dir, inst: newInstances(), wsID: newUUID(), node: o.NodeID,
+		opts: o, dir: dir, inst: newInstances(), wsID: NewUUID(), node: o.NodeID,
 		start: time.Now(), services: map[string]*entity{},
 		stats: Stats{Calls: map[string]int{}},
 	}
@@ -113,13 +113,13 @@ func Start(ctx context.Context, o Options) (*Host, error) {
 	// Kong connects to the configured socket, which must equal the
 	// plugin's <prefix>/<exe basename>.socket (§3.1); the dump's
 	// SocketPath is ignored.
-	h.rpc = &rpc{name: h.info.Name, pool: newPool(h.proc.Socket()), timeout: o.Timeout}
+	h.rpc = &rpc{name: h.info.Name, pool: NewPool(h.proc.Socket()), timeout: o.Timeout}
 	return h, nil
 }
 
 // Close stops the plugin process and removes the prefix directory.
 func (h *Host) Close() error {
-	h.rpc.pool.close()
+	h.rpc.pool.Close()
 	err := h.proc.Close()
 	os.RemoveAll(h.dir)
 	return err
@@ -215,8 +215,8 @@ func (h *Host) isTrusted(ip string) bool {
 	return false
 }
 
-// newUUID returns a random version-4 UUID.
-func newUUID() string {
+// NewUUID returns a random version-4 UUID.
+func NewUUID() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	b[6] = b[6]&0x0f | 0x40
@@ -224,8 +224,8 @@ func newUUID() string {
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
 }
 
-// isUUID is Kong's utils.is_valid_uuid: 8-4-4-4-12 hex digits.
-func isUUID(s string) bool {
+// IsUUID is Kong's utils.is_valid_uuid: 8-4-4-4-12 hex digits.
+func IsUUID(s string) bool {
 	if len(s) != 36 {
 		return false
 	}

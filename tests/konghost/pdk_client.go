@@ -55,7 +55,7 @@ func init() {
 			if err := decode(args, &spec); err != nil {
 				return nil, err
 			}
-			valid := isUUID(spec.Id)
+			valid := IsUUID(spec.Id)
 			if !valid && !spec.ByUsername {
 				return nil, raise("cannot load a consumer with an id that is not a uuid")
 			}

@@ -42,6 +42,9 @@ type ProcessOptions struct {
 	Dir  string   // the -kong-prefix directory; must be short (§7.5)
 	Args []string // extra arguments after -kong-prefix DIR
 	Env  []string // added to the test's environment
+	// Socket is the socket the process listens on; default
+	// <Dir>/<basename of Bin>.socket (go-pdk's embedded server).
+	Socket string
 	// Tee, if set, receives every output line too (e.g. t.Log).
 	Tee func(string)
 }
@@ -51,10 +54,13 @@ func StartProcess(ctx context.Context, o ProcessOptions) (*Process, error) {
 	name := filepath.Base(o.Bin)
 	p := &Process{
 		bin: o.Bin, dir: o.Dir, name: name,
-		socket: filepath.Join(o.Dir, name+".socket"),
+		socket: o.Socket,
 		args:   o.Args, env: o.Env, tee: o.Tee,
 		changed: make(chan struct{}),
 		done:    make(chan struct{}),
+	}
+	if p.socket == "" {
+		p.socket = filepath.Join(o.Dir, name+".socket")
 	}
 	// Go refuses Unix socket paths of 108 bytes or more (§7.5).
 	if len(p.socket) > 107 {
@@ -68,7 +74,7 @@ func StartProcess(ctx context.Context, o ProcessOptions) (*Process, error) {
 	return p, nil
 }
 
-// Socket is the path Kong would connect to: <prefix>/<exe basename>.socket.
+// Socket is the path Kong connects to (ProcessOptions.Socket).
 func (p *Process) Socket() string { return p.socket }
 
 // Generation is the number of the current process (1, 2, … per respawn).

@@ -17,7 +17,7 @@ import (
 // counter and the connection pool for one plugin binary.
 type rpc struct {
 	name    string
-	pool    *pool
+	pool    *Pool
 	timeout time.Duration // lua_socket_read_timeout, 60 s in Kong (§3.3)
 	msgID   atomic.Int64
 }
@@ -41,7 +41,7 @@ func (r *rpc) call(ctx context.Context, call *pb.RpcCall, bridge func(*net.UnixC
 	if err != nil {
 		return nil, err
 	}
-	c, err := r.pool.get()
+	c, err := r.pool.Get()
 	if err != nil {
 		return nil, fmt.Errorf("trying to connect: %w", err)
 	}
@@ -56,7 +56,7 @@ func (r *rpc) call(ctx context.Context, call *pb.RpcCall, bridge func(*net.UnixC
 		c.Close()
 		return ret, nil
 	}
-	r.pool.put(c)
+	r.pool.Put(c)
 	return ret, nil
 }
 

@@ -43,12 +43,12 @@ func readFrame(r io.Reader) ([]byte, error) {
 	return b, nil
 }
 
-// pool is the per-worker cosocket keepalive pool Kong's Rpc:call uses
+// Pool is the per-worker cosocket keepalive pool Kong's Rpc:call uses
 // (§3.3): every RPC takes an idle connection or dials a new one, and gives
 // it back only after a clean RpcReturn. nginx closes idle pooled connections
 // whose peer hung up; get reproduces that with a non-blocking peek, so a
 // respawned plugin is not fed connections to the dead one.
-type pool struct {
+type Pool struct {
 	path string
 	max  int // lua_socket_pool_size, 256 by default
 
@@ -58,9 +58,11 @@ type pool struct {
 	dials  int
 }
 
-func newPool(path string) *pool { return &pool{path: path, max: 256} }
+// NewPool returns an empty pool of connections to the socket at path.
+func NewPool(path string) *Pool { return &Pool{path: path, max: 256} }
 
-func (p *pool) get() (*net.UnixConn, error) {
+// Get takes an idle live connection or dials a new one.
+func (p *Pool) Get() (*net.UnixConn, error) {
 	for {
 		p.mu.Lock()
 		if p.closed {
@@ -87,7 +89,8 @@ func (p *pool) get() (*net.UnixConn, error) {
 	}
 }
 
-func (p *pool) put(c *net.UnixConn) {
+// Put gives a connection back after a clean exchange.
+func (p *Pool) Put(c *net.UnixConn) {
 	_ = c.SetDeadline(time.Time{})
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -98,7 +101,8 @@ func (p *pool) put(c *net.UnixConn) {
 	p.idle = append(p.idle, c)
 }
 
-func (p *pool) close() {
+// Close closes the idle connections; Get fails from then on.
+func (p *Pool) Close() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.closed = true

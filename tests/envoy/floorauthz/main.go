@@ -1,7 +1,7 @@
 // Command floorauthz is the floor of `make bench`'s gRPC ext_authz row: an
 // Envoy Authorization server on the same grpc-go stack as serve -grpc that
 // answers every Check OK with the upstream changes serve makes for a valid
-// token (five identity headers set, two removed), and does nothing else.
+// token (four identity headers set, three removed), and does nothing else.
 // What serve costs above it is the engine and building its answer.
 //
 //	floorauthz -grpc 127.0.0.1:9192
@@ -30,9 +30,9 @@ func (f *floor) Check(context.Context, *authv3.CheckRequest) (*authv3.CheckRespo
 	return f.resp, nil
 }
 
-// okResponse is serve's answer for a valid token of consumer bob without
-// a custom id.
-func okResponse(consumerID, clientID, userID, scope string) *authv3.CheckResponse {
+// okResponse is serve's answer for a valid token without a scope of
+// consumer bob, who has no custom id.
+func okResponse(consumerID, clientID, userID string) *authv3.CheckResponse {
 	set := func(k, v string) *corev3.HeaderValueOption {
 		return &corev3.HeaderValueOption{Header: &corev3.HeaderValue{Key: k, Value: v},
 			AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD}
@@ -40,8 +40,8 @@ func okResponse(consumerID, clientID, userID, scope string) *authv3.CheckRespons
 	return &authv3.CheckResponse{Status: &status.Status{Code: int32(code.Code_OK)},
 		HttpResponse: &authv3.CheckResponse_OkResponse{OkResponse: &authv3.OkHttpResponse{
 			Headers: []*corev3.HeaderValueOption{set("x-consumer-id", consumerID), set("x-consumer-username", "bob"),
-				set("x-credential-identifier", clientID), set("x-authenticated-userid", userID), set("x-authenticated-scope", scope)},
-			HeadersToRemove: []string{"x-consumer-custom-id", "x-anonymous-consumer"}}}}
+				set("x-credential-identifier", clientID), set("x-authenticated-userid", userID)},
+			HeadersToRemove: []string{"x-consumer-custom-id", "x-anonymous-consumer", "x-authenticated-scope"}}}}
 }
 
 func main() {
@@ -49,7 +49,6 @@ func main() {
 	consumer := flag.String("consumer-id", "bob", "x-consumer-id")
 	client := flag.String("client-id", "client", "x-credential-identifier")
 	user := flag.String("user", "user-1", "x-authenticated-userid")
-	scope := flag.String("scope", "email", "x-authenticated-scope")
 	flag.Parse()
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
@@ -57,7 +56,7 @@ func main() {
 		os.Exit(1)
 	}
 	srv := grpc.NewServer()
-	authv3.RegisterAuthorizationServer(srv, &floor{resp: okResponse(*consumer, *client, *user, *scope)})
+	authv3.RegisterAuthorizationServer(srv, &floor{resp: okResponse(*consumer, *client, *user)})
 	fmt.Fprintln(os.Stderr, "floorauthz: serving on", ln.Addr())
 	if err := srv.Serve(ln); err != nil {
 		fmt.Fprintln(os.Stderr, "floorauthz:", err)

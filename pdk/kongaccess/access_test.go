@@ -1,6 +1,10 @@
-package kong
+package kongaccess
 
 import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -16,6 +20,11 @@ func TestPDKCallCounts(t *testing.T) {
 	anon := v.config(`{"anonymous":"` + testConsumer.ID + `"}`)
 	accept := v.config(`{"accept_http_if_already_terminated":true}`)
 	invalid := v.config(`{"provision_key":null}`)
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		io.WriteString(w, `{"authenticated_userid":"user-1"}`)
+	}))
+	defer backend.Close()
+	login := v.config(`{"authenticate_url":"` + backend.URL + `"}`)
 	tok := v.issue(svc)
 	bearer := func(f *fakePDK) { f.path = "/api"; f.headers["authorization"] = []string{"Bearer " + tok} }
 	warm := v.pdk()
@@ -74,12 +83,20 @@ func TestPDKCallCounts(t *testing.T) {
 			f.query, f.body = string(f.body), nil
 			delete(f.headers, "content-type")
 		}}, []string{"Path", "Method", "Headers", "RawQuery", "Scheme", "Exit"}},
+		{"token endpoint, username and password", req{login, func(f *fakePDK) {
+			tokenForm(f)
+			f.body = []byte(url.Values{"grant_type": {"password"}, "client_id": {"app"}, "client_secret": {testSecret},
+				"username": {"alice"}, "password": {"pw"}}.Encode())
+		}}, []string{"Path", "Method", "Headers", "RawQuery", "RawBody", "Scheme", "ClientIP", "Exit"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			v.t = t
 			f := v.pdk()
 			tc.r.setup(f)
 			Access(tc.r.conf, f)
+			if f.status != 0 && f.status != 200 && strings.Contains(tc.name, "password") {
+				t.Errorf("answered %d %s", f.status, f.answer)
+			}
 			if !slices.Equal(f.calls, tc.calls) {
 				t.Errorf("calls %v (%d), want %v (%d)", f.calls, len(f.calls), tc.calls, len(tc.calls))
 			}

@@ -1,4 +1,9 @@
-package kong
+// Package kongaccess is Kong's access phase on the engine, whatever the
+// Kong version: it runs the engine on a request read through PDK calls and
+// carries out the decision with PDK calls. It imports no go-pdk, so that
+// the Kong 3.x front (pdk/kong, go-pdk v0.11.0) and the Kong 2.x build
+// (pdk/kong2, go-pdk v0.6.0) share it.
+package kongaccess
 
 import (
 	"context"
@@ -10,8 +15,8 @@ import (
 
 // PDK is what the access phase needs of Kong: the request as the engine
 // reads it, Kong's consumers, and the calls that carry out a decision.
-// Every method is one socket round trip to Kong. Adapter implements it over
-// go-pdk.
+// Every method is one socket round trip to Kong. pdk/kong.Adapter and
+// pdk/kong2's adapter implement it over go-pdk.
 type PDK interface {
 	plugin.Request
 	plugin.Consumers
@@ -56,6 +61,7 @@ type PDK interface {
 //	  ... non-global plugin on a route, password grant           8  + ServiceID
 //	  ... body of another content type (not read)                6  - RawBody
 //	  ... no client_id, with throttling on (the default)         +1  + ClientIP (the throttling key)
+//	  ... username and password (authenticate_url)              +1  + ClientIP (the login throttling key)
 //	revoke / introspect endpoint: as the token endpoint          7+
 //
 // Store calls are not PDK calls: they go to the token store (cached).

@@ -1,0 +1,347 @@
+// Package kongimport moves clients and live tokens from Kong's bundled
+// oauth2 plugin into our store: its oauth2_credentials (from a Kong
+// PostgreSQL database or a decK / kong.yml file) and its unexpired
+// password-grant oauth2_tokens (database only).
+//
+// Nothing is guessed: a credential whose secret is neither plaintext our
+// rules accept nor a hash in the one form Kong 3.9 writes is listed as a
+// problem and left out, and so are the tokens that depend on it. Running it
+// again imports nothing twice: what is already in the store is skipped.
+package kongimport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/oauth2-password/oauth2-password/store"
+	"github.com/oauth2-password/oauth2-password/store/clientsecret"
+)
+
+// Credential is one row of Kong's oauth2_credentials (or one entry of a
+// consumer's oauth2_credentials in a declarative file).
+type Credential struct {
+	ID               string // Kong's credential id; "" in a file that gives none
+	ClientID         string
+	Name             string
+	ConsumerID       string // Kong's consumer id; "" in a file that gives none
+	ConsumerUsername string
+	RedirectURIs     []string
+	ClientType       string // "confidential", "public", or "" (Kong's default: confidential)
+	Secret           string
+	HasSecret        bool
+	// Hashed: Secret is what Kong stored for hash_secret, not what the app
+	// sends.
+	Hashed    bool
+	CreatedAt time.Time
+}
+
+// Token is one row of Kong's oauth2_tokens.
+type Token struct {
+	ID                  string
+	CredentialID        string
+	ServiceID           string // "" for a global token (global_credentials)
+	Access, Refresh     string // Refresh "" when none
+	AuthenticatedUserID string
+	Scope               string
+	CreatedAt           time.Time
+	ExpiresIn           int64     // seconds; 0 = never
+	TTL                 time.Time // when Kong deletes the row; zero = never
+}
+
+// Source is what was read from Kong.
+type Source struct {
+	Credentials []Credential
+	Tokens      []Token
+}
+
+// Counts is one line of the report.
+type Counts struct {
+	Imported int `json:"imported"`
+	Skipped  int `json:"skipped"`
+}
+
+// Report is the contract's JSON report. Problems never carry a secret or
+// a token.
+type Report struct {
+	Clients  Counts   `json:"clients"`
+	Tokens   Counts   `json:"tokens"`
+	Problems []string `json:"problems"`
+}
+
+// Store is what the import needs from our store.
+type Store interface {
+	CreateClient(ctx context.Context, c store.Client) error
+	Client(ctx context.Context, clientID string) (store.Client, error)
+	CreateToken(ctx context.Context, t store.Token) error
+	TokenByAccess(ctx context.Context, access store.Digest) (store.Token, error)
+	TokenByRefresh(ctx context.Context, refresh store.Digest) (store.Token, error)
+}
+
+// Import writes src into s (nothing when dryRun) and reports what it did,
+// or with dryRun what it would do. now decides which tokens are expired.
+// An error means the store failed; what was written before stays, and a
+// second run completes the work.
+func Import(ctx context.Context, s Store, src Source, dryRun bool, now time.Time) (Report, error) {
+	im := importer{s: s, dryRun: dryRun, now: now, clients: map[string]string{}, seen: map[string]bool{}}
+	for _, c := range src.Credentials {
+		if err := im.client(ctx, c); err != nil {
+			return Report{}, err
+		}
+	}
+	for _, t := range src.Tokens {
+		if err := im.token(ctx, t); err != nil {
+			return Report{}, err
+		}
+	}
+	im.summarize()
+	if im.rep.Problems == nil {
+		im.rep.Problems = []string{}
+	}
+	return im.rep, nil
+}
+
+type importer struct {
+	s      Store
+	dryRun bool
+	now    time.Time
+	rep    Report
+
+	clients map[string]string // Kong credential id → our client_id, for clients that exist after the import
+	seen    map[string]bool   // client_ids met in the source
+
+	noUser        int
+	orphans       map[string]int // client (or credential id) → tokens left out with it
+	invalidTokens int
+}
+
+func (im *importer) problemf(format string, a ...any) {
+	im.rep.Problems = append(im.rep.Problems, fmt.Sprintf(format, a...))
+}
+
+// label names a credential in a problem: client_id and consumer.
+func label(c Credential) string {
+	who := c.ConsumerUsername
+	if who == "" {
+		who = c.ConsumerID
+	}
+	if c.ClientID == "" {
+		return fmt.Sprintf("credential %s of consumer %s", c.ID, who)
+	}
+	return fmt.Sprintf("client %q of consumer %s", c.ClientID, who)
+}
+
+func (im *importer) client(ctx context.Context, c Credential) error {
+	cl, problem := convert(c)
+	if problem != "" {
+		im.rep.Clients.Skipped++
+		im.problemf("%s: %s; not imported", label(c), problem)
+		return nil
+	}
+	if im.seen[cl.ID] {
+		im.rep.Clients.Skipped++
+		im.problemf("%s: the client_id appears twice (two workspaces?); only the first is imported", label(c))
+		return nil
+	}
+	im.seen[cl.ID] = true
+	_, err := im.s.Client(ctx, cl.ID)
+	switch {
+	case err == nil:
+		im.rep.Clients.Skipped++
+	case !errors.Is(err, store.ErrNotFound):
+		return err
+	case im.dryRun:
+		im.rep.Clients.Imported++
+	default:
+		if err := im.s.CreateClient(ctx, cl); errors.Is(err, store.ErrConflict) {
+			im.rep.Clients.Skipped++ // created meanwhile by someone else
+		} else if err != nil {
+			return err
+		} else {
+			im.rep.Clients.Imported++
+		}
+	}
+	if c.ID != "" {
+		im.clients[c.ID] = cl.ID
+	}
+	return nil
+}
+
+// convert maps a Kong credential to our client, or says why it cannot.
+func convert(c Credential) (store.Client, string) {
+	cl := store.Client{
+		ID: c.ClientID, Name: c.Name, Consumer: c.ConsumerID, Type: store.Confidential,
+		RedirectURIs: c.RedirectURIs, CreatedAt: c.CreatedAt.UTC().Truncate(time.Second),
+	}
+	if cl.Consumer == "" {
+		cl.Consumer = c.ConsumerUsername
+	}
+	if cl.Name == "" {
+		cl.Name = c.ConsumerUsername
+	}
+	if cl.CreatedAt.IsZero() {
+		cl.CreatedAt = time.Now().UTC().Truncate(time.Second)
+	}
+	switch {
+	case c.ClientID == "":
+		return cl, "no client_id"
+	case !printable(c.ClientID) || utf8.RuneCountInString(c.ClientID) > 255:
+		// Kong accepts any client_id; an app may send one with a space or
+		// a ':' in the body, so only what no request can carry is refused.
+		return cl, "the client_id is not 1 to 255 printable characters"
+	case cl.Consumer == "":
+		return cl, "no consumer"
+	}
+	switch c.ClientType {
+	case "", store.Confidential:
+	case store.Public:
+		cl.Type = store.Public
+		return cl, "" // Kong checks no secret for a public client, nor do we
+	default:
+		return cl, fmt.Sprintf("unknown client_type %q", c.ClientType)
+	}
+	switch {
+	case !c.HasSecret || c.Secret == "":
+		return cl, "a confidential client without a client_secret"
+	case c.Hashed:
+		if !clientsecret.IsKongHash(c.Secret) {
+			return cl, "the client_secret is hashed (hash_secret) in a form other than Kong 3.9's $pbkdf2-sha512$i=10000,l=32$…"
+		}
+		cl.SecretHash = c.Secret
+	default:
+		if err := clientsecret.Set(&cl, c.Secret); err != nil {
+			if errors.Is(err, clientsecret.ErrInvalid) {
+				return cl, "the client_secret is not 1 to 255 printable characters"
+			}
+			return cl, err.Error()
+		}
+	}
+	return cl, ""
+}
+
+func (im *importer) token(ctx context.Context, t Token) error {
+	skip := func() { im.rep.Tokens.Skipped++ }
+	if expired(t, im.now) {
+		skip() // Kong would refuse it too: nothing to carry over
+		return nil
+	}
+	if t.AuthenticatedUserID == "" {
+		im.noUser++ // client_credentials: not a password-grant token
+		skip()
+		return nil
+	}
+	clientID, ok := im.clients[t.CredentialID]
+	if !ok {
+		if im.orphans == nil {
+			im.orphans = map[string]int{}
+		}
+		im.orphans[t.CredentialID]++
+		skip()
+		return nil
+	}
+	if t.Access == "" || !printable(t.AuthenticatedUserID) {
+		im.invalidTokens++
+		skip()
+		return nil
+	}
+	tok := store.Token{
+		Access:              store.DigestOf(t.Access),
+		ClientID:            clientID,
+		ServiceID:           t.ServiceID,
+		AuthenticatedUserID: t.AuthenticatedUserID,
+		Scope:               t.Scope,
+		IssuedAt:            t.CreatedAt.UTC().Truncate(time.Second),
+		ExpiresIn:           t.ExpiresIn,
+		FamilyID:            "kong-" + t.ID,
+	}
+	if t.Refresh != "" {
+		r := store.DigestOf(t.Refresh)
+		tok.Refresh = &r
+		tok.RefreshExpiresAt = t.TTL
+	}
+	present, err := im.present(ctx, tok)
+	if err != nil {
+		return err
+	}
+	switch {
+	case present:
+		skip()
+	case im.dryRun:
+		im.rep.Tokens.Imported++
+	default:
+		if err := im.s.CreateToken(ctx, tok); errors.Is(err, store.ErrConflict) {
+			skip()
+		} else if err != nil {
+			return err
+		} else {
+			im.rep.Tokens.Imported++
+		}
+	}
+	return nil
+}
+
+// present reports whether the token (by access or refresh digest) is
+// already in the store: imported before, or rotated since.
+func (im *importer) present(ctx context.Context, t store.Token) (bool, error) {
+	_, err := im.s.TokenByAccess(ctx, t.Access)
+	if err == nil || !errors.Is(err, store.ErrNotFound) {
+		return err == nil, err
+	}
+	if t.Refresh == nil {
+		return false, nil
+	}
+	_, err = im.s.TokenByRefresh(ctx, *t.Refresh)
+	if err == nil || !errors.Is(err, store.ErrNotFound) {
+		return err == nil, err
+	}
+	return false, nil
+}
+
+// expired follows Kong: the row is gone once its ttl passed (Kong's DAO
+// no longer returns it); otherwise it is alive while its access token is
+// (valid while now - created_at <= expires_in; 0 = never) or while it has
+// a refresh token.
+func expired(t Token, now time.Time) bool {
+	if !t.TTL.IsZero() && !now.Before(t.TTL) {
+		return true
+	}
+	accessAlive := t.ExpiresIn <= 0 || now.Unix()-t.CreatedAt.Unix() <= t.ExpiresIn
+	return !accessAlive && t.Refresh == ""
+}
+
+// summarize adds one problem per kind of token left out, never one per
+// token (a busy Kong has millions).
+func (im *importer) summarize() {
+	if im.noUser > 0 {
+		im.problemf("%d unexpired tokens without authenticated_userid (client_credentials grant) not imported: only password-grant tokens move", im.noUser)
+	}
+	if im.invalidTokens > 0 {
+		im.problemf("%d unexpired tokens with no access_token or an authenticated_userid no header can carry not imported", im.invalidTokens)
+	}
+	creds := make([]string, 0, len(im.orphans))
+	for id := range im.orphans {
+		creds = append(creds, id)
+	}
+	sort.Strings(creds)
+	for _, id := range creds {
+		im.problemf("%d unexpired tokens of credential %s not imported: their client was not imported", im.orphans[id], id)
+	}
+}
+
+// printable: valid UTF-8 without control characters, what an upstream
+// header or a form field can carry.
+func printable(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if !unicode.IsPrint(r) {
+			return false
+		}
+	}
+	return true
+}
