@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"runtime"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
@@ -55,7 +56,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "floorauthz:", err)
 		os.Exit(1)
 	}
-	srv := grpc.NewServer()
+	srv := grpc.NewServer(grpc.NumStreamWorkers(uint32(runtime.NumCPU()))) // as serve's
 	authv3.RegisterAuthorizationServer(srv, &floor{resp: okResponse(*consumer, *client, *user)})
 	fmt.Fprintln(os.Stderr, "floorauthz: serving on", ln.Addr())
 	if err := srv.Serve(ln); err != nil {
