@@ -64,16 +64,18 @@ func lowerName(h string) string {
 }
 
 // okAnswer is everything an allowed answer points into, allocated at
-// once: this runs on every allowed request. Eight headers are the seven
-// identity headers and the credential.
+// once: this runs on every allowed request. The engine sets at most the
+// seven identity headers and removes at most six headers (the consumer's
+// id is always set); with the allocator's header the whole fits its
+// 1536-byte size class. More would still work: the slices would grow.
 type okAnswer struct {
 	resp   authv3.CheckResponse
 	oneof  authv3.CheckResponse_OkResponse
 	ok     authv3.OkHttpResponse
-	ptrs   [8]*corev3.HeaderValueOption
-	opts   [8]corev3.HeaderValueOption
-	vals   [8]corev3.HeaderValue
-	remove [8]string
+	ptrs   [7]*corev3.HeaderValueOption
+	opts   [7]corev3.HeaderValueOption
+	vals   [7]corev3.HeaderValue
+	remove [6]string
 }
 
 // checkResponse turns the engine's decision into Envoy's answer.
@@ -99,7 +101,7 @@ func checkResponse(d *plugin.Decision, q *request) *authv3.CheckResponse {
 	ok := &a.ok
 	ok.Headers, ok.HeadersToRemove = a.ptrs[:0], a.remove[:0]
 	opts, vals := a.opts[:0], a.vals[:0]
-	if n := len(d.Upstream); n > len(a.opts) {
+	if n := setCount(d.Upstream); n > len(a.opts) {
 		// Never grown below: the pointers taken must stay valid.
 		opts, vals = make([]corev3.HeaderValueOption, 0, n), make([]corev3.HeaderValue, 0, n)
 	}
@@ -120,6 +122,17 @@ func checkResponse(d *plugin.Decision, q *request) *authv3.CheckResponse {
 		ok.QueryParametersToRemove = removedParams(q.rawQuery, *d.UpstreamQuery)
 	}
 	return &a.resp
+}
+
+// setCount is how many headers h sets (rather than removes).
+func setCount(h map[string][]string) int {
+	n := 0
+	for _, v := range h {
+		if len(v) > 0 {
+			n++
+		}
+	}
+	return n
 }
 
 // denied is a CheckResponse that answers the client with a.
