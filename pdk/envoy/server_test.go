@@ -129,3 +129,25 @@ func BenchmarkCheckCachedToken(b *testing.B) {
 		b.Fatalf("Check: %v %v", resp, err)
 	}
 }
+
+// TestCheckResponseManyHeaders: an allowed answer carries every header the
+// engine sets or removes, beyond the seven of each its block holds.
+func TestCheckResponseManyHeaders(t *testing.T) {
+	d := plugin.Decision{Upstream: map[string][]string{}}
+	for i := range 9 {
+		d.Upstream["X-Set-"+string(rune('a'+i))] = []string{"v"}
+		d.Upstream["X-Gone-"+string(rune('a'+i))] = []string{}
+	}
+	resp := checkResponse(&d, &request{})
+	ok := resp.GetOkResponse()
+	if len(ok.GetHeaders()) != 9 || len(ok.GetHeadersToRemove()) != 9 {
+		t.Fatalf("%d headers set, %d removed; want 9 and 9", len(ok.GetHeaders()), len(ok.GetHeadersToRemove()))
+	}
+	seen := map[string]bool{}
+	for _, h := range ok.GetHeaders() {
+		if h.GetHeader().GetValue() != "v" || seen[h.GetHeader().GetKey()] {
+			t.Errorf("header %v", h)
+		}
+		seen[h.GetHeader().GetKey()] = true
+	}
+}
