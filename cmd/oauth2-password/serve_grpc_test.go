@@ -2,17 +2,8 @@ package main
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
-	"net"
-	"os"
-	"path/filepath"
+	"net/http"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -24,6 +15,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/oauth2-password/oauth2-password/plugin"
+	"github.com/oauth2-password/oauth2-password/tests/harness"
 )
 
 type readyFlag struct{ atomic.Bool }
@@ -35,7 +27,8 @@ func (r *readyFlag) Ready() bool { return r.Load() }
 // NOT_SERVING until the store is ready and SERVING after, and Check
 // answers over it.
 func TestGRPCFrontTLS(t *testing.T) {
-	certFile, keyFile, pool := selfSigned(t)
+	certFile, keyFile, hc := harness.TLSFiles(t)
+	pool := hc.Transport.(*http.Transport).TLSClientConfig.RootCAs
 	g, err := newGRPCFront("127.0.0.1:0", &loadedConfig{}, map[string]*plugin.Config{}, certFile, keyFile)
 	if err != nil {
 		t.Fatal(err)
@@ -65,10 +58,10 @@ func TestGRPCFrontTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	hc := healthpb.NewHealthClient(conn)
+	health := healthpb.NewHealthClient(conn)
 	status := func() healthpb.HealthCheckResponse_ServingStatus {
 		t.Helper()
-		res, err := hc.Check(ctx, &healthpb.HealthCheckRequest{Service: "envoy.service.auth.v3.Authorization"})
+		res, err := health.Check(ctx, &healthpb.HealthCheckRequest{Service: "envoy.service.auth.v3.Authorization"})
 		if err != nil {
 			t.Fatalf("health over TLS: %v", err)
 		}
@@ -94,37 +87,4 @@ func TestGRPCFrontTLS(t *testing.T) {
 		t.Fatalf("gRPC listener stopped: %v", err)
 	default:
 	}
-}
-
-// selfSigned writes a certificate for 127.0.0.1 and its key, and returns
-// their paths and a pool that trusts the certificate.
-func selfSigned(t *testing.T) (certFile, keyFile string, pool *x509.CertPool) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	pool = x509.NewCertPool()
-	pool.AddCert(cert)
-	return certFile, keyFile, pool
 }

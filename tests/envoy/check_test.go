@@ -13,13 +13,20 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/code"
 	"google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/oauth2-password/oauth2-password/tests/fwdauth"
 	"github.com/oauth2-password/oauth2-password/tests/harness"
 )
 
 // identityHeaders are the upstream headers serve answers for on every
-// allowed request: each is set or removed, never left as the client sent it.
-var identityHeaders = []string{"x-consumer-id", "x-consumer-custom-id", "x-consumer-username",
-	"x-credential-identifier", "x-authenticated-userid", "x-authenticated-scope", "x-anonymous-consumer"}
+// allowed request, in the lower case Envoy uses: each is set or removed,
+// never left as the client sent it.
+var identityHeaders = func() []string {
+	h := make([]string, len(fwdauth.IdentityHeaders))
+	for i, name := range fwdauth.IdentityHeaders {
+		h[i] = strings.ToLower(name)
+	}
+	return h
+}()
 
 // outcome is what Envoy does with serve's answer, from either front.
 type outcome struct {
