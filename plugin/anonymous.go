@@ -1,6 +1,9 @@
 package plugin
 
-import "fmt"
+import (
+	"fmt"
+	"log/slog"
+)
 
 // anonymousConsumer lets a request without a valid token through as the
 // configured anonymous consumer (logical OR, kong/BEHAVIOUR.md).
@@ -12,12 +15,14 @@ func (r *request) anonymousConsumer(ex extracted) error {
 	}
 	if !found {
 		msg := fmt.Sprintf("anonymous consumer %s is configured but doesn't exist", r.s.anonymous)
-		r.e.logf("oauth2-password: %s", msg)
+		r.log(slog.LevelError, msgNoAnonymous, slog.String("anonymous", r.s.anonymous))
 		r.d.Log = msg
+		r.d.Outcome = OutcomeConfigError
 		r.exitMessage(500, msg)
 		return nil
 	}
 	r.d.Authenticate, r.d.Consumer, r.d.Anonymous = true, c, true
+	r.d.Outcome = OutcomeAnonymous
 	r.applyUpstream(anonymousHeaders(c), ex)
 	return nil
 }

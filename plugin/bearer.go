@@ -1,6 +1,7 @@
 package plugin
 
 import (
+	"log/slog"
 	"strings"
 
 	"github.com/oauth2-password/oauth2-password/plugin/oauth"
@@ -154,14 +155,16 @@ func (r *request) client(id string) (oauth.Client, error) {
 type authFailure struct {
 	err      *Error
 	terminal bool
-	global   bool // the special body for a global token (§4.3 step 2a)
+	global   bool   // the special body for a global token (§4.3 step 2a)
+	outcome  string // Decision.Outcome
 }
 
 var (
-	failMissing = &authFailure{err: ErrInvalidRequest.WithDescription(descMissingToken).WithStatus(401)}
-	failInvalid = &authFailure{err: ErrInvalidToken}
-	failGlobal  = &authFailure{err: ErrInvalidToken.WithDescription(descGlobalToken), terminal: true, global: true}
-	failStore   = &authFailure{err: ErrTemporarilyUnavailable, terminal: true}
+	failMissing = &authFailure{err: ErrInvalidRequest.WithDescription(descMissingToken).WithStatus(401), outcome: OutcomeMissingToken}
+	failInvalid = &authFailure{err: ErrInvalidToken, outcome: OutcomeInvalidToken}
+	failExpired = &authFailure{err: ErrInvalidToken, outcome: OutcomeExpired}
+	failGlobal  = &authFailure{err: ErrInvalidToken.WithDescription(descGlobalToken), terminal: true, global: true, outcome: OutcomeInvalidToken}
+	failStore   = &authFailure{err: ErrTemporarilyUnavailable, terminal: true, outcome: OutcomeStoreUnavailable}
 )
 
 // validate checks an access token (kong/BEHAVIOUR.md).
@@ -176,9 +179,10 @@ func (r *request) validate(tok string) (*identity, *authFailure, error) {
 	case isNotFound(err):
 		return nil, failInvalid, nil
 	case err != nil:
-		r.e.logf("oauth2-password: token store: loading an access token: %v", err)
+		r.logStoreFailed("loading an access token", err)
 		return nil, failStore, nil
 	}
+	r.clientID = t.ClientID
 	if t.Revoked {
 		return nil, failInvalid, nil
 	}
@@ -195,7 +199,7 @@ func (r *request) validate(tok string) (*identity, *authFailure, error) {
 		}
 	}
 	if t.AccessExpired(r.e.now()) {
-		return nil, failInvalid, nil
+		return nil, failExpired, nil
 	}
 
 	client, err := r.client(t.ClientID)
@@ -203,7 +207,7 @@ func (r *request) validate(tok string) (*identity, *authFailure, error) {
 	case isNotFound(err):
 		return nil, failInvalid, nil // client deleted: its tokens die with it
 	case err != nil:
-		r.e.logf("oauth2-password: token store: loading a client: %v", err)
+		r.logStoreFailed("loading a client", err)
 		return nil, failStore, nil
 	}
 	consumer, fresh, err := r.e.consumers.entry(r.cs, client.Consumer)
@@ -212,7 +216,7 @@ func (r *request) validate(tok string) (*identity, *authFailure, error) {
 	}
 	if !consumer.found {
 		if fresh {
-			r.e.logf("oauth2-password: client %q belongs to consumer %q, which Kong does not know; its tokens are refused", client.ID, client.Consumer)
+			r.log(slog.LevelWarn, msgUnknownConsumer, slog.String("consumer", client.Consumer))
 		}
 		return nil, failInvalid, nil
 	}
@@ -235,6 +239,7 @@ func (r *request) bearer() error {
 			h[hAuthenticatedScope] = clearHeader
 			h[hAuthenticatedUserID] = clearHeader
 			r.d.Upstream = h
+			r.d.Outcome = OutcomeOtherCredential
 			return nil
 		}
 	}
@@ -255,6 +260,7 @@ func (r *request) bearer() error {
 	}
 	r.d.Authenticate, r.d.Consumer, r.d.Credential = true, id.consumer.consumer, id.cred
 	r.d.AuthenticatedUserID, r.d.Scope = id.token.AuthenticatedUserID, id.token.Scope
+	r.d.Outcome = OutcomeAllowed
 	r.applyUpstream(authenticatedHeaders(id), ex)
 	return nil
 }
@@ -262,6 +268,7 @@ func (r *request) bearer() error {
 // exitBearerError answers a failed validation with an RFC 6750 §3
 // challenge. The global-token case keeps Kong's generic header text.
 func (r *request) exitBearerError(f *authFailure) {
+	r.d.Outcome = f.outcome
 	h := map[string][]string{"Content-Type": {contentTypeJSON}}
 	switch {
 	case f == failMissing:

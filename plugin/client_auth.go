@@ -96,7 +96,7 @@ func (r *request) lookupClient(id string) (oauth.Client, bool, error) {
 	case errors.Is(err, oauth.ErrNotFound):
 		return oauth.Client{}, false, nil
 	default:
-		r.e.logf("oauth2-password: token store: loading a client: %v", err)
+		r.logStoreFailed("loading a client", err)
 		return oauth.Client{}, false, errUnavailable
 	}
 }

@@ -35,6 +35,16 @@ type Decision struct {
 	// Log is a message for the gateway's own error log (Kong's error.log);
 	// the process log already has it.
 	Log string
+
+	// Outcome names what was decided, one of the Outcome constants, for
+	// metrics and logs.
+	Outcome string
+	// Endpoint is the client endpoint that answered ("token", "revoke",
+	// "introspect"), or "" for bearer validation.
+	Endpoint string
+	// Grant is the grant type a token request asked for ("password",
+	// "refresh_token") once its client authenticated, else "".
+	Grant string
 }
 
 // Response is an answer to the client.

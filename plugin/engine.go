@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log"
+	"log/slog"
 	"net/http"
 	"time"
 )
@@ -44,9 +44,14 @@ type Options struct {
 	// authenticate_url, besides the system's roots.
 	AuthenticateCAFile string
 
-	// Logf writes to the process log (stderr, which Kong copies into its
-	// own log). Never give it a token, secret or provision key.
-	Logf func(format string, args ...any)
+	// Log is the process log (stderr, which Kong copies into its own
+	// log); see logging.go for what a line carries. Never give it a
+	// token, secret, password or provision key.
+	Log *slog.Logger
+
+	// Observer, when set, is told of every request a front carried out
+	// (Engine.Observe): the binary's metrics.
+	Observer Observer
 }
 
 // Defaults, also those of the binary's flags.
@@ -79,8 +84,8 @@ func DefaultOptions() Options {
 		LoginUserThrottleWindow:   DefaultLoginUserThrottleWindow,
 		LoginFailureFloor:         DefaultLoginFailureFloor,
 
-		Now:  time.Now,
-		Logf: log.Printf,
+		Now: time.Now,
+		Log: slog.Default(),
 	}
 }
 
@@ -96,8 +101,8 @@ type Engine struct {
 }
 
 // NewEngine checks o and returns the engine. Durations and sizes must be
-// more than 0, ThrottleFailures 0 or more; a nil Now or Logf is time.Now or
-// log.Printf.
+// more than 0, ThrottleFailures 0 or more; a nil Now or Log is time.Now or
+// slog.Default().
 func NewEngine(o Options) (*Engine, error) {
 	switch {
 	case o.Store == nil:
@@ -122,8 +127,8 @@ func newEngine(o Options) *Engine {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	if o.Logf == nil {
-		o.Logf = log.Printf
+	if o.Log == nil {
+		o.Log = slog.Default()
 	}
 	return &Engine{
 		opt:       o,
@@ -161,8 +166,6 @@ func (c *Config) eng() *Engine {
 	return c.engine
 }
 
-func (e *Engine) logf(format string, args ...any) { e.opt.Logf(format, args...) }
-
 func (e *Engine) now() time.Time { return e.opt.Now() }
 
 // storeCtx bounds one store call by the caller's context and StoreTimeout:
@@ -172,6 +175,9 @@ func (e *Engine) storeCtx(parent context.Context) (context.Context, context.Canc
 	return context.WithTimeout(parent, e.opt.StoreTimeout)
 }
 
-// Logf writes to the engine's process log. Never give it a token, secret
-// or provision key.
-func (c *Config) Logf(format string, args ...any) { c.eng().logf(format, args...) }
+// ThrottledKeys is the number of keys whose failures the throttles track
+// now (see throttle.go): client_ids and client IPs, and for logins
+// (username, address) pairs and usernames.
+func (e *Engine) ThrottledKeys() int {
+	return e.throttle.size() + e.loginThrottle.size() + e.userThrottle.size()
+}

@@ -3,6 +3,7 @@ package plugin
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"net/url"
 	"path/filepath"
 	"testing"
@@ -52,7 +53,9 @@ func (k *benchKong) LoadConsumer(string) (Consumer, bool, error) {
 // handle runs the engine on k and keeps what the benchmarks check: the
 // answer's status and body, and authentications.
 func (k *benchKong) handle(c *Config) {
+	start := time.Now()
 	d := c.Handle(context.Background(), k, k)
+	c.Observe(FrontKong, &d, start) // as every front does
 	if d.Answer != nil {
 		k.exitStatus, k.answer = d.Answer.Status, d.Answer.Body
 	} else if d.Authenticate {
@@ -63,14 +66,18 @@ func (k *benchKong) handle(c *Config) {
 
 // benchEngine is the production stack (embedded store behind store.Cached)
 // with one confidential client, and an instance config on testService.
-func benchEngine(b *testing.B) (*Config, *store.Cached) {
+func benchEngine(b *testing.B) (*Config, *store.Cached) { return benchEngineWith(b, nil, nil) }
+
+// benchEngineWith is benchEngine with metrics: m told of cache lookups,
+// obs of every request.
+func benchEngineWith(b *testing.B, m store.Metrics, obs Observer) (*Config, *store.Cached) {
 	b.Helper()
 	ctx := context.Background()
 	raw, err := store.Open(ctx, "sqlite://"+filepath.Join(b.TempDir(), "bench.db"))
 	if err != nil {
 		b.Fatal(err)
 	}
-	cached := store.NewCached(raw, store.CacheOptions{StaleIfError: time.Hour, MaxTTL: time.Hour})
+	cached := store.NewCached(raw, store.CacheOptions{StaleIfError: time.Hour, MaxTTL: time.Hour, Metrics: m})
 	cached.Start(ctx)
 	b.Cleanup(func() { cached.Close() })
 	err = cached.CreateClient(ctx, store.Client{ID: "app", Name: "app", Consumer: testConsumer.ID,
@@ -79,7 +86,7 @@ func benchEngine(b *testing.B) (*Config, *store.Cached) {
 		b.Fatal(err)
 	}
 	o := DefaultOptions()
-	o.Store, o.Logf = cached, func(string, ...any) {}
+	o.Store, o.Log, o.Observer = cached, slog.New(slog.DiscardHandler), obs
 	e := mustEngine(o)
 	c := NewConfig(e)
 	cfg, _ := json.Marshal(map[string]any{"provision_key": testProvisionKey, "scopes": []string{"email", "profile"},
@@ -116,8 +123,13 @@ func tokenBenchKong() *benchKong {
 // BenchmarkAccessCachedToken is a proxied request with a valid bearer token
 // whose token, client and consumer are all cached: the path every API call
 // takes. It also fails if a validation reaches the store.
-func BenchmarkAccessCachedToken(b *testing.B) {
-	c, cached := benchEngine(b)
+func BenchmarkAccessCachedToken(b *testing.B) { benchCachedToken(b, nil, nil) }
+
+// benchCachedToken is BenchmarkAccessCachedToken with metrics m and obs
+// (BenchmarkAccessCachedTokenMetrics, in package plugin_test, which may
+// import the metrics package).
+func benchCachedToken(b *testing.B, m store.Metrics, obs Observer) {
+	c, cached := benchEngineWith(b, m, obs)
 	tok := issueBench(b, c)
 	k := &benchKong{method: "GET", path: "/api/things", auth: "Bearer " + tok, consumer: testConsumer}
 	k.handle(c) // warm the client and consumer caches
@@ -225,7 +237,7 @@ func BenchmarkPasswordGrant(b *testing.B) {
 	o := DefaultOptions()
 	o.Store = nullTokens{store.Client{ID: "app", Consumer: testConsumer.ID,
 		Type: store.Confidential, SecretDigest: store.DigestOf(testSecret)}}
-	o.Logf = func(string, ...any) {}
+	o.Log = slog.New(slog.DiscardHandler)
 	e := mustEngine(o)
 	c := NewConfig(e)
 	if err := json.Unmarshal([]byte(`{"provision_key":"`+testProvisionKey+`","scopes":["email"],"service_id":"`+testService+`"}`), c); err != nil {

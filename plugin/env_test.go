@@ -4,7 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"fmt"
+	"log/slog"
 	"net/url"
 	"path/filepath"
 	"strings"
@@ -66,11 +66,10 @@ func newEnvOpts(t *testing.T, wrap func(Store) Store, opts func(*Options)) *env 
 	}
 	o := DefaultOptions()
 	o.Store, o.StoreTimeout, o.Now = ts, 200*time.Millisecond, v.clock
-	o.Logf = func(format string, args ...any) {
-		v.mu.Lock()
-		defer v.mu.Unlock()
-		fmt.Fprintf(&v.logbuf, format+"\n", args...)
-	}
+	// Every line in both of the binary's formats, so that the tests
+	// searching the log (for secrets, among others) cover both.
+	w := lockedWriter{v}
+	o.Log = slog.New(slog.NewMultiHandler(slog.NewTextHandler(w, nil), slog.NewJSONHandler(w, nil)))
 	if opts != nil {
 		opts(&o)
 	}
@@ -90,6 +89,15 @@ func (v *env) advance(d time.Duration) {
 	v.mu.Lock()
 	v.now = v.now.Add(d)
 	v.mu.Unlock()
+}
+
+// lockedWriter appends to the env's log.
+type lockedWriter struct{ v *env }
+
+func (w lockedWriter) Write(p []byte) (int, error) {
+	w.v.mu.Lock()
+	defer w.v.mu.Unlock()
+	return w.v.logbuf.Write(p)
 }
 
 func (v *env) logs() string {

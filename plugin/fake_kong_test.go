@@ -40,6 +40,8 @@ type fakeKong struct {
 	upQuery   *string
 	upBody    []byte
 	kongLogs  []string
+
+	outcome, endpoint, grant string // the decision's
 }
 
 func newFakeKong(t *testing.T) *fakeKong {
@@ -108,6 +110,7 @@ func access(c *Config, f *fakeKong) {
 // record keeps what a decision asks of the gateway, as Kong would see it.
 func (f *fakeKong) record(d *Decision) {
 	f.decided = true
+	f.outcome, f.endpoint, f.grant = d.Outcome, d.Endpoint, d.Grant
 	if d.Log != "" {
 		f.kongLogs = append(f.kongLogs, "err: "+d.Log)
 	}

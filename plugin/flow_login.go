@@ -3,6 +3,7 @@ package plugin
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -119,7 +120,8 @@ func (r *request) loginGrant(p params, client oauth.Client, state any) error {
 // loginUnavailable answers 503 temporarily_unavailable (RFC 6749 §5.2) for
 // a login backend that failed, and logs why (never the password).
 func (r *request) loginUnavailable(why string, state any) {
-	r.e.logf("oauth2-password: login backend: %s", why)
+	r.log(slog.LevelError, msgLoginBackendFailed, slog.String("why", why))
+	r.d.Outcome = OutcomeLoginUnavailable
 	r.exitTokenError(ErrTemporarilyUnavailable, state)
 }
 

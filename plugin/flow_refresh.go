@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"errors"
+	"log/slog"
 	"time"
 
 	"github.com/oauth2-password/oauth2-password/plugin/oauth"
@@ -27,7 +28,7 @@ func (r *request) refreshGrant(p params, client oauth.Client, state any) error {
 	cancel()
 	switch {
 	case isNotFound(err):
-		r.exitTokenError(invalid, state)
+		r.exitInvalidGrant(invalid, state)
 		return nil
 	case err != nil:
 		r.storeFailed("loading a refresh token", err, state)
@@ -37,7 +38,7 @@ func (r *request) refreshGrant(p params, client oauth.Client, state any) error {
 		return r.refreshReplayed(t.FamilyID, old, invalid, state)
 	}
 	if t.RefreshExpired(now) {
-		r.exitTokenError(invalid, state)
+		r.exitInvalidGrant(invalid, state)
 		return nil
 	}
 
@@ -50,7 +51,7 @@ func (r *request) refreshGrant(p params, client oauth.Client, state any) error {
 			return err
 		}
 		if t.ServiceID == "" || t.ServiceID != svc {
-			r.exitTokenError(invalid, state)
+			r.exitInvalidGrant(invalid, state)
 			return nil
 		}
 	}
@@ -84,7 +85,7 @@ func (r *request) refreshGrant(p params, client oauth.Client, state any) error {
 		// Lost a race with another use of the same refresh token.
 		return r.refreshReplayed(t.FamilyID, old, invalid, state)
 	case isNotFound(err):
-		r.exitTokenError(invalid, state)
+		r.exitInvalidGrant(invalid, state)
 		return nil
 	case err != nil:
 		r.storeFailed("rotating a refresh token", err, state)
@@ -107,7 +108,7 @@ func (r *request) reissueAccess(old oauth.Digest, presented string, now time.Tim
 	cancel()
 	switch {
 	case isNotFound(err), errors.Is(err, oauth.ErrRefreshReused):
-		r.exitTokenError(invalid, state)
+		r.exitInvalidGrant(invalid, state)
 		return nil
 	case err != nil:
 		r.storeFailed("reissuing an access token", err, state)
@@ -120,7 +121,6 @@ func (r *request) reissueAccess(old oauth.Digest, presented string, now time.Tim
 // refreshReplayed revokes every token of the family and refuses the
 // request with the same answer as for an unknown refresh token.
 func (r *request) refreshReplayed(family string, old oauth.Digest, invalid *Error, state any) error {
-	r.e.logf("oauth2-password: a used refresh token was presented again; revoking its token family %q", family)
 	rev := oauth.Revocation{FamilyID: family}
 	if family == "" {
 		rev = oauth.Revocation{Refresh: &old} // the store revokes the family of that token
@@ -132,6 +132,16 @@ func (r *request) refreshReplayed(family string, old oauth.Digest, invalid *Erro
 		r.storeFailed("revoking a token family", err, state)
 		return nil
 	}
+	r.log(slog.LevelWarn, msgRefreshReplayed, slog.String("family", family))
+	r.d.Outcome = OutcomeRefreshReplayed
 	r.exitTokenError(invalid, state)
 	return nil
+}
+
+// exitInvalidGrant refuses a refresh token that is unknown, expired,
+// revoked or not valid here: RFC 6749 §5.2 calls that invalid_grant (Kong
+// answers invalid_request, and so do we; the outcome says what it was).
+func (r *request) exitInvalidGrant(e *Error, state any) {
+	r.d.Outcome = OutcomeInvalidGrant
+	r.exitTokenError(e, state)
 }

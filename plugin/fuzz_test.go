@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"log/slog"
 	"reflect"
 	"strings"
 	"sync"
@@ -61,7 +62,7 @@ func (s *fuzzStore) Revoke(context.Context, store.Revocation) (int, error) { ret
 // throttling: iterations must not depend on each other.
 func fuzzEngine(s Store) *Engine {
 	o := DefaultOptions()
-	o.Store, o.MaxBodyBytes, o.ThrottleFailures, o.Logf = s, 4096, 0, func(string, ...any) {}
+	o.Store, o.MaxBodyBytes, o.ThrottleFailures, o.Log = s, 4096, 0, slog.New(slog.DiscardHandler)
 	return mustEngine(o)
 }
 

@@ -3,6 +3,7 @@ package plugin
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"runtime/debug"
 	"strings"
 )
@@ -25,6 +26,9 @@ type request struct {
 	throttleKey throttleKey // ... against this key
 
 	narrowedScope *string // the issued scope, when the login backend narrowed the request's
+
+	clientID string    // the client the request named or its token belongs to, for the log
+	logs     []logLine // lines about this request, written when it ends (logging.go)
 }
 
 // Handle is the whole of Kong's access phase: the token, revocation and
@@ -32,57 +36,85 @@ type request struct {
 // /oauth2/revoke or /oauth2/introspect, and bearer validation on every other
 // request.
 func (c *Config) Handle(ctx context.Context, in Request, cs Consumers) Decision {
-	return c.run(ctx, in, cs, (*request).dispatch)
+	return c.run(ctx, in, cs, flowHandle)
 }
 
 // Token is the token endpoint (RFC 6749 §3.2): POST only, password and
 // refresh_token grants.
 func (c *Config) Token(ctx context.Context, in Request, cs Consumers) Decision {
-	return c.run(ctx, in, cs, (*request).tokenEndpoint)
+	return c.run(ctx, in, cs, flowToken)
 }
 
 // Revoke is the revocation endpoint (RFC 7009).
 func (c *Config) Revoke(ctx context.Context, in Request, cs Consumers) Decision {
-	return c.run(ctx, in, cs, (*request).revokeEndpoint)
+	return c.run(ctx, in, cs, flowRevoke)
 }
 
 // Introspect is the introspection endpoint (RFC 7662).
 func (c *Config) Introspect(ctx context.Context, in Request, cs Consumers) Decision {
-	return c.run(ctx, in, cs, (*request).introspectEndpoint)
+	return c.run(ctx, in, cs, flowIntrospect)
 }
 
 // Authorize validates the bearer token of a request bound for the upstream
 // (RFC 6750), falling back to the anonymous consumer when configured.
 func (c *Config) Authorize(ctx context.Context, in Request, cs Consumers) Decision {
-	return c.run(ctx, in, cs, (*request).bearer)
+	return c.run(ctx, in, cs, flowAuthorize)
+}
+
+// flow names an entry point. run switches on it rather than taking a
+// method value, so that the request state does not escape to the heap: the
+// cache-hit validation allocates only what it must.
+type flow int
+
+const (
+	flowHandle flow = iota
+	flowToken
+	flowRevoke
+	flowIntrospect
+	flowAuthorize
+)
+
+func (r *request) run(f flow) error {
+	switch f {
+	case flowToken:
+		return r.tokenEndpoint()
+	case flowRevoke:
+		return r.revokeEndpoint()
+	case flowIntrospect:
+		return r.introspectEndpoint()
+	case flowAuthorize:
+		return r.bearer()
+	}
+	return r.dispatch()
 }
 
 // run calls flow and returns its decision. It never panics: a panic is
 // logged with its stack and answered with a 500, so that one bad request
 // cannot take the process (and every request in flight) down.
-func (c *Config) run(ctx context.Context, in Request, cs Consumers, flow func(*request) error) (d Decision) {
+func (c *Config) run(ctx context.Context, in Request, cs Consumers, f flow) (d Decision) {
 	e := c.eng()
 	r := &request{ctx: ctx, e: e, k: in, cs: cs}
 	defer func() {
 		if v := recover(); v != nil {
-			e.logf("oauth2-password: recovered from panic: %v\n%s", v, debug.Stack())
+			r.log(slog.LevelError, msgPanic, slog.Any("panic", v), slog.String("stack", string(debug.Stack())))
 			d = r.failed()
 		}
+		r.flushLogs()
 	}()
 
 	s, err := c.settings()
 	if err != nil {
-		msg := "oauth2-password: " + err.Error()
-		c.logOnce.Do(func() {
-			e.logf("%s", msg)
-			r.d.Log = msg
-		})
 		r.exitMessage(500, err.Error())
+		r.d.Outcome = OutcomeConfigError
+		c.logOnce.Do(func() {
+			r.log(slog.LevelError, msgInvalidConfig, slog.String("err", err.Error()))
+			r.d.Log = "oauth2-password: " + err.Error()
+		})
 		return r.d
 	}
 	r.s = s
-	if err := flow(r); err != nil {
-		e.logf("oauth2-password: %v", err)
+	if err := r.run(f); err != nil {
+		r.log(slog.LevelError, msgRequestFailed, slog.String("err", err.Error()))
 		return r.failed()
 	}
 	return r.d
@@ -94,11 +126,11 @@ func (r *request) dispatch() error {
 		return readErr("path", err)
 	}
 	switch endpointOf(path) {
-	case "token":
+	case endpointToken:
 		return r.tokenEndpoint()
-	case "revoke":
+	case endpointRevoke:
 		return r.revokeEndpoint()
-	case "introspect":
+	case endpointIntrospect:
 		return r.introspectEndpoint()
 	}
 	return r.bearer()
@@ -110,7 +142,7 @@ func (r *request) dispatch() error {
 // and introspect follow the same rule.
 func endpointOf(p string) string {
 	p = strings.TrimSuffix(p, "/")
-	for _, name := range [...]string{"token", "revoke", "introspect"} {
+	for _, name := range [...]string{endpointToken, endpointRevoke, endpointIntrospect} {
 		if strings.HasSuffix(p, "/oauth2/"+name) {
 			return name
 		}
@@ -150,11 +182,17 @@ func (r *request) exitMessage(status int, msg string) {
 // upstream.
 func (r *request) failed() Decision {
 	r.d.Release()
-	log := r.d.Log
-	r.d = Decision{Log: log}
+	r.d = Decision{Log: r.d.Log, Endpoint: r.d.Endpoint, Outcome: OutcomeError}
 	r.exitMessage(500, descUnexpected)
 	return r.d
 }
+
+// Client endpoints (Decision.Endpoint).
+const (
+	endpointToken      = "token"
+	endpointRevoke     = "revoke"
+	endpointIntrospect = "introspect"
+)
 
 // readErr wraps a failed read of the request from the gateway; it is
 // answered with a 500.

@@ -32,6 +32,7 @@ type introspection struct {
 // global where global_credentials is set), its client and consumer still
 // there. sub is the authenticated_userid, username the consumer's.
 func (r *request) introspectEndpoint() error {
+	r.d.Endpoint = endpointIntrospect
 	c, ok, err := r.clientCall("introspection", nil)
 	if err != nil || !ok {
 		return err
@@ -107,5 +108,6 @@ func (r *request) introspectEndpoint() error {
 // exitIntrospection answers 200 with the introspection response; it
 // describes a credential, so it is not cached either.
 func (r *request) exitIntrospection(a introspection) {
+	r.d.Outcome = OutcomeIntrospected
 	r.exit(200, mustJSON(a), tokenHeaders())
 }

@@ -65,7 +65,7 @@ func (r *request) issue(clientID, svc, uid, scope, family string, state any) err
 // storeFailed answers 503 temporarily_unavailable (RFC 6749 §5.2) for a
 // store error on the token endpoint.
 func (r *request) storeFailed(what string, err error, state any) {
-	r.e.logf("oauth2-password: token store: %s: %v", what, err)
+	r.logStoreFailed(what, err)
 	r.exitTokenError(ErrTemporarilyUnavailable, state)
 }
 

@@ -27,6 +27,7 @@ var ErrUnauthorizedClient = &Error{"unauthorized_client", "The client is not aut
 // access token revokes the row that holds it, and so its refresh token too
 // (§2.1 allows both).
 func (r *request) revokeEndpoint() error {
+	r.d.Endpoint = endpointRevoke
 	c, ok, err := r.clientCall("revocation", nil)
 	if err != nil || !ok {
 		return err
@@ -70,5 +71,6 @@ func (r *request) revokeEndpoint() error {
 // exitRevoked is RFC 7009 §2.2's answer: 200; the body is ignored by
 // clients, so there is none.
 func (r *request) exitRevoked() {
+	r.d.Outcome = OutcomeRevoked
 	r.exit(200, nil, map[string][]string{"Cache-Control": {"no-store"}, "Pragma": {"no-cache"}})
 }

@@ -155,8 +155,11 @@ func (t *throttle) makeRoom(now time.Time) {
 	delete(t.keys, victim)
 }
 
-// size is the number of tracked keys (tests).
+// size is the number of tracked keys; 0 when t is nil (off).
 func (t *throttle) size() int {
+	if t == nil {
+		return 0
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return len(t.keys)
@@ -200,6 +203,7 @@ func (r *request) exitSlowDown(left time.Duration, state any) {
 	h := tokenHeaders()
 	h["Retry-After"] = []string{strconv.FormatInt(secs, 10)}
 	e := ErrSlowDown
+	r.d.Outcome = OutcomeThrottled
 	r.exit(e.Status, mustJSON(errorResponse{e.Code, e.Description, state}), h)
 }
 

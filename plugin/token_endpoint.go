@@ -12,6 +12,7 @@ import (
 // error precedence (kong/BEHAVIOUR.md): later checks overwrite earlier
 // errors, and the grant runs only when none is left.
 func (r *request) tokenEndpoint() error {
+	r.d.Endpoint = endpointToken
 	// Step 2: grant type. Not final: client errors overwrite it.
 	var grant string
 	c, ok, err := r.clientCall("token", func(p params) *Error {
@@ -24,6 +25,7 @@ func (r *request) tokenEndpoint() error {
 	if err != nil || !ok {
 		return err
 	}
+	r.d.Grant = grant
 	if grant == "password" {
 		return r.passwordGrant(c.p, c.client, c.state)
 	}
@@ -86,6 +88,7 @@ func (r *request) clientCall(endpoint string, pre func(params) *Error) (c client
 	// Steps 3-5: client authentication. Redirect URIs play no part in
 	// these endpoints (README, where we differ from Kong).
 	cc := extractClientCredentials(p, headers[r.s.authHeader])
+	r.clientID = cc.id
 	// Brute-force protection (RFC 6749 §4.3.2): a locked-out key is refused
 	// before its credentials are looked at.
 	if r.throttleKey, r.throttleOn, err = r.throttleKeyFor(cc.id); err != nil {

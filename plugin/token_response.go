@@ -43,7 +43,11 @@ func tokenHeaders() map[string][]string {
 }
 
 // exitTokenError answers a token-endpoint error, echoing state.
+// The outcome follows e unless the flow already named a finer one.
 func (r *request) exitTokenError(e *Error, state any) {
+	if r.d.Outcome == "" {
+		r.d.Outcome = outcomeOf(e)
+	}
 	h := tokenHeaders()
 	switch {
 	case e.Status == 401: // only invalid_client from the Basic header
@@ -57,6 +61,7 @@ func (r *request) exitTokenError(e *Error, state any) {
 // exitToken answers a successful grant (RFC 6749 §5.1). expires_in is
 // omitted when tokens never expire, as Kong does.
 func (r *request) exitToken(access, refresh string, state any) {
+	r.d.Outcome = OutcomeIssued
 	r.exit(200, mustJSON(tokenResponse{
 		AccessToken:  access,
 		TokenType:    "bearer",
@@ -72,6 +77,7 @@ func (r *request) exitToken(access, refresh string, state any) {
 // RFC 6750 §3 challenge.
 func (r *request) exitInvalidMethod(method, endpoint string) {
 	e := ErrInvalidMethod.WithDescription("The HTTP method " + method + " is invalid for the " + endpoint + " endpoint")
+	r.d.Outcome = OutcomeInvalidMethod
 	h := tokenHeaders()
 	h["WWW-Authenticate"] = []string{bearerChallenge(r.s.realm, e)}
 	r.exit(e.Status, mustJSON(errorResponse{e.Code, e.Description, nil}), h)

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"log/slog"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -28,8 +29,11 @@ type CacheOptions struct {
 	StaleIfError time.Duration
 	// Now is the clock; default time.Now.
 	Now func() time.Time
-	// Logf reports background errors (sync, purge); default: discard.
-	Logf func(format string, args ...any)
+	// Log reports background errors (sync, purge); default: discard.
+	Log *slog.Logger
+	// Metrics is told of cache hits and misses; default: nobody. (Store
+	// calls are reported by wrapping the store with Observed.)
+	Metrics Metrics
 }
 
 // DefaultCacheOptions are the defaults, also those of the binary's flags.
@@ -52,8 +56,11 @@ func (o *CacheOptions) defaults() {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	if o.Logf == nil {
-		o.Logf = func(string, ...any) {}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.Metrics == nil {
+		o.Metrics = noMetrics{}
 	}
 }
 
@@ -81,6 +88,8 @@ type Cached struct {
 	// lastOK is the Now().UnixNano() at which the last successful sync
 	// started; 0 = never.
 	lastOK atomic.Int64
+	// created is when NewCached ran: the sync age of a cache never synced.
+	created time.Time
 
 	syncMu chan struct{} // one sync at a time; guards after and based
 	after  int64
@@ -106,6 +115,7 @@ func NewCached(s Store, o CacheOptions) *Cached {
 		tokens:  gocache.New(o.MaxTTL, cleanup),
 		clients: gocache.New(o.MaxTTL, cleanup),
 		syncMu:  make(chan struct{}, 1),
+		created: o.Now(),
 	}
 }
 
@@ -116,7 +126,7 @@ func (c *Cached) Start(ctx context.Context) {
 	c.startOnce.Do(func() {
 		ctx = c.background(ctx)
 		if err := c.syncTimeout(ctx); err != nil {
-			c.o.Logf("oauth2-password: token cache: %v", err)
+			c.o.Log.Warn(msgSyncFailed, "err", err)
 		}
 		c.wg.Add(1)
 		go func() {
@@ -130,7 +140,7 @@ func (c *Cached) Start(ctx context.Context) {
 				case <-t.C:
 				}
 				if err := c.syncTimeout(ctx); err != nil && ctx.Err() == nil {
-					c.o.Logf("oauth2-password: token cache: %v", err)
+					c.o.Log.Warn(msgSyncFailed, "err", err)
 				}
 			}
 		}()
@@ -144,7 +154,7 @@ func (c *Cached) StartPurge(ctx context.Context, every time.Duration, batch int)
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
-		RunPurger(ctx, c.s, every, batch, c.o.Now, c.o.Logf)
+		RunPurger(ctx, c.s, every, batch, c.o.Now, c.o.Log)
 	}()
 }
 
@@ -181,6 +191,20 @@ func (c *Cached) Unwrap() Store { return c.s }
 // StoreQueries is the number of reads that went to the underlying store
 // (cache misses and uncached reads; change-feed polls are not counted).
 func (c *Cached) StoreQueries() int64 { return c.queries.Load() }
+
+// msgSyncFailed is the log message of a failed read of the change feed.
+const msgSyncFailed = "token cache: reading the change feed failed"
+
+// SyncAge is how long ago the last successful read of the change feed
+// started (since NewCached when there was none): the cache may miss
+// changes made elsewhere during that time, beyond SyncInterval.
+func (c *Cached) SyncAge() time.Duration {
+	now := c.o.Now()
+	if last := c.lastOK.Load(); last != 0 {
+		return now.Sub(time.Unix(0, last))
+	}
+	return now.Sub(c.created)
+}
 
 func (c *Cached) syncTimeout(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, max(c.o.SyncInterval, time.Second))
@@ -266,7 +290,7 @@ func (c *Cached) afterWrite(ctx context.Context) {
 		return // not caching
 	}
 	if err := c.Sync(ctx); err != nil {
-		c.o.Logf("oauth2-password: token cache: %v", err)
+		c.o.Log.Warn(msgSyncFailed, "err", err)
 	}
 }
 
@@ -279,11 +303,13 @@ func (c *Cached) TokenByAccess(ctx context.Context, access Digest) (Token, error
 		if v, ok := c.tokens.Get(unsafe.String(&access[0], len(access))); ok {
 			e := v.(*tokenEntry)
 			if !e.accessExpired(now) {
+				c.o.Metrics.CacheLookup(CacheTokens, true)
 				return e.token(), nil
 			}
 			c.tokens.Delete(string(access[:]))
 		}
 	}
+	c.o.Metrics.CacheLookup(CacheTokens, false)
 	gen := c.gen.Load()
 	c.queries.Add(1)
 	t, err := c.s.TokenByAccess(ctx, access)
@@ -301,6 +327,8 @@ func (c *Cached) TokenByAccess(ctx context.Context, access Digest) (Token, error
 // TokenByAccess). A hit needs no context, counts no store query and
 // allocates nothing, unlike TokenByAccess, which rebuilds a whole Token
 // (refresh digest and family id included) that validation does not need.
+// Only hits are counted as cache lookups: the caller's TokenByAccess
+// counts the miss.
 func (c *Cached) CachedAccess(access Digest) (t AccessToken, ok bool) {
 	now := c.o.Now()
 	if !c.live(now) {
@@ -314,12 +342,13 @@ func (c *Cached) CachedAccess(access Digest) (t AccessToken, ok bool) {
 	if e.accessExpired(now) {
 		return t, false // TokenByAccess drops it
 	}
+	c.o.Metrics.CacheLookup(CacheTokens, true)
 	return e.accessToken(), true
 }
 
 // CachedClient is Client from the cache alone: ok is false on a miss (the
 // caller then asks Client). A hit needs no context and counts no store
-// query.
+// query. As with CachedAccess, only hits are counted as lookups.
 func (c *Cached) CachedClient(clientID string) (Client, bool) {
 	if !c.live(c.o.Now()) {
 		return Client{}, false
@@ -328,6 +357,7 @@ func (c *Cached) CachedClient(clientID string) (Client, bool) {
 	if !ok {
 		return Client{}, false
 	}
+	c.o.Metrics.CacheLookup(CacheClients, true)
 	cl := v.(Client)
 	cl.RedirectURIs = slices.Clone(cl.RedirectURIs)
 	return cl, true
@@ -361,11 +391,13 @@ func (c *Cached) Client(ctx context.Context, clientID string) (Client, error) {
 	live := c.live(c.o.Now())
 	if live {
 		if v, ok := c.clients.Get(clientID); ok {
+			c.o.Metrics.CacheLookup(CacheClients, true)
 			cl := v.(Client)
 			cl.RedirectURIs = slices.Clone(cl.RedirectURIs)
 			return cl, nil
 		}
 	}
+	c.o.Metrics.CacheLookup(CacheClients, false)
 	gen := c.gen.Load()
 	c.queries.Add(1)
 	cl, err := c.s.Client(ctx, clientID)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync/atomic"
 	"time"
 )
@@ -23,9 +24,10 @@ var errStoreNotReady = errors.New("store not ready")
 // Kong has just respawned answers its first requests a little late rather
 // than with 503.
 type Lazy struct {
-	cur   atomic.Pointer[Cached]
-	ready chan struct{} // closed once cur is set
-	logf  func(string, ...any)
+	cur     atomic.Pointer[Cached]
+	ready   chan struct{} // closed once cur is set
+	log     *slog.Logger
+	created time.Time
 }
 
 // LazyOptions configure OpenLazy.
@@ -33,14 +35,20 @@ type LazyOptions struct {
 	Cache      CacheOptions
 	PurgeEvery time.Duration
 	PurgeBatch int
-	Logf       func(format string, args ...any)
+	Log        *slog.Logger // default: discard
+	// Metrics, when set, is told of every database call and cache
+	// lookup.
+	Metrics Metrics
 }
 
 // OpenLazy starts opening the store at url in the background and returns
 // at once. Once open, the store is cached, synced and purged; ctx ends all
 // of it.
 func OpenLazy(ctx context.Context, url string, o LazyOptions) *Lazy {
-	l := &Lazy{logf: o.Logf, ready: make(chan struct{})}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	l := &Lazy{log: o.Log, created: time.Now(), ready: make(chan struct{})}
 	go l.open(ctx, url, o)
 	return l
 }
@@ -50,21 +58,24 @@ func (l *Lazy) open(ctx context.Context, url string, o LazyOptions) {
 		s, err := Open(ctx, url)
 		if err == nil {
 			co := o.Cache
-			co.Logf = o.Logf
+			co.Log, co.Metrics = o.Log, o.Metrics
+			if o.Metrics != nil {
+				s = Observed(s, o.Metrics)
+			}
 			c := NewCached(s, co)
 			c.Start(ctx)
 			c.StartPurge(ctx, o.PurgeEvery, o.PurgeBatch)
 			l.cur.Store(c)
 			close(l.ready)
 			if attempt > 0 {
-				l.logf("oauth2-password: store ready")
+				l.log.Info("store ready")
 			}
 			return
 		}
 		if ctx.Err() != nil {
 			return // shutting down
 		}
-		l.logf("oauth2-password: opening the store failed (retrying in 2s): %v", err)
+		l.log.Error("opening the store failed; retrying in 2s", "err", err)
 		select {
 		case <-ctx.Done():
 			return
@@ -75,6 +86,15 @@ func (l *Lazy) open(ctx context.Context, url string, o LazyOptions) {
 
 // Ready reports whether the store is open.
 func (l *Lazy) Ready() bool { return l.cur.Load() != nil }
+
+// SyncAge is Cached.SyncAge once the store is open, else the time since
+// OpenLazy.
+func (l *Lazy) SyncAge() time.Duration {
+	if c := l.cur.Load(); c != nil {
+		return c.SyncAge()
+	}
+	return time.Since(l.created)
+}
 
 // Close closes the store if it was opened.
 func (l *Lazy) Close() {

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"log/slog"
 	"time"
 )
 
@@ -13,7 +14,7 @@ const purgePause = 50 * time.Millisecond
 // (default 1m), batch rows at a time (default 1000), until ctx is done. A
 // full batch means there may be more, so it goes on after a short pause.
 // Several processes may purge one database at the same time.
-func RunPurger(ctx context.Context, s Store, every time.Duration, batch int, now func() time.Time, logf func(string, ...any)) {
+func RunPurger(ctx context.Context, s Store, every time.Duration, batch int, now func() time.Time, log *slog.Logger) {
 	if every <= 0 {
 		every = time.Minute
 	}
@@ -23,8 +24,8 @@ func RunPurger(ctx context.Context, s Store, every time.Duration, batch int, now
 	if now == nil {
 		now = time.Now
 	}
-	if logf == nil {
-		logf = func(string, ...any) {}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
 	}
 	t := time.NewTicker(every)
 	defer t.Stop()
@@ -33,7 +34,7 @@ func RunPurger(ctx context.Context, s Store, every time.Duration, batch int, now
 			n, err := s.PurgeExpired(ctx, now(), batch)
 			if err != nil {
 				if ctx.Err() == nil {
-					logf("oauth2-password: purge expired tokens: %v", err)
+					log.Warn("purging expired tokens failed", "err", err)
 				}
 				break
 			}

@@ -3,11 +3,14 @@ package main
 import (
 	"context"
 	"flag"
-	"log"
+	"io"
+	"log/slog"
+	"net"
 	"time"
 
 	"github.com/oauth2-password/oauth2-password/pdk/kong"
 	"github.com/oauth2-password/oauth2-password/plugin"
+	"github.com/oauth2-password/oauth2-password/plugin/metrics"
 	"github.com/oauth2-password/oauth2-password/store"
 )
 
@@ -17,11 +20,13 @@ import (
 // store.DefaultCacheOptions), so a flag and an option mean the same, 0
 // included.
 type engineFlags struct {
-	db         dbFlags
-	engine     plugin.Options
-	cache      store.CacheOptions
-	purgeEvery time.Duration
-	purgeBatch int
+	db          dbFlags
+	engine      plugin.Options
+	cache       store.CacheOptions
+	purgeEvery  time.Duration
+	purgeBatch  int
+	metricsAddr string // "" = no metrics listener
+	logFormat   string
 }
 
 func (f *engineFlags) register(fs *flag.FlagSet) {
@@ -45,6 +50,8 @@ func (f *engineFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&e.LoginUserThrottleWindow, "login-user-throttle-window", e.LoginUserThrottleWindow, "window of -login-user-throttle-failures")
 	fs.DurationVar(&e.LoginFailureFloor, "login-failure-floor", e.LoginFailureFloor, "least time a failed login takes to answer, so that a fast \"no such user\" looks like a slow \"wrong password\"")
 	fs.StringVar(&e.AuthenticateCAFile, "authenticate-ca-file", "", "PEM file of CA certificates trusted for an https authenticate_url, besides the system's")
+	fs.StringVar(&f.metricsAddr, "metrics", "", "serve Prometheus metrics on /metrics at this address (e.g. 127.0.0.1:9542), a listener of their own; default off")
+	fs.StringVar(&f.logFormat, "log-format", "text", "log line format on stderr: text or json")
 }
 
 // check refuses values the engine or the cache would bend silently: a sync
@@ -65,14 +72,22 @@ func (f *engineFlags) check() error {
 		return usagef("-throttle-failures must be 0 or more, -throttle-window and -throttle-max-keys more than 0")
 	case e.LoginThrottleFailures < 0 || e.LoginUserThrottleFailures < 0 || e.LoginUserThrottleWindow <= 0 || e.LoginFailureFloor < 0:
 		return usagef("-login-throttle-failures, -login-user-throttle-failures and -login-failure-floor must be 0 or more, -login-user-throttle-window more than 0")
+	case f.logFormat != "text" && f.logFormat != "json":
+		return usagef("-log-format must be text or json, not %q", f.logFormat)
+	}
+	if f.metricsAddr != "" {
+		if _, _, err := net.SplitHostPort(f.metricsAddr); err != nil {
+			return usagef("-metrics %q is not HOST:PORT: %v", f.metricsAddr, err)
+		}
 	}
 	return nil
 }
 
 // start opens the store in the background (the embedded store at
-// defaultPath when no URL is given) and returns it with the engine over it.
-// ctx ends the store's background work.
-func (f *engineFlags) start(ctx context.Context, defaultPath string) (*store.Lazy, *plugin.Engine, error) {
+// defaultPath when no URL is given) and returns it with the engine over it,
+// logging to log. With -metrics it also serves the metrics. ctx ends the
+// store's background work and the metrics listener.
+func (f *engineFlags) start(ctx context.Context, defaultPath string, log *slog.Logger) (*store.Lazy, *plugin.Engine, error) {
 	url, err := f.db.resolve()
 	if err != nil {
 		return nil, nil, usagef("%v", err)
@@ -80,15 +95,35 @@ func (f *engineFlags) start(ctx context.Context, defaultPath string) (*store.Laz
 	if url == "" {
 		url = "sqlite:" + defaultPath
 	}
-	st := store.OpenLazy(ctx, url, store.LazyOptions{Cache: f.cache, PurgeEvery: f.purgeEvery, PurgeBatch: f.purgeBatch, Logf: log.Printf})
+	lo := store.LazyOptions{Cache: f.cache, PurgeEvery: f.purgeEvery, PurgeBatch: f.purgeBatch, Log: log}
 	o := f.engine
-	o.Store, o.Logf = st, log.Printf
+	o.Log = log
+	var m *metrics.Metrics
+	if f.metricsAddr != "" {
+		m = metrics.New(version)
+		lo.Metrics, o.Observer = m, m
+	}
+	st := store.OpenLazy(ctx, url, lo)
+	o.Store = st
 	e, err := plugin.NewEngine(o)
 	if err != nil {
 		st.Close()
 		return nil, nil, usagef("%v", err)
 	}
+	if m != nil {
+		m.WatchStore(st)
+		m.WatchEngine(e)
+		go m.Serve(ctx, f.metricsAddr, log)
+	}
 	return st, e, nil
+}
+
+// logger is the process log in -log-format on w.
+func (f *engineFlags) logger(w io.Writer) *slog.Logger {
+	if f.logFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, nil))
+	}
+	return slog.New(slog.NewTextHandler(w, nil))
 }
 
 var (

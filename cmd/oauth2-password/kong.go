@@ -41,11 +41,16 @@ func runKong() error {
 		return err
 	}
 
-	log.SetOutput(quietLog{os.Stderr})
+	// Our lines and go-pdk's (which uses the standard logger) reach
+	// Kong's log through one slog handler, so that every line has the
+	// chosen format and a level; go-pdk's noise is dropped first.
+	logger := f.logger(os.Stderr)
+	log.SetFlags(0)
+	log.SetOutput(quietLog{libraryLog{logger, "gateway library"}})
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	st, engine, err := f.start(ctx, store.DefaultPathFor(prefix))
+	st, engine, err := f.start(ctx, store.DefaultPathFor(prefix), logger)
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"io"
+	"log/slog"
 )
 
 // quietLog drops the two lines go-pdk's server logs for connections that
@@ -24,4 +25,17 @@ func (q quietLog) Write(p []byte) (int, error) {
 		return len(p), nil
 	}
 	return q.w.Write(p)
+}
+
+// libraryLog turns a library's standard-logger lines (go-pdk's, net/http's
+// server errors) into slog records: a fixed message naming the library,
+// the library's text as an attribute.
+type libraryLog struct {
+	log *slog.Logger
+	msg string
+}
+
+func (l libraryLog) Write(p []byte) (int, error) {
+	l.log.Warn(l.msg, "line", string(bytes.TrimRight(p, "\n")))
+	return len(p), nil
 }

@@ -8,7 +8,6 @@ import (
 	"log"
 	"net"
 	"net/http"
-	"os"
 	"os/signal"
 	"syscall"
 	"time"
@@ -75,7 +74,8 @@ func runServe(args []string, stderr io.Writer) error {
 	defer stop()
 	storeCtx, cancelStore := context.WithCancel(context.Background())
 	defer cancelStore()
-	st, engine, err := f.start(storeCtx, store.DefaultPath)
+	logger := f.logger(stderr)
+	st, engine, err := f.start(storeCtx, store.DefaultPath, logger)
 	if err != nil {
 		return err
 	}
@@ -92,13 +92,13 @@ func runServe(args []string, stderr io.Writer) error {
 	srv := &http.Server{
 		Handler:           newServeMux(conf, services, st, f.engine.MaxBodyBytes),
 		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          log.New(os.Stderr, "oauth2-password: http: ", 0),
+		ErrorLog:          log.New(libraryLog{logger, "http server"}, "", 0),
 	}
 	scheme := "http"
 	if f.tlsCert != "" {
 		scheme = "https"
 	}
-	log.Printf("oauth2-password: serving %d service(s) on %s://%s", len(services), scheme, ln.Addr())
+	logger.Info("serving", "services", len(services), "url", scheme+"://"+ln.Addr().String())
 	done := make(chan error, 2)
 	var g *grpcFront
 	if f.grpc != "" {
@@ -106,7 +106,7 @@ func runServe(args []string, stderr io.Writer) error {
 			ln.Close()
 			return err
 		}
-		log.Printf("oauth2-password: serving Envoy ext_authz (gRPC) on %s", g.ln.Addr())
+		logger.Info("serving Envoy ext_authz (gRPC)", "addr", g.ln.Addr().String())
 		go g.watchReady(storeCtx, st)
 		go g.serve(done)
 	}
@@ -123,20 +123,20 @@ func runServe(args []string, stderr io.Writer) error {
 		return errorf("serve: %v", err)
 	case <-ctx.Done():
 	}
-	log.Printf("oauth2-password: shutting down (in-flight requests have %s)", shutdownGrace)
+	logger.Info("shutting down", "grace", shutdownGrace.String())
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
 	stopped := make(chan struct{})
 	if g != nil {
 		go func() {
-			g.stop(sctx)
+			g.stop(sctx, logger)
 			close(stopped)
 		}()
 	} else {
 		close(stopped)
 	}
 	if err := srv.Shutdown(sctx); err != nil {
-		log.Printf("oauth2-password: shutdown: %v", err)
+		logger.Error("shutdown incomplete", "err", err)
 	}
 	<-stopped
 	return nil

@@ -3,7 +3,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"log"
+	"log/slog"
 	"net"
 	"runtime"
 	"time"
@@ -93,7 +93,7 @@ func (g *grpcFront) serve(done chan<- error) {
 }
 
 // stop lets in-flight checks finish until ctx ends, then cuts the rest.
-func (g *grpcFront) stop(ctx context.Context) {
+func (g *grpcFront) stop(ctx context.Context, logger *slog.Logger) {
 	g.health.Shutdown() // NOT_SERVING: Envoy's health checks drain us first
 	finished := make(chan struct{})
 	go func() {
@@ -103,7 +103,7 @@ func (g *grpcFront) stop(ctx context.Context) {
 	select {
 	case <-finished:
 	case <-ctx.Done():
-		log.Printf("oauth2-password: gRPC shutdown: %v", ctx.Err())
+		logger.Error("gRPC shutdown incomplete", "err", ctx.Err())
 		g.srv.Stop()
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"log/slog"
 	"net/http"
 	"sync/atomic"
 	"testing"
@@ -38,7 +39,7 @@ func TestGRPCFrontTLS(t *testing.T) {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		g.stop(ctx)
+		g.stop(ctx, slog.New(slog.DiscardHandler))
 	})
 	addr := g.ln.Addr().String()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -2,6 +2,7 @@ package envoy
 
 import (
 	"context"
+	"time"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 
@@ -40,9 +41,11 @@ func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.C
 	case attrs.GetRequest().GetHttp() == nil:
 		return failure("the check request has no attributes.request.http"), nil
 	}
+	start := time.Now()
 	q := newRequest(attrs, s.Trusted)
 	d := c.Authorize(ctx, q, s.Consumers)
 	resp := checkResponse(&d, q)
+	c.Observe(plugin.FrontExtAuthzGRPC, &d, start)
 	d.Release()
 	return resp, nil
 }

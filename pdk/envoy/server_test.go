@@ -3,6 +3,7 @@ package envoy
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"path/filepath"
 	"testing"
 	"time"
@@ -38,7 +39,7 @@ func newTestServer(tb testing.TB) *Server {
 		tb.Fatal(err)
 	}
 	o := plugin.DefaultOptions()
-	o.Store, o.Logf = cached, func(string, ...any) {}
+	o.Store, o.Log = cached, slog.New(slog.DiscardHandler)
 	e, err := plugin.NewEngine(o)
 	if err != nil {
 		tb.Fatal(err)

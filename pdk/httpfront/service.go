@@ -2,8 +2,8 @@ package httpfront
 
 import (
 	"net/http"
-
 	"strings"
+	"time"
 
 	"github.com/oauth2-password/oauth2-password/plugin"
 )
@@ -24,29 +24,35 @@ func (s *Service) request(r *http.Request) *request {
 
 // Token serves POST …/oauth2/token (RFC 6749 §3.2).
 func (s *Service) Token(w http.ResponseWriter, r *http.Request) {
-	s.answer(w, s.Config.Token(r.Context(), s.request(r), s.Consumers))
+	start := time.Now()
+	s.answer(w, s.Config.Token(r.Context(), s.request(r), s.Consumers), start)
 }
 
 // Revoke serves POST …/oauth2/revoke (RFC 7009).
 func (s *Service) Revoke(w http.ResponseWriter, r *http.Request) {
-	s.answer(w, s.Config.Revoke(r.Context(), s.request(r), s.Consumers))
+	start := time.Now()
+	s.answer(w, s.Config.Revoke(r.Context(), s.request(r), s.Consumers), start)
 }
 
 // Introspect serves POST …/oauth2/introspect (RFC 7662).
 func (s *Service) Introspect(w http.ResponseWriter, r *http.Request) {
-	s.answer(w, s.Config.Introspect(r.Context(), s.request(r), s.Consumers))
+	start := time.Now()
+	s.answer(w, s.Config.Introspect(r.Context(), s.request(r), s.Consumers), start)
 }
 
-// answer writes a decision of an endpoint that always answers.
-func (s *Service) answer(w http.ResponseWriter, d plugin.Decision) {
+// answer writes a decision of an endpoint that always answers, and
+// reports it (the token front) once written.
+func (s *Service) answer(w http.ResponseWriter, d plugin.Decision, start time.Time) {
 	defer d.Release()
 	if d.Answer == nil {
-		s.Config.Logf("oauth2-password: an endpoint let a request through instead of answering it")
+		d.Outcome = plugin.OutcomeError
+		s.Config.Logger().Error("an endpoint let a request through instead of answering it", "outcome", d.Outcome)
 		u := plugin.Unexpected()
 		WriteResponse(w, &u)
-		return
+	} else {
+		WriteResponse(w, d.Answer)
 	}
-	WriteResponse(w, d.Answer)
+	s.Config.Observe(plugin.FrontToken, &d, start)
 }
 
 // WriteResponse writes an engine answer.
@@ -72,6 +78,7 @@ func WriteResponse(w http.ResponseWriter, a *plugin.Response) {
 // README for each proxy). Denied: the engine's answer, as Kong would give
 // it: 401 with WWW-Authenticate, 503 when the store is down.
 func (s *Service) ForwardAuth(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
 	method := firstOf(r.Header, "X-Forwarded-Method", "X-Original-Method")
 	if method == "" {
 		method = r.Method
@@ -82,7 +89,7 @@ func (s *Service) ForwardAuth(w http.ResponseWriter, r *http.Request) {
 	}
 	path, rawQuery, _ := strings.Cut(uri, "?")
 	q := &request{r: r, method: strings.ToUpper(method), path: path, rawQuery: rawQuery, body: []byte{}, trusted: s.Trusted}
-	s.authorize(w, r, q, false)
+	s.authorize(w, r, q, plugin.FrontForwardAuth, start)
 }
 
 // ExtAuthz serves Envoy's HTTP ext_authz with path_prefix: the original
@@ -92,18 +99,23 @@ func (s *Service) ForwardAuth(w http.ResponseWriter, r *http.Request) {
 // client sent, and the credential with hide_credentials, are dropped.
 func (s *Service) ExtAuthz(prefix string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
 		path := strings.TrimPrefix(r.URL.Path, prefix)
 		if path == "" {
 			path = "/"
 		}
 		q := &request{r: r, method: r.Method, path: path, rawQuery: r.URL.RawQuery, body: []byte{}, trusted: s.Trusted}
-		s.authorize(w, r, q, true)
+		s.authorize(w, r, q, plugin.FrontExtAuthzHTTP, start)
 	}
 }
 
-func (s *Service) authorize(w http.ResponseWriter, r *http.Request, q *request, envoy bool) {
+// authorize validates q and answers for front; the decision is reported
+// once written.
+func (s *Service) authorize(w http.ResponseWriter, r *http.Request, q *request, front string, start time.Time) {
+	envoy := front == plugin.FrontExtAuthzHTTP
 	d := s.Config.Authorize(r.Context(), q, s.Consumers)
 	defer d.Release()
+	defer s.Config.Observe(front, &d, start)
 	if d.Answer != nil {
 		WriteResponse(w, d.Answer)
 		return

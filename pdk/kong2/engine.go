@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"log"
+	"log/slog"
 	"os"
 	"sync"
 	"time"
@@ -34,9 +35,9 @@ func engine() *plugin.Engine {
 			url = "sqlite:" + store.DefaultPathFor(kongPrefix())
 		}
 		st := store.OpenLazy(context.Background(), url, store.LazyOptions{
-			Cache: store.DefaultCacheOptions(), PurgeEvery: time.Minute, PurgeBatch: 1000, Logf: log.Printf})
+			Cache: store.DefaultCacheOptions(), PurgeEvery: time.Minute, PurgeBatch: 1000, Log: slog.Default()})
 		o := plugin.DefaultOptions()
-		o.Store, o.Logf = st, log.Printf
+		o.Store = st // o.Log is slog.Default(): go-pluginserver's log
 		e, err := plugin.NewEngine(o)
 		if err != nil { // the defaults are valid; kept as a clear line rather than a nil engine
 			log.Printf("oauth2-password: %v", err)

@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"runtime/debug"
+	"time"
 
 	"github.com/oauth2-password/oauth2-password/plugin"
 )
@@ -72,16 +73,20 @@ type PDK interface {
 // with its stack and answered with a 500 unless the request already got
 // its answer.
 func Access(c *plugin.Config, k PDK) {
+	start := time.Now()
 	d := c.Handle(context.Background(), k, k)
 	defer d.Release()
 	exited := false
 	defer func() {
 		if v := recover(); v != nil {
-			c.Logf("oauth2-password: recovered from panic in the access phase: %v\n%s", v, debug.Stack())
+			d.Outcome = plugin.OutcomeError
+			c.Logger().Error(msgPanic, "panic", v, "stack", string(debug.Stack()),
+				"client_id", d.Credential.ID, "outcome", d.Outcome)
 			if !exited {
 				exitUnexpected(c, k)
 			}
 		}
+		c.Observe(front(&d), &d, start)
 	}()
 	if d.Log != "" {
 		k.LogErr(d.Log)
@@ -92,11 +97,29 @@ func Access(c *plugin.Config, k PDK) {
 		return
 	}
 	if err := allow(k, &d); err != nil {
-		c.Logf("oauth2-password: %v", err)
+		d.Outcome = plugin.OutcomeError
+		c.Logger().Error(msgGatewayFailed, "err", err, "client_id", d.Credential.ID, "outcome", d.Outcome)
 		exited = true
 		exitUnexpected(c, k)
 	}
 }
+
+// front names the front of a request for the metrics: the client
+// endpoints are the token front in either mode, everything else is
+// bearer validation in Kong's access phase.
+func front(d *plugin.Decision) string {
+	if d.Endpoint != "" {
+		return plugin.FrontToken
+	}
+	return plugin.FrontKong
+}
+
+// Messages of this front's log lines (see plugin/logging.go).
+const (
+	msgPanic         = "recovered from panic in the access phase"
+	msgGatewayFailed = "carrying out the decision failed"
+	msgNoAnswer      = "could not answer 500"
+)
 
 // allow carries out an allowed request: kong.client.authenticate, then the
 // upstream headers in one call, then query and body when they change.
@@ -133,7 +156,7 @@ func allow(k PDK, d *plugin.Decision) error {
 func exitUnexpected(c *plugin.Config, k PDK) {
 	defer func() {
 		if v := recover(); v != nil {
-			c.Logf("oauth2-password: could not answer 500: %v", v)
+			c.Logger().Error(msgNoAnswer, "panic", v)
 		}
 	}()
 	a := plugin.Unexpected()

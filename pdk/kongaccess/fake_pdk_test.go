@@ -3,6 +3,7 @@ package kongaccess
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"net/url"
 	"path/filepath"
 	"testing"
@@ -124,7 +125,7 @@ func newKongEnv(t *testing.T) *kongEnv {
 func (v *kongEnv) newEngine() *plugin.Engine {
 	v.t.Helper()
 	o := plugin.DefaultOptions()
-	o.Store, o.Logf = v.st, v.t.Logf
+	o.Store, o.Log = v.st, slog.New(slog.NewTextHandler(testWriter{v.t}, nil))
 	e, err := plugin.NewEngine(o)
 	if err != nil {
 		v.t.Fatal(err)
@@ -186,4 +187,13 @@ func (v *kongEnv) issue(c *plugin.Config) string {
 		v.t.Fatalf("password grant: %d %s", f.status, f.answer)
 	}
 	return m.AccessToken
+}
+
+// testWriter writes log lines into the test's log.
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log(string(p))
+	return len(p), nil
 }

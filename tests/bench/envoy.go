@@ -181,3 +181,23 @@ func (ee *envoyEnv) compare(ctx context.Context, c int, o options) (envoyCheck, 
 	}
 	return envoyCheck{concurrency: c, ours: so, floor: sf}, nil
 }
+
+// envoyRows measures gRPC Check against the floor at each concurrency.
+func (e *env) envoyRows(ctx context.Context, o options) ([]envoyCheck, error) {
+	progress("Envoy gRPC ext_authz: serve -grpc vs the floor ext_authz server")
+	ee, err := e.setupEnvoy(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer ee.close()
+	var rows []envoyCheck
+	for _, c := range o.concurrency {
+		progress("gRPC Check at concurrency %d: %d rounds of %v per side", c, o.rounds, o.round)
+		ec, err := ee.compare(ctx, c, o)
+		if err != nil {
+			return nil, err
+		}
+		rows = append(rows, ec)
+	}
+	return rows, nil
+}

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"runtime"
 	"time"
@@ -74,7 +75,7 @@ func storeQueriesPerValidation(ctx context.Context, dbURL string, cl client, n i
 	cached.Start(ctx)
 	defer cached.Close()
 	o := plugin.DefaultOptions()
-	o.Store, o.Logf = cached, func(string, ...any) {}
+	o.Store, o.Log = cached, slog.New(slog.DiscardHandler)
 	e, err := plugin.NewEngine(o)
 	if err != nil {
 		return 0, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/url"
 
 	"github.com/oauth2-password/oauth2-password/pdk/kongaccess"
@@ -29,7 +30,7 @@ func openInProcIssuer(ctx context.Context, dbURL string, cl client) (*inProcIssu
 	cached := store.NewCached(raw, store.CacheOptions{})
 	cached.Start(ctx)
 	o := plugin.DefaultOptions()
-	o.Store, o.Logf = cached, func(string, ...any) {}
+	o.Store, o.Log = cached, slog.New(slog.DiscardHandler)
 	e, err := plugin.NewEngine(o)
 	if err != nil {
 		cached.Close()

@@ -157,6 +157,8 @@ type validation struct {
 	concurrency     int
 	ours, floor     *sample
 	oursRT, floorRT int // PDK round trips per request
+	// The same with -metrics on, against the floor again.
+	metrics, metricsFloor *sample
 }
 
 // validateOp sends the same bearer request to p and checks that it was
@@ -189,8 +191,18 @@ func (e *env) compareValidation(ctx context.Context, c int, o options) (validati
 	if err != nil {
 		return validation{}, err
 	}
+	mtok, err := e.pgMetrics.issue(ctx)
+	if err != nil {
+		return validation{}, err
+	}
+	var metricsRT atomic.Int64
+	withMetrics := side{name: "oauth2-password -metrics", op: validateOp(e.pgMetrics, mtok, &metricsRT), plugin: e.pgMetrics}
+	sm, smf, err := interleave(ctx, withMetrics, floor, c, o)
+	if err != nil {
+		return validation{}, err
+	}
 	return validation{concurrency: c, ours: so, floor: sf,
-		oursRT: int(oursRT.Load()), floorRT: int(floorRT.Load())}, nil
+		oursRT: int(oursRT.Load()), floorRT: int(floorRT.Load()), metrics: sm, metricsFloor: smf}, nil
 }
 
 // issuance is one issuance comparison.

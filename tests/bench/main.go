@@ -66,6 +66,7 @@ type options struct {
 	durable     bool
 	shortOnly   bool
 	envoyOnly   bool
+	validOnly   bool
 }
 
 func main() {
@@ -82,6 +83,7 @@ func main() {
 	flag.BoolVar(&o.durable, "durable", true, "also measure PostgreSQL issuance with fsync=on")
 	flag.BoolVar(&o.shortOnly, "short-secret-only", false, "measure only the short-secret issuance rows")
 	flag.BoolVar(&o.envoyOnly, "envoy-only", false, "measure only the gRPC ext_authz rows and the Go benchmarks")
+	flag.BoolVar(&o.validOnly, "validation-only", false, "measure only the validation rows (metrics off and on, against the floor plugin)")
 	flag.Parse()
 	for _, s := range strings.Split(conc, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
@@ -127,23 +129,13 @@ func run(o options) error {
 	}
 	defer env.close()
 
-	progress("Envoy gRPC ext_authz: serve -grpc vs the floor ext_authz server")
-	ee, err := env.setupEnvoy(ctx)
-	if err != nil {
-		return err
-	}
-	for _, c := range o.concurrency {
-		progress("gRPC Check at concurrency %d: %d rounds of %v per side", c, o.rounds, o.round)
-		ec, err := ee.compare(ctx, c, o)
-		if err != nil {
-			ee.close()
+	if !o.validOnly {
+		if rep.envoy, err = env.envoyRows(ctx, o); err != nil {
 			return err
 		}
-		rep.envoy = append(rep.envoy, ec)
-	}
-	ee.close()
-	if o.envoyOnly {
-		return rep.finish(o, start)
+		if o.envoyOnly {
+			return rep.finish(o, start)
+		}
 	}
 
 	for _, c := range o.concurrency {
@@ -153,6 +145,11 @@ func run(o options) error {
 			return err
 		}
 		rep.validation = append(rep.validation, v)
+	}
+	if o.validOnly {
+		rep.wall = time.Since(start)
+		rep.printValidationOnly(os.Stdout)
+		return nil
 	}
 
 	progress("issuance with PostgreSQL (fsync=off) at concurrency %d", o.issueConc)

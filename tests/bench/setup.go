@@ -53,8 +53,11 @@ type env struct {
 	pgSrv *pgtest.Server
 	pgURL string
 	pg    *pluginProc // ours over PostgreSQL
-	lite  *pluginProc // ours over the embedded store
-	floor *pluginProc
+	// pgMetrics is ours over PostgreSQL with -metrics on (its own process
+	// and client), for the validation row with metrics.
+	pgMetrics *pluginProc
+	lite      *pluginProc // ours over the embedded store
+	floor     *pluginProc
 	// floorIssue is the floor plugin in issue mode over ours' PostgreSQL.
 	floorIssue *pluginProc
 	rawPG      writer
@@ -94,6 +97,9 @@ func setup(ctx context.Context) (_ *env, err error) {
 	if e.pg, err = e.startOurs(ctx, "ours-postgres", e.pgURL); err != nil {
 		return nil, err
 	}
+	if e.pgMetrics, err = e.startOurs(ctx, "ours-postgres-metrics", e.pgURL, "-metrics", "127.0.0.1:0"); err != nil {
+		return nil, err
+	}
 	if e.lite, err = e.startOurs(ctx, "ours-sqlite", sqliteURL); err != nil {
 		return nil, err
 	}
@@ -127,7 +133,7 @@ func (e *env) close() {
 				w.close()
 			}
 		}
-		for _, p := range []*pluginProc{e.pg, e.lite, e.floor, e.floorIssue} {
+		for _, p := range []*pluginProc{e.pg, e.pgMetrics, e.lite, e.floor, e.floorIssue} {
 			if p != nil {
 				p.host.Close()
 			}
@@ -168,10 +174,11 @@ func startPlugin(ctx context.Context, name, bin string, args []string) (*pluginP
 	return p, nil
 }
 
-// startOurs runs the real plugin on dbURL with one service, one consumer
-// and one confidential client created by the admin CLI.
-func (e *env) startOurs(ctx context.Context, name, dbURL string) (*pluginProc, error) {
-	p, err := startPlugin(ctx, name, e.bin, []string{"-database-url", dbURL})
+// startOurs runs the real plugin on dbURL (extra flags may follow) with one
+// service, one consumer and one confidential client created by the admin
+// CLI.
+func (e *env) startOurs(ctx context.Context, name, dbURL string, flags ...string) (*pluginProc, error) {
+	p, err := startPlugin(ctx, name, e.bin, append([]string{"-database-url", dbURL}, flags...))
 	if err != nil {
 		return nil, err
 	}

@@ -7,20 +7,23 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oauth2-password/oauth2-password/tests/harness"
 	"github.com/oauth2-password/oauth2-password/tests/konghost"
 )
 
 // TestNoSecretInLogs drives every error path of the real binary (bad
 // client secret, bad provision_key, invalid config, missing, invalid,
 // expired and revoked tokens, refresh-token replay, store down,
-// throttling, oversize body) and then searches the plugin's whole output
-// and its kong.log entries for every token, client secret and provision
-// key the test used: none may appear. (A panic in the access phase is not
+// throttling, oversize body) with JSON logs and metrics on, and then
+// searches the plugin's whole output, its kong.log entries and its
+// /metrics for every token, client secret and provision key the test
+// used: none may appear. (plugin.TestNoSecretsInLogs covers both log
+// formats line by line.) (A panic in the access phase is not
 // reachable from outside; plugin.TestPanicIsRecovered covers its log.)
 func TestNoSecretInLogs(t *testing.T) {
 	wallTime(t)
 	s := newStack(t, pg.NewDatabase(t), "-cache-sync-interval", "200ms", "-store-timeout", "1s",
-		"-throttle-failures", "3", "-throttle-window", "30s")
+		"-throttle-failures", "3", "-throttle-window", "30s", "-log-format", "json", "-metrics", "127.0.0.1:0")
 	brokenKey := "pk-broken-config-secret-4242"
 	for _, spec := range []konghost.ServiceSpec{
 		{Name: "short", Host: "short.test", Config: map[string]any{"provision_key": provisionKey, "token_expiration": 1}},
@@ -165,8 +168,19 @@ func TestNoSecretInLogs(t *testing.T) {
 	for _, e := range s.Host.Logs() {
 		logs = append(logs, e.Level+": "+e.Message)
 	}
-	all := strings.Join(out, "\n") + "\n" + strings.Join(logs, "\n")
-	for _, want := range []string{"token store", "invalid plugin configuration: token_expiration", "revoking its token family"} {
+	// The last answer (429) may reach us just before its count does.
+	var metricsText string
+	if err := within(10*time.Second, func() error {
+		if metricsText, _ = harness.Scrape(t, s.MetricsURL(t)); !strings.Contains(metricsText, `outcome="throttled"`) {
+			return fmt.Errorf("the throttled request is not counted")
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	all := strings.Join(out, "\n") + "\n" + strings.Join(logs, "\n") + "\n" + metricsText
+	for _, want := range []string{`"msg":"token store failed"`, "invalid plugin configuration: token_expiration",
+		`"msg":"used refresh token presented again; token family revoked"`, `outcome="throttled"`, `outcome="store_unavailable"`} {
 		if !strings.Contains(all, want) {
 			t.Errorf("the log lacks %q: the error paths did not run as intended\n%s", want, all)
 		}
@@ -176,8 +190,8 @@ func TestNoSecretInLogs(t *testing.T) {
 			t.Fatalf("%s is empty", name)
 		}
 		if strings.Contains(all, secret) {
-			t.Errorf("the %s appears in the plugin's log", name)
+			t.Errorf("the %s appears in the plugin's log or metrics", name)
 		}
 	}
-	t.Logf("%d output lines and %d kong.log entries checked against %d secrets", len(out), len(logs), len(secrets))
+	t.Logf("%d output lines, %d kong.log entries and the metrics checked against %d secrets", len(out), len(logs), len(secrets))
 }

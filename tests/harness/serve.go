@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -21,6 +22,15 @@ type Serve struct {
 	Config string       // the config file's path
 	cmd    *exec.Cmd
 	exited chan error
+	mu     sync.Mutex
+	lines  []string // stderr
+}
+
+// Output returns the lines the process wrote on stderr so far.
+func (s *Serve) Output() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.lines...)
 }
 
 // StartServe writes config (YAML) to a file, starts `serve` on a free
@@ -68,6 +78,9 @@ func LaunchServe(t testing.TB, dbURL, config string, extraArgs ...string) *Serve
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
+			s.mu.Lock()
+			s.lines = append(s.lines, sc.Text())
+			s.mu.Unlock()
 			logf("serve: " + sc.Text())
 		}
 		s.exited <- s.cmd.Wait()
