@@ -9,7 +9,7 @@ import (
 // configured anonymous consumer (logical OR, kong/BEHAVIOUR.md).
 // The reference is looked up by id, then by username.
 func (r *request) anonymousConsumer(ex extracted) error {
-	c, found, _, err := r.e.consumers.load(r.cs, r.s.anonymous)
+	c, found, _, err := r.e.consumers.load(r.cs, r.s.workspaceID, r.s.anonymous)
 	if err != nil {
 		return consumerErr(err)
 	}

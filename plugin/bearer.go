@@ -210,7 +210,7 @@ func (r *request) validate(tok string) (*identity, *authFailure, error) {
 		r.logStoreFailed("loading a client", err)
 		return nil, failStore, nil
 	}
-	consumer, fresh, err := r.e.consumers.entry(r.cs, client.Consumer)
+	consumer, fresh, err := r.e.consumers.entry(r.cs, r.s.workspaceID, client.Consumer)
 	if err != nil {
 		return nil, nil, consumerErr(err)
 	}

@@ -48,8 +48,9 @@ type Config struct {
 
 	// Added by Kong to every instance config (kong/PROTOCOL.md);
 	// unexported so that they stay out of the schema.
-	serviceID string
-	routeID   string
+	serviceID   string
+	routeID     string
+	workspaceID string // __ws_id: Kong's consumers are per workspace
 
 	engine *Engine
 
@@ -134,6 +135,7 @@ func (c *Config) UnmarshalJSON(data []byte) error {
 		}},
 		{"service_id", plainStr(&c.serviceID)},
 		{"route_id", plainStr(&c.routeID)},
+		{"__ws_id", plainStr(&c.workspaceID)},
 	}
 	for _, d := range decoders {
 		v, ok := fields[d.name]
@@ -207,6 +209,7 @@ type settings struct {
 	authHeader     string // lower case
 	realm          string // "" = none
 	serviceID      string // "" when the plugin is not scoped to a service
+	workspaceID    string // "" outside Kong, or before workspaces
 
 	// login is the login backend of the standard password grant; nil when
 	// authenticate_url is not set.
@@ -231,10 +234,11 @@ func (c *Config) settings() (*settings, error) {
 
 func (c *Config) validate() (*settings, error) {
 	s := &settings{
-		tokenExp:   defaultTokenExpiration,
-		refreshTTL: defaultRefreshTokenTTL,
-		authHeader: defaultAuthHeaderName,
-		serviceID:  c.serviceID,
+		tokenExp:    defaultTokenExpiration,
+		refreshTTL:  defaultRefreshTokenTTL,
+		authHeader:  defaultAuthHeaderName,
+		serviceID:   c.serviceID,
+		workspaceID: c.workspaceID,
 	}
 	if c.ProvisionKey == nil || *c.ProvisionKey == "" {
 		return nil, errors.New("provision_key: required field missing")

@@ -1,6 +1,7 @@
 package plugin
 
 import (
+	"sync"
 	"time"
 
 	"github.com/patrickmn/go-cache"
@@ -11,11 +12,15 @@ import (
 const negativeTTL = time.Second
 
 // consumerCache keeps Kong consumers loaded with kong.client.load_consumer,
-// keyed by the reference stored with the client (id or username), so that
-// a validated request costs no load_consumer round trip. Kong does not
-// tell a plugin server about consumer changes, so entries live ConsumerTTL.
+// keyed by workspace and by the reference stored with the client (id or
+// username), so that a validated request costs no load_consumer round
+// trip. Kong's consumers are per workspace (the instance config's
+// __ws_id): one username may name two consumers in two workspaces. Kong
+// does not tell a plugin server about consumer changes, so entries live
+// ConsumerTTL.
 type consumerCache struct {
-	c *cache.Cache
+	ttl  time.Duration
+	byWS sync.Map // workspace id → *cache.Cache, keyed by reference
 }
 
 // consumerEntry is one cached answer of load_consumer. It is never
@@ -36,16 +41,32 @@ func newConsumerEntry(c Consumer, found bool) *consumerEntry {
 }
 
 func newConsumerCache(ttl time.Duration) *consumerCache {
-	return &consumerCache{c: cache.New(ttl, 2*ttl)}
+	return &consumerCache{ttl: ttl}
 }
 
-// entry returns the cached entry for ref, or asks Kong on a miss (fresh
-// is then true).
-func (cc *consumerCache) entry(cs Consumers, ref string) (e *consumerEntry, fresh bool, err error) {
-	if v, ok := cc.c.Get(ref); ok {
+// of returns the workspace's cache. A map per workspace rather than a
+// joined key: a cache hit must not allocate.
+func (cc *consumerCache) of(ws string) *cache.Cache {
+	if c, ok := cc.byWS.Load(ws); ok {
+		return c.(*cache.Cache)
+	}
+	c, _ := cc.byWS.LoadOrStore(ws, cache.New(cc.ttl, 2*cc.ttl))
+	return c.(*cache.Cache)
+}
+
+// flush forgets every consumer.
+func (cc *consumerCache) flush() {
+	cc.byWS.Range(func(_, c any) bool { c.(*cache.Cache).Flush(); return true })
+}
+
+// entry returns the cached entry for ref in workspace ws, or asks the
+// gateway on a miss (fresh is then true).
+func (cc *consumerCache) entry(cs Consumers, ws, ref string) (e *consumerEntry, fresh bool, err error) {
+	c := cc.of(ws)
+	if v, ok := c.Get(ref); ok {
 		return v.(*consumerEntry), false, nil
 	}
-	c, found, err := cs.LoadConsumer(ref)
+	consumer, found, err := cs.LoadConsumer(ref)
 	if err != nil {
 		return nil, false, err
 	}
@@ -53,15 +74,15 @@ func (cc *consumerCache) entry(cs Consumers, ref string) (e *consumerEntry, fres
 	if !found {
 		ttl = negativeTTL
 	}
-	e = newConsumerEntry(c, found)
-	cc.c.Set(ref, e, ttl)
+	e = newConsumerEntry(consumer, found)
+	c.Set(ref, e, ttl)
 	return e, true, nil
 }
 
 // load returns the consumer for ref from the cache, or from Kong on a miss
 // (fresh is then true).
-func (cc *consumerCache) load(cs Consumers, ref string) (c Consumer, found, fresh bool, err error) {
-	e, fresh, err := cc.entry(cs, ref)
+func (cc *consumerCache) load(cs Consumers, ws, ref string) (c Consumer, found, fresh bool, err error) {
+	e, fresh, err := cc.entry(cs, ws, ref)
 	if err != nil {
 		return Consumer{}, false, false, err
 	}

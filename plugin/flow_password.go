@@ -25,7 +25,9 @@ func (r *request) passwordGrant(p params, client oauth.Client, state any) error 
 	pk, _ := p.str("provision_key")
 	d := sha256.Sum256([]byte(pk))
 	if subtle.ConstantTimeCompare(d[:], r.s.provisionKey[:]) != 1 {
-		r.authFailed()
+		if err := r.authFailed(); err != nil {
+			return err
+		}
 		r.exitTokenError(ErrInvalidProvisionKey, state)
 		return nil
 	}

@@ -22,8 +22,8 @@ type request struct {
 	ip       string // client IP, once known
 	ipKnown  bool
 
-	throttleOn  bool        // failures of this token request are counted
-	throttleKey throttleKey // ... against this key
+	throttleOn     bool   // failures of this request are counted
+	throttleClient string // ... for this client_id (and the client's address)
 
 	narrowedScope *string // the issued scope, when the login backend narrowed the request's
 

@@ -19,7 +19,7 @@ func TestPanicIsRecovered(t *testing.T) {
 	for _, method := range []string{"Path", "Header", "LoadConsumer"} {
 		t.Run(method, func(t *testing.T) {
 			v.use(t)
-			v.e.consumers.c.Flush() // so that LoadConsumer is called
+			v.e.consumers.flush() // so that LoadConsumer is called
 			f := v.kong()
 			f.path, f.panicOn = "/api", method
 			f.headers["authorization"] = []string{"Bearer " + tok}

@@ -73,7 +73,7 @@ func (r *request) introspectEndpoint() error {
 		r.storeFailed("loading a client", err, c.state)
 		return nil
 	}
-	consumer, _, err := r.e.consumers.entry(r.cs, owner.Consumer)
+	consumer, _, err := r.e.consumers.entry(r.cs, r.s.workspaceID, owner.Consumer)
 	if err != nil {
 		return consumerErr(err)
 	}

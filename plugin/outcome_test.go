@@ -93,9 +93,11 @@ func TestDecisionOutcome(t *testing.T) {
 		if f.status != 429 || f.outcome != OutcomeThrottled {
 			t.Errorf("got %d, outcome %q; want 429 %q", f.status, f.outcome, OutcomeThrottled)
 		}
-		// "app" (the wrong secret and provision_key above) and "nobody".
-		if n := v.e.ThrottledKeys(); n != 2 {
-			t.Errorf("ThrottledKeys() = %d, want 2", n)
+		// "app" (the wrong secret and provision_key above) and "nobody",
+		// each from one address: a (client_id, address) key and the
+		// client_id's mark, two keys each.
+		if n := v.e.ThrottledKeys(); n != 4 {
+			t.Errorf("ThrottledKeys() = %d, want 4", n)
 		}
 	})
 }

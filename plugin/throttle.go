@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"crypto/sha256"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -13,13 +14,24 @@ import (
 // attacks (e.g., using rate-limitation or generating alerts)"; RFC 6819
 // §5.1.4.2.3 suggests locking after a number of failed attempts.
 //
-// Failures are counted per key: the presented client_id (known or not, so
-// that a lockout never tells whether a client exists), or the client IP
-// when the request names no client. A key that reaches Failures failed
+// Failures are counted per (client_id, client address): the presented
+// client_id, known or not (so that a lockout never tells whether a client
+// exists), and the direct peer's address, an IPv6 address by its /64 (one
+// host usually holds a whole /64). client_ids are public (RFC 6749 §2.2):
+// counting per client_id alone would let anyone lock every user of an app
+// out by sending wrong secrets for its client_id. So failures from one
+// address never throttle another, and a correct request from an address
+// that has not failed is never refused. A key that reaches Failures failed
 // attempts within Window is refused for the rest of that window with 429
 // slow_down, before its credentials are even looked at. A success does not
 // clear the count: whoever holds a public client's id authenticates as that
 // client, and could otherwise reset the counter protecting its provision_key.
+// A request that names no client fails anyway and is not counted.
+//
+// Asking Kong for the client address is a PDK round trip: it is asked only
+// when the client_id has failures on record (from any address) or when a
+// failure is to be counted, so that a request of a client in good standing
+// costs none.
 //
 // The state is per process (each Kong node and each worker's plugin server
 // counts for itself) and bounded: at most MaxKeys keys, each a 32-byte
@@ -37,12 +49,32 @@ var ErrSlowDown = &Error{"slow_down", "Too many failed attempts; retry later", 4
 // throttleKey identifies whose failures are counted.
 type throttleKey [sha256.Size]byte
 
-func clientThrottleKey(clientID string) throttleKey {
+// clientAddrThrottleKey counts the failures of one client_id from one
+// address.
+func clientAddrThrottleKey(clientID, ip string) throttleKey {
+	return sha256.Sum256([]byte("client\x00" + clientID + "\x00" + addressKey(ip)))
+}
+
+// clientMarkKey marks a client_id with failures on record, from any
+// address, until a window after the last one.
+func clientMarkKey(clientID string) throttleKey {
 	return sha256.Sum256([]byte("client\x00" + clientID))
 }
 
-func ipThrottleKey(ip string) throttleKey {
-	return sha256.Sum256([]byte("ip\x00" + ip))
+// addressKey is what a failure is counted against of an address: an IPv4
+// address as it is, an IPv6 address by its /64; what does not parse as an
+// address, as it is.
+func addressKey(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip
+	}
+	a = a.Unmap()
+	if a.Is4() {
+		return a.String()
+	}
+	p, _ := a.Prefix(64)
+	return p.String()
 }
 
 // loginThrottleKey and userThrottleKey count failed logins of the standard
@@ -125,6 +157,33 @@ func (t *throttle) fail(k throttleKey) {
 	t.keys[k] = failWindow{start: now, n: 1}
 }
 
+// touch starts k's window anew: k marks that something happened, and the
+// mark lasts a window after the last time.
+func (t *throttle) touch(k throttleKey) {
+	if t == nil {
+		return
+	}
+	now := t.now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if _, ok := t.keys[k]; !ok && len(t.keys) >= t.maxKeys {
+		t.makeRoom(now)
+	}
+	t.keys[k] = failWindow{start: now, n: 1}
+}
+
+// active reports whether k has an unexpired window.
+func (t *throttle) active(k throttleKey) bool {
+	if t == nil {
+		return false
+	}
+	now := t.now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	w, ok := t.keys[k]
+	return ok && now.Before(w.start.Add(t.window))
+}
+
 // makeRoom frees one slot. Expired windows go first, in a sweep done at
 // most once per tenth of a window (a full sweep is O(MaxKeys)); failing
 // that, a key that is not locked out, from a short random probe (map
@@ -165,36 +224,28 @@ func (t *throttle) size() int {
 	return len(t.keys)
 }
 
-// throttleKeyFor returns the key the current token request counts against:
-// its client_id, or the client IP (one PDK round trip, only for requests
-// that name no client). ok is false when throttling is off.
-func (r *request) throttleKeyFor(clientID string) (throttleKey, bool, error) {
-	if r.e.throttle == nil {
-		return throttleKey{}, false, nil
+// throttled answers 429 slow_down with Retry-After (RFC 6585 §4, RFC 9110
+// §10.2.3) when the request's client_id is locked out for its address. The
+// answer is the same whether or not the client exists. It remembers the
+// client_id for authFailed.
+func (r *request) throttled(clientID string, state any) (bool, error) {
+	if r.e.throttle == nil || clientID == "" {
+		return false, nil
 	}
-	if clientID != "" {
-		return clientThrottleKey(clientID), true, nil
+	r.throttleOn, r.throttleClient = true, clientID
+	if !r.e.throttle.active(clientMarkKey(clientID)) {
+		return false, nil // no failures on record: no need for the address
 	}
 	ip, err := r.clientIP()
 	if err != nil {
-		return throttleKey{}, false, err
+		return false, err
 	}
-	return ipThrottleKey(ip), true, nil
-}
-
-// throttled answers 429 slow_down with Retry-After (RFC 6585 §4, RFC 9110
-// §10.2.3) when the request's key is locked out. The answer is the same
-// whether or not the client exists.
-func (r *request) throttled(state any) bool {
-	if !r.throttleOn {
-		return false
-	}
-	left, locked := r.e.throttle.blocked(r.throttleKey)
+	left, locked := r.e.throttle.blocked(clientAddrThrottleKey(clientID, ip))
 	if !locked {
-		return false
+		return false, nil
 	}
 	r.exitSlowDown(left, state)
-	return true
+	return true, nil
 }
 
 // exitSlowDown answers 429 slow_down, retry after left.
@@ -207,11 +258,19 @@ func (r *request) exitSlowDown(left time.Duration, state any) {
 	r.exit(e.Status, mustJSON(errorResponse{e.Code, e.Description, state}), h)
 }
 
-// authFailed counts a failed client authentication or provision_key.
-func (r *request) authFailed() {
-	if r.throttleOn {
-		r.e.throttle.fail(r.throttleKey)
+// authFailed counts a failed client authentication or provision_key
+// against the request's client_id and address.
+func (r *request) authFailed() error {
+	if !r.throttleOn {
+		return nil
 	}
+	ip, err := r.clientIP()
+	if err != nil {
+		return err
+	}
+	r.e.throttle.fail(clientAddrThrottleKey(r.throttleClient, ip))
+	r.e.throttle.touch(clientMarkKey(r.throttleClient))
+	return nil
 }
 
 // clientIP is the direct peer's address, asked of Kong at most once per

@@ -3,6 +3,7 @@ package plugin
 import (
 	"net/url"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -152,28 +153,69 @@ func TestThrottleCountsEveryKindOfFailure(t *testing.T) {
 	}
 }
 
-func TestThrottleWithoutClientIDIsPerIP(t *testing.T) {
+// TestThrottleIsPerClientAndAddress: client_ids are public, so failures
+// from one address lock that client_id out for that address only (an IPv6
+// address by its /64); a request naming no client is not counted.
+func TestThrottleIsPerClientAndAddress(t *testing.T) {
 	v := newEnv(t)
 	c := v.config("")
-	noClient := passwordForm("client_id", "<del>", "client_secret", "<del>")
-	fromA := func(f *fakeKong) { f.clientIP = "192.0.2.1" }
-	v.failN(c, DefaultThrottleFailures, noClient, fromA)
-	f := v.tokenReq(noClient)
-	fromA(f)
-	access(c, f)
-	expectThrottled(t, f, "", 60)
+	from := func(ip string) func(*fakeKong) { return func(f *fakeKong) { f.clientIP = ip } }
+	for _, tc := range []struct {
+		name, attacker, other string
+		otherLocked           bool
+	}{
+		{"IPv4", "192.0.2.1", "192.0.2.2", false},
+		{"IPv6, another /64", "2001:db8:0:1::1", "2001:db8:0:2::1", false},
+		{"IPv6, the same /64", "2001:db8:0:3::1", "2001:db8:0:3::ffff", true},
+		{"IPv4-mapped IPv6 is the IPv4 address", "::ffff:198.51.100.7", "198.51.100.7", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v.use(t)
+			v.advance(2 * DefaultThrottleWindow) // a fresh window
+			v.failN(c, DefaultThrottleFailures, wrongSecret("app"), from(tc.attacker))
+			f := v.tokenReq(passwordForm("state", "s"))
+			from(tc.attacker)(f)
+			access(c, f)
+			expectThrottled(t, f, "s", 60)
 
-	// Another address, and a client_id from the same address, are not
-	// affected.
-	f = v.tokenReq(noClient)
-	f.clientIP = "192.0.2.2"
+			f = v.tokenReq(passwordForm())
+			from(tc.other)(f)
+			access(c, f)
+			if tc.otherLocked {
+				expectThrottled(t, f, "", 60)
+			} else if f.status != 200 {
+				t.Errorf("client app from %s: %d %s", tc.other, f.status, f.respBody)
+			}
+		})
+	}
+
+	noClient := passwordForm("client_id", "<del>", "client_secret", "<del>")
+	v.failN(c, 2*DefaultThrottleFailures, noClient)
+	f := v.tokenReq(noClient)
 	access(c, f)
 	f.expectError(400, "invalid_client", "Invalid client authentication")
-	f = v.tokenReq(passwordForm())
-	fromA(f)
+}
+
+// TestThrottleAsksTheAddressOnlyWhenNeeded: a client in good standing
+// costs no ClientIP read (a PDK round trip in Kong); a failure does.
+func TestThrottleAsksTheAddressOnlyWhenNeeded(t *testing.T) {
+	v := newEnv(t)
+	c := v.config("")
+	count := func(f *fakeKong) int { return strings.Count(strings.Join(f.calls, " "), "ClientIP") }
+	f := v.tokenReq(passwordForm())
 	access(c, f)
-	if f.status != 200 {
-		t.Errorf("client app from the locked address: %d %s", f.status, f.respBody)
+	if f.status != 200 || count(f) != 0 {
+		t.Errorf("success: %d, %d ClientIP reads", f.status, count(f))
+	}
+	f = v.tokenReq(wrongSecret("app"))
+	access(c, f)
+	if count(f) != 1 {
+		t.Errorf("failure: %d ClientIP reads, want 1", count(f))
+	}
+	f = v.tokenReq(passwordForm())
+	access(c, f)
+	if f.status != 200 || count(f) != 1 {
+		t.Errorf("success after a failure on record: %d, %d ClientIP reads, want 1", f.status, count(f))
 	}
 }
 
@@ -189,12 +231,12 @@ func TestThrottleMemoryIsBounded(t *testing.T) {
 	var now time.Time
 	clock := func() time.Time { return now }
 	th := newThrottle(3, time.Minute, 100, clock)
-	locked := clientThrottleKey("victim-of-a-lockout")
+	locked := clientAddrThrottleKey("victim-of-a-lockout", "192.0.2.1")
 	for range 3 {
 		th.fail(locked)
 	}
 	for i := range 10000 {
-		th.fail(clientThrottleKey(strconv.Itoa(i)))
+		th.fail(clientAddrThrottleKey(strconv.Itoa(i), "192.0.2.1"))
 		if n := th.size(); n > 100 {
 			t.Fatalf("after %d keys the throttle tracks %d, bound 100", i+1, n)
 		}
@@ -206,7 +248,7 @@ func TestThrottleMemoryIsBounded(t *testing.T) {
 	}
 	// Expired windows are dropped when room is needed.
 	now = now.Add(time.Minute)
-	th.fail(clientThrottleKey("new"))
+	th.fail(clientAddrThrottleKey("new", "192.0.2.1"))
 	if n := th.size(); n != 1 {
 		t.Errorf("after the window, %d keys tracked, want 1", n)
 	}

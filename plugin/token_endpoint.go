@@ -89,13 +89,11 @@ func (r *request) clientCall(endpoint string, pre func(params) *Error) (c client
 	// these endpoints (README, where we differ from Kong).
 	cc := extractClientCredentials(p, headers[r.s.authHeader])
 	r.clientID = cc.id
-	// Brute-force protection (RFC 6749 §4.3.2): a locked-out key is refused
-	// before its credentials are looked at.
-	if r.throttleKey, r.throttleOn, err = r.throttleKeyFor(cc.id); err != nil {
+	// Brute-force protection (RFC 6749 §4.3.2): a locked-out client_id is
+	// refused, from the address that failed, before its credentials are
+	// looked at.
+	if locked, err := r.throttled(cc.id, c.state); err != nil || locked {
 		return c, false, err
-	}
-	if r.throttled(c.state) {
-		return c, false, nil
 	}
 	client, found, err := r.lookupClient(cc.id)
 	if err != nil {
@@ -105,7 +103,9 @@ func (r *request) clientCall(endpoint string, pre func(params) *Error) (c client
 	if e := authenticateClient(client, found, cc); e != nil {
 		oerr = e
 		if errors.Is(e, ErrInvalidClient) {
-			r.authFailed()
+			if err := r.authFailed(); err != nil {
+				return c, false, err
+			}
 		}
 	}
 	if oerr != nil {

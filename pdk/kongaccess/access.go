@@ -61,7 +61,7 @@ type PDK interface {
 //	  ... plain HTTP with accept_http_if_already_terminated      9  + ClientIP IsTrustedIP
 //	  ... non-global plugin on a route, password grant           8  + ServiceID
 //	  ... body of another content type (not read)                6  - RawBody
-//	  ... no client_id, with throttling on (the default)         +1  + ClientIP (the throttling key)
+//	  ... failed client authentication or provision_key         +1  + ClientIP (the throttling key; also every request of that client_id for a window after)
 //	  ... username and password (authenticate_url)              +1  + ClientIP (the login throttling key)
 //	revoke / introspect endpoint: as the token endpoint          7+
 //

@@ -117,10 +117,12 @@ func TestPDKRoundTrips(t *testing.T) {
 			want: calls(mPath, mMethod, mHeaders, mRawQuery, mRawBody, mScheme, mService, mExit)},
 		{name: "token endpoint, body of another type", method: "POST", url: "https://svc.test/oauth2/token?client_id=" + bob.ID,
 			header: http.Header{"Content-Type": {"text/plain"}}, body: grant, status: 400,
-			want: calls(mPath, mMethod, mHeaders, mRawQuery, mScheme, mExit)},
-		{name: "token endpoint, no client_id (throttled by IP)", method: "POST", url: "https://svc.test/oauth2/token",
+			// The secret is in the unread body: a failed client
+			// authentication, counted against the client_id and address.
+			want: calls(mPath, mMethod, mHeaders, mRawQuery, mScheme, mClientIP, mExit)},
+		{name: "token endpoint, no client_id (not counted)", method: "POST", url: "https://svc.test/oauth2/token",
 			header: formCT, body: "grant_type=password", status: 400,
-			want: calls(mPath, mMethod, mHeaders, mRawQuery, mRawBody, mScheme, mClientIP, mExit)},
+			want: calls(mPath, mMethod, mHeaders, mRawQuery, mRawBody, mScheme, mExit)},
 		{name: "invalid plugin configuration", url: "http://bad.test/x", header: bearer(svcTok), status: 500,
 			want: calls(mExit), logErrOnFirst: true},
 	}

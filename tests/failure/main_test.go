@@ -80,6 +80,26 @@ func (s *stack) post(form url.Values) (harness.TokenResponse, http.Header, error
 	return tr, resp.Header, err
 }
 
+// postFrom sends a token request as if from the client address ip (the
+// Kong-side host's own Do, which lets the test choose the peer).
+func (s *stack) postFrom(ip string, form url.Values) (harness.TokenResponse, http.Header, error) {
+	res, err := s.Host.Do(context.Background(), "api", &konghost.Request{Method: "POST", Scheme: "https", Host: "api.test",
+		Path: "/oauth2/token", ClientIP: ip, Body: []byte(form.Encode()),
+		Header: map[string][]string{"Content-Type": {"application/x-www-form-urlencoded"}}})
+	if err != nil {
+		return harness.TokenResponse{}, nil, err
+	}
+	if res.Exit == nil {
+		return harness.TokenResponse{}, nil, fmt.Errorf("token request not answered: %v", res.Failure)
+	}
+	var tr harness.TokenResponse
+	if err := json.Unmarshal(res.Exit.Body, &tr); err != nil {
+		return tr, nil, fmt.Errorf("status %d, body %q: %w", res.Status, res.Exit.Body, err)
+	}
+	tr.Status = res.Status
+	return tr, res.Exit.Header, nil
+}
+
 // mustIssue runs a password grant that must succeed.
 func (s *stack) mustIssue(user string) harness.TokenResponse {
 	s.t.Helper()

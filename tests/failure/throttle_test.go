@@ -9,9 +9,10 @@ import (
 )
 
 // TestBruteForceIsThrottled: through the real socket, a client_id with
-// -throttle-failures failed authentications (or wrong provision_keys)
-// within -throttle-window is answered 429 slow_down with Retry-After for
-// the rest of the window, known client or not, while other clients carry
+// -throttle-failures failed authentications (or wrong provision_keys) from
+// one address within -throttle-window is answered 429 slow_down with
+// Retry-After for the rest of the window at that address, known client or
+// not, while the same client from another address and other clients carry
 // on.
 func TestBruteForceIsThrottled(t *testing.T) {
 	wallTime(t)
@@ -77,12 +78,19 @@ func TestBruteForceIsThrottled(t *testing.T) {
 	// Guessing the provision_key with another client's valid credentials.
 	fail(with(good, "client_id", other.ID, "client_secret", other.Secret, "provision_key", "guess"), "invalid_provision_key")
 	throttled(with(good, "client_id", other.ID, "client_secret", other.Secret))
-	// Requests that name no client count per client IP.
+	// Requests that name no client fail anyway and are not counted.
 	fail(with(good, "client_id", "", "client_secret", ""), "invalid_client")
-	throttled(with(good, "client_id", "", "client_secret", ""))
+	fail(with(good, "client_id", "", "client_secret", ""), "invalid_client")
+
+	// The attacked client from another address: unaffected (client_ids are
+	// public; an attacker must not lock an app's users out).
+	tr, _, err := s.postFrom("192.0.2.77", good)
+	if err != nil || tr.Status != 200 {
+		t.Fatalf("the attacked client from another address: %+v %v", tr, err)
+	}
 
 	// A client nobody attacked is unaffected.
-	tr, _, err := s.post(with(good, "client_id", third.ID, "client_secret", third.Secret))
+	tr, _, err = s.post(with(good, "client_id", third.ID, "client_secret", third.Secret))
 	if err != nil || tr.Status != 200 {
 		t.Fatalf("an unrelated client: %+v %v", tr, err)
 	}
