@@ -26,6 +26,7 @@ type serveFlags struct {
 	engineFlags
 	config  string
 	http    string
+	grpc    string
 	tlsCert string
 	tlsKey  string
 }
@@ -34,6 +35,7 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	f.engineFlags.register(fs)
 	fs.StringVar(&f.config, "config", "", "the config file (YAML): trusted_ips, consumers, services")
 	fs.StringVar(&f.http, "http", "127.0.0.1:8080", "address of the HTTP listener (HTTPS with -tls-cert and -tls-key)")
+	fs.StringVar(&f.grpc, "grpc", "", "address of the gRPC listener for Envoy's ext_authz Check and grpc.health.v1 (TLS with -tls-cert and -tls-key); off when empty")
 	fs.StringVar(&f.tlsCert, "tls-cert", "", "certificate file (PEM) for HTTPS")
 	fs.StringVar(&f.tlsKey, "tls-key", "", "private key file (PEM) for HTTPS")
 }
@@ -97,7 +99,17 @@ func runServe(args []string, stderr io.Writer) error {
 		scheme = "https"
 	}
 	logger.Info("serving", "services", len(services), "url", scheme+"://"+ln.Addr().String())
-	done := make(chan error, 1)
+	done := make(chan error, 2)
+	var g *grpcFront
+	if f.grpc != "" {
+		if g, err = newGRPCFront(f.grpc, conf, services, f.tlsCert, f.tlsKey); err != nil {
+			ln.Close()
+			return err
+		}
+		logger.Info("serving Envoy ext_authz (gRPC)", "addr", g.ln.Addr().String())
+		go g.watchReady(storeCtx, st)
+		go g.serve(done)
+	}
 	go func() {
 		if f.tlsCert != "" {
 			done <- srv.ServeTLS(ln, f.tlsCert, f.tlsKey)
@@ -114,9 +126,19 @@ func runServe(args []string, stderr io.Writer) error {
 	logger.Info("shutting down", "grace", shutdownGrace.String())
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
+	stopped := make(chan struct{})
+	if g != nil {
+		go func() {
+			g.stop(sctx, logger)
+			close(stopped)
+		}()
+	} else {
+		close(stopped)
+	}
 	if err := srv.Shutdown(sctx); err != nil {
 		logger.Error("shutdown incomplete", "err", err)
 	}
+	<-stopped
 	return nil
 }
 

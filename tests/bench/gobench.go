@@ -29,7 +29,7 @@ type goBench struct {
 
 func runGoBench(o options) (*goBench, error) {
 	cmd := exec.Command("go", "test", "-run", "^$", "-bench", ".", "-benchmem",
-		"-count", strconv.Itoa(o.count), "-benchtime", o.benchtime, "./plugin/", "./store/")
+		"-count", strconv.Itoa(o.count), "-benchtime", o.benchtime, "./plugin/", "./store/", "./pdk/envoy/")
 	cmd.Dir = root()
 	var out, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &stderr

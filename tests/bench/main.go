@@ -34,6 +34,11 @@
 //  7. Cross-node revocation: three plugin processes on one PostgreSQL, the
 //     time from a revocation (admin CLI, replayed refresh token) to the
 //     first 401 on each.
+//  8. Envoy's gRPC ext_authz Check of a cached token: `serve -grpc` (built
+//     without -race) against the floor ext_authz server
+//     (tests/envoy/floorauthz: the same grpc-go stack answering OK with the
+//     same headers), same client, alternating rounds; and allocations per
+//     Check in process (BenchmarkCheckCachedToken, ./pdk/envoy).
 //
 // The table goes to stdout and to bin/bench.md. It is test tooling: it
 // asserts nothing about speed, but it fails if a request it sends is not
@@ -63,6 +68,7 @@ type options struct {
 	tokens      int
 	durable     bool
 	shortOnly   bool
+	envoyOnly   bool
 	validOnly   bool
 }
 
@@ -79,6 +85,7 @@ func main() {
 	flag.IntVar(&o.tokens, "cached-tokens", 1_000_000, "tokens cached for the heap measurement")
 	flag.BoolVar(&o.durable, "durable", true, "also measure PostgreSQL issuance with fsync=on")
 	flag.BoolVar(&o.shortOnly, "short-secret-only", false, "measure only the short-secret issuance rows")
+	flag.BoolVar(&o.envoyOnly, "envoy-only", false, "measure only the gRPC ext_authz rows and the Go benchmarks")
 	flag.BoolVar(&o.validOnly, "validation-only", false, "measure only the validation rows (metrics off and on, against the floor plugin)")
 	flag.Parse()
 	for _, s := range strings.Split(conc, ",") {
@@ -124,6 +131,15 @@ func run(o options) error {
 		return err
 	}
 	defer env.close()
+
+	if !o.validOnly {
+		if rep.envoy, err = env.envoyRows(ctx, o); err != nil {
+			return err
+		}
+		if o.envoyOnly {
+			return rep.finish(o, start)
+		}
+	}
 
 	for _, c := range o.concurrency {
 		progress("validation at concurrency %d: %d rounds of %v per side", c, o.rounds, o.round)
@@ -196,6 +212,12 @@ func run(o options) error {
 		return err
 	}
 
+	return rep.finish(o, start)
+}
+
+// finish runs the Go benchmarks and prints and writes the table.
+func (rep *report) finish(o options, start time.Time) error {
+	var err error
 	if o.goBench {
 		progress("go test benchmarks (-count %d -benchtime %s)", o.count, o.benchtime)
 		if rep.goBench, err = runGoBench(o); err != nil {

@@ -16,6 +16,7 @@ type report struct {
 	opts       options
 	machine    string
 	validation []validation
+	envoy      []envoyCheck
 	issuance   []issuance
 	issueFloor issueFloor
 	// serve mode
@@ -75,12 +76,17 @@ func (r *report) print(w io.Writer) {
 	p("### Measured performance")
 	p("")
 	p("Machine: %s.  ", r.machine)
-	p("Reproduce: `make bench` (`go run ./tests/bench -concurrency %s -rounds %d -round %v -issue-concurrency %d -count %d -benchtime %s`); wall time %s.",
-		joinInts(r.opts.concurrency), r.opts.rounds, r.opts.round, r.opts.issueConc, r.opts.count, r.opts.benchtime, r.wall.Round(time.Second))
+	only := ""
+	if r.opts.envoyOnly {
+		only = " -envoy-only"
+	}
+	p("Reproduce: `make bench` (`go run ./tests/bench%s -concurrency %s -rounds %d -round %v -issue-concurrency %d -count %d -benchtime %s`); wall time %s.",
+		only, joinInts(r.opts.concurrency), r.opts.rounds, r.opts.round, r.opts.issueConc, r.opts.count, r.opts.benchtime, r.wall.Round(time.Second))
 	p("")
 	p("| Measure | oauth2-password | Reference | Ratio | Goal | Met |")
 	p("|---|---|---|---|---|---|")
 	r.printValidation(p)
+	r.printEnvoy(p)
 	for i, is := range r.issuance {
 		if i == 1 {
 			r.printIssueFloor(p)
@@ -123,13 +129,15 @@ func (r *report) print(w io.Writer) {
 			ms(is.raw.quantile(0.50)), ms(is.raw.quantile(0.99)), us(rc.self), pgCPU(is, rc))
 	}
 	r.printShortSecret(p)
-	p("| Store queries per validated request after warm-up (100,000 requests, in process) | %g | | | 0 | %s |", r.queries, met(r.queries == 0))
-	if cn := r.crossNode; len(cn.lags) > 0 {
-		p99 := harness.Quantile(cn.lags, 0.99)
-		p("| Cross-node revocation, %d plugin processes on one PostgreSQL: time from the revocation (admin CLI; replayed refresh token) to the first 401 on each node, %d revocations × %d nodes: p50 / p99 / max | %s / %s / %s | change-feed poll: up to `-cache-sync-interval` (2 s) | | p99 ≤ 1 s | %s |",
-			cn.nodes, cn.revocations, cn.nodes, ms(harness.Quantile(cn.lags, 0.5)), ms(p99), ms(harness.Quantile(cn.lags, 1)), met(p99 <= time.Second))
+	if !r.opts.envoyOnly {
+		p("| Store queries per validated request after warm-up (100,000 requests, in process) | %g | | | 0 | %s |", r.queries, met(r.queries == 0))
+		if cn := r.crossNode; len(cn.lags) > 0 {
+			p99 := harness.Quantile(cn.lags, 0.99)
+			p("| Cross-node revocation, %d plugin processes on one PostgreSQL: time from the revocation (admin CLI; replayed refresh token) to the first 401 on each node, %d revocations × %d nodes: p50 / p99 / max | %s / %s / %s | change-feed poll: up to `-cache-sync-interval` (2 s) | | p99 ≤ 1 s | %s |",
+				cn.nodes, cn.revocations, cn.nodes, ms(harness.Quantile(cn.lags, 0.5)), ms(p99), ms(harness.Quantile(cn.lags, 1)), met(p99 <= time.Second))
+		}
+		p("| Heap bytes per cached token (%s tokens in store.Cached) | %.0f B | | | ≤ 256 B | %s |", num(float64(r.opts.tokens)), r.heapPerToken, met(r.heapPerToken <= 256))
 	}
-	p("| Heap bytes per cached token (%s tokens in store.Cached) | %.0f B | | | ≤ 256 B | %s |", num(float64(r.opts.tokens)), r.heapPerToken, met(r.heapPerToken <= 256))
 	if g := r.goBench; g != nil {
 		for _, b := range []struct{ name, label string }{
 			{"BenchmarkAccessCachedToken", "Engine: cache-hit validation, no socket (median)"},
@@ -137,6 +145,7 @@ func (r *report) print(w io.Writer) {
 			{"BenchmarkParseTokenRequest", "Engine: token request parsing (median)"},
 			{"BenchmarkAuthenticateClient", "Engine: client-secret verification (median)"},
 			{"BenchmarkPasswordGrant", "Engine: whole password grant, store writes nothing (median)"},
+			{"BenchmarkCheckCachedToken", "Envoy Check of a cached token in process: CheckRequest → engine → CheckResponse, no gRPC (median)"},
 		} {
 			m, ok := g.median[b.name]
 			if !ok {
@@ -153,6 +162,7 @@ func (r *report) print(w io.Writer) {
 	p("Notes:")
 	p("")
 	p("- Socket rows: the real binary (built without -race) and the floor plugin (`tests/floorplugin`: the same 4 PDK calls — get_path, get_header, authenticate, set_headers — and no logic) each under the Kong-side test host (`tests/konghost`, `Host.Do`, no HTTP), on the same machine as the host. Rounds of %v alternate A/B/B/A (%d per side, after a warm-up round each), at the same concurrency. The host's own cost (protobuf framing, request state) is in both sides, as Kong's would be. Cost ratio = floor requests/s ÷ ours in each pair of back-to-back rounds, median over the pairs (robust to a burst of noise from other tenants of the machine); the ratio of the totals is shown too. CPU per request and p50 are the steadier signs of the plugin's own cost.", r.opts.round, r.opts.rounds)
+	p("- gRPC ext_authz rows: `serve -grpc` (built without -race, store on the same PostgreSQL database, token, client and consumer cached) against the floor ext_authz server (`tests/envoy/floorauthz`: grpc-go's server answering every Check with a prebuilt OK that sets and removes the same headers), each its own process on loopback, driven by one grpc-go client connection per server from the bench process with the CheckRequest Envoy sends (lower-case headers with pseudo-headers, path with query, context_extensions), in the same A/B/B/A rounds. Every answer is checked (OK, 4 headers set, 3 removed). CPU per check: the server process / the bench process (client).")
 	p("- Validation uses the plugin over PostgreSQL with the token, client and consumer cached; after warm-up no store is involved.")
 	p("- Issuance: a password grant per request (client authentication, two random tokens, one autocommit INSERT) against a loop in the bench process making the same write: the store's own statement (`store.InsertTokenSQL`) run as `CreateToken` runs it, with the store's pool settings. PostgreSQL is the throwaway server of `store/pgtest` (loopback TCP, same machine), which runs with **fsync=off** and full_page_writes=off; both sides share it, so the ratio compares like with like, but a commit then costs almost nothing and the plugin protocol's round trips dominate. The fsync=on row restarts the server with both on (`pgtest` `SetDurable`) for what a durable server costs. SQLite: WAL, synchronous=NORMAL, one writer at a time, as the store runs it; no goal.")
 	p("- Issuance floor: `tests/floorplugin` started with `-issue-database-url` makes exactly the token endpoint's PDK calls (checked against ours before measuring: %s) and the same INSERT (`store.InsertTokenSQL`, lib/pq, `store.OpenPostgres`'s pool settings) of two SHA-256-digested 32-character random tokens, with no OAuth logic (no parsing, no client authentication, no cache). In process: `plugin.Engine` over `store.Cached` over the same PostgreSQL database, driven by a fake Kong PDK (`pdk/kongaccess.Access`) in the bench process (no socket, no second process), against the raw loop in alternating rounds.", r.issueFloor.calls)
@@ -168,7 +178,7 @@ func (r *report) print(w io.Writer) {
 	if g := r.goBench; g != nil {
 		p("")
 		if g.benchstat != "" {
-			p("Engine benchmarks (`go test -run '^$' -bench . -benchmem -count %d -benchtime %s ./plugin/ ./store/`, summarized by benchstat):", r.opts.count, r.opts.benchtime)
+			p("Engine benchmarks (`go test -run '^$' -bench . -benchmem -count %d -benchtime %s ./plugin/ ./store/ ./pdk/envoy/`, summarized by benchstat):", r.opts.count, r.opts.benchtime)
 			p("")
 			p("```")
 			fmt.Fprint(w, strings.TrimRight(g.benchstat, "\n")+"\n")
@@ -198,6 +208,21 @@ func (r *report) printShortSecretOnly(w io.Writer) {
 	p("| Measure | remembered (default) | argon2id every request | Ratio | Goal | Met |")
 	p("|---|---|---|---|---|---|")
 	r.printShortSecret(p)
+}
+
+// printEnvoy prints the gRPC ext_authz rows.
+func (r *report) printEnvoy(p func(string, ...any)) {
+	for _, v := range r.envoy {
+		cost := pairedCost(v.ours, v.floor)
+		p("| Envoy ext_authz: gRPC Check of a cached token, `serve -grpc`, concurrency %d: checks/s | %s | floor ext_authz server %s | %.3f× cost per check (median of round pairs; totals: %.3f×) | ≤ 1.10× | %s |",
+			v.concurrency, num(v.ours.perSecond()), num(v.floor.perSecond()), cost, v.floor.perSecond()/v.ours.perSecond(), met(cost <= 1.10))
+		p("| … latency p50 / p99 per check | %s / %s | %s / %s | %.3f× / %.3f× | | |",
+			ms(v.ours.quantile(0.50)), ms(v.ours.quantile(0.99)), ms(v.floor.quantile(0.50)), ms(v.floor.quantile(0.99)),
+			ratio(v.ours.quantile(0.50), v.floor.quantile(0.50)), ratio(v.ours.quantile(0.99), v.floor.quantile(0.99)))
+		oc, fc := v.ours.cpuPerOp(), v.floor.cpuPerOp()
+		p("| … CPU per check: server process / client | %s / %s | %s / %s | %.2f× / %.2f× | | |",
+			us(oc.plugin), us(oc.self), us(fc.plugin), us(fc.self), ratio(oc.plugin, fc.plugin), ratio(oc.self, fc.self))
+	}
 }
 
 // printValidation prints the validation rows.
