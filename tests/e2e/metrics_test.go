@@ -84,8 +84,10 @@ func TestMetricsScrape(t *testing.T) {
 	}
 	text, after := harness.WaitMetrics(t, metricsURL, before, want)
 	for series, want := range map[string]float64{
-		`oauth2_password_store_ready`:   1,
-		`oauth2_password_throttle_keys`: 1,
+		`oauth2_password_store_ready`: 1,
+		// One client_id failed from one address: its (client_id,
+		// address) key and the client_id's mark.
+		`oauth2_password_throttle_keys`: 2,
 	} {
 		if after[series] != want {
 			t.Errorf("%s = %v, want %v", series, after[series], want)
