@@ -1,8 +1,6 @@
 package plugin
 
 import (
-	"errors"
-
 	"github.com/oauth2-password/oauth2-password/plugin/oauth"
 )
 
@@ -41,21 +39,8 @@ func (r *request) introspectEndpoint() error {
 		r.exitTokenError(ErrUnauthorizedClient.WithDescription(descPublicIntrospect), c.state)
 		return nil
 	}
-	tok, _ := c.p.str("token")
-	if tok == "" {
-		r.exitTokenError(ErrInvalidRequest.WithDescription(descMissingTokenParam), c.state)
-		return nil
-	}
-	hint, _ := c.p.str("token_type_hint")
-	found, err := r.findPresented(tok, hint)
-	switch {
-	case errors.Is(err, errNoSuchToken):
-		r.exitIntrospection(introspection{})
-		return nil
-	case errors.Is(err, errUnavailable):
-		r.storeFailed("loading a token to introspect", err, c.state)
-		return nil
-	case err != nil:
+	found, ok, err := r.presentedToken(c, func() { r.exitIntrospection(introspection{}) })
+	if err != nil || !ok {
 		return err
 	}
 	t := found.token

@@ -21,6 +21,32 @@ type presented struct {
 // failed.
 var errNoSuchToken = errors.New("no such token")
 
+// presentedToken reads the token parameter of a revocation or
+// introspection request (c) and finds it. When it cannot, the request is
+// answered and ok is false: a missing parameter is invalid_request, an
+// unknown token gets the endpoint's own answer (unknown), a store failure
+// 503.
+func (r *request) presentedToken(c clientCall, unknown func()) (found presented, ok bool, err error) {
+	tok, _ := c.p.str("token")
+	if tok == "" {
+		r.exitTokenError(ErrInvalidRequest.WithDescription(descMissingTokenParam), c.state)
+		return found, false, nil
+	}
+	hint, _ := c.p.str("token_type_hint")
+	found, err = r.findPresented(tok, hint)
+	switch {
+	case errors.Is(err, errNoSuchToken):
+		unknown()
+		return found, false, nil
+	case errors.Is(err, errUnavailable):
+		r.storeFailed("loading a presented token", err, c.state)
+		return found, false, nil
+	case err != nil:
+		return found, false, err
+	}
+	return found, true, nil
+}
+
 // findPresented looks the token up as an access token and as a refresh
 // token, in the order token_type_hint suggests (RFC 7009 §2.1, RFC 7662
 // §2.1: a wrong or unknown hint only costs a second lookup). A token bound

@@ -1,8 +1,6 @@
 package plugin
 
 import (
-	"errors"
-
 	"github.com/oauth2-password/oauth2-password/plugin/oauth"
 )
 
@@ -32,21 +30,8 @@ func (r *request) revokeEndpoint() error {
 	if err != nil || !ok {
 		return err
 	}
-	tok, _ := c.p.str("token")
-	if tok == "" {
-		r.exitTokenError(ErrInvalidRequest.WithDescription(descMissingTokenParam), c.state)
-		return nil
-	}
-	hint, _ := c.p.str("token_type_hint")
-	found, err := r.findPresented(tok, hint)
-	switch {
-	case errors.Is(err, errNoSuchToken):
-		r.exitRevoked()
-		return nil
-	case errors.Is(err, errUnavailable):
-		r.storeFailed("loading a token to revoke", err, c.state)
-		return nil
-	case err != nil:
+	found, ok, err := r.presentedToken(c, r.exitRevoked)
+	if err != nil || !ok {
 		return err
 	}
 	if found.token.ClientID != c.client.ID {
