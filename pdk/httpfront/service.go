@@ -3,6 +3,7 @@ package httpfront
 import (
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/oauth2-password/oauth2-password/plugin"
@@ -127,7 +128,7 @@ func (s *Service) authorize(w http.ResponseWriter, r *http.Request, q *request, 
 			remove = append(remove, strings.ToLower(k))
 			continue
 		}
-		h[http.CanonicalHeaderKey(k)] = v
+		h[canonical(k)] = v
 	}
 	if envoy && len(remove) > 0 {
 		h.Set("X-Envoy-Auth-Headers-To-Remove", strings.Join(remove, ", "))
@@ -143,4 +144,19 @@ func firstOf(h http.Header, names ...string) string {
 		}
 	}
 	return ""
+}
+
+// canonicalNames are the engine's upstream header names in net/http's
+// canonical form ("X-Consumer-ID" is "X-Consumer-Id"), computed once:
+// http.CanonicalHeaderKey allocates for a name that is not canonical, and
+// forward auth writes these on every allowed request.
+var canonicalNames sync.Map
+
+func canonical(name string) string {
+	if c, ok := canonicalNames.Load(name); ok {
+		return c.(string)
+	}
+	c := http.CanonicalHeaderKey(name)
+	canonicalNames.Store(name, c)
+	return c
 }

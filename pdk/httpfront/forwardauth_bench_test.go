@@ -1,0 +1,78 @@
+package httpfront
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/oauth2-password/oauth2-password/plugin"
+	"github.com/oauth2-password/oauth2-password/store"
+)
+
+// BenchmarkForwardAuthCachedToken is one forward-auth check of a cached
+// token through the handler, without the network: what serve adds to
+// net/http per request.
+func BenchmarkForwardAuthCachedToken(b *testing.B) {
+	ctx := context.Background()
+	raw, err := store.Open(ctx, "sqlite:"+filepath.Join(b.TempDir(), "b.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	cached := store.NewCached(raw, store.CacheOptions{})
+	cached.Start(ctx)
+	b.Cleanup(func() { cached.Close() })
+	const secret = "secret-0123456789abcdef"
+	if err := cached.CreateClient(ctx, store.Client{ID: "app", Consumer: "bob", Type: store.Confidential,
+		SecretDigest: store.DigestOf(secret), CreatedAt: time.Now().UTC().Truncate(time.Second)}); err != nil {
+		b.Fatal(err)
+	}
+	o := plugin.DefaultOptions()
+	o.Store = cached
+	e, err := plugin.NewEngine(o)
+	if err != nil {
+		b.Fatal(err)
+	}
+	c := plugin.NewConfig(e)
+	if err := json.Unmarshal([]byte(`{"provision_key":"pk-bench-0123456789","service_id":"orders"}`), c); err != nil {
+		b.Fatal(err)
+	}
+	s := &Service{Config: c, Consumers: NewDirectory(nil), MaxBody: 64 << 10}
+	req := httptest.NewRequest("POST", "https://orders.test/services/orders/oauth2/token",
+		strings.NewReader("grant_type=password&provision_key=pk-bench-0123456789&authenticated_userid=u&client_id=app&client_secret="+secret))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	w := httptest.NewRecorder()
+	s.Token(w, req)
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	if w.Code != 200 || json.Unmarshal(w.Body.Bytes(), &tok) != nil {
+		b.Fatalf("token: %d %s", w.Code, w.Body)
+	}
+	auth := httptest.NewRequest("GET", "http://serve/services/orders/auth", nil)
+	auth.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+	rw := &discardWriter{h: http.Header{}}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		clear(rw.h)
+		s.ForwardAuth(rw, auth)
+		if rw.code != 200 {
+			b.Fatalf("forward auth answered %d", rw.code)
+		}
+	}
+}
+
+// discardWriter is a ResponseWriter that keeps only the status.
+type discardWriter struct {
+	h    http.Header
+	code int
+}
+
+func (d *discardWriter) Header() http.Header         { return d.h }
+func (d *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
+func (d *discardWriter) WriteHeader(code int)        { d.code = code }
