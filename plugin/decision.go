@@ -1,7 +1,7 @@
 package plugin
 
 // Decision is the engine's answer to one request; the front of each
-// gateway acts on it (pdk/kong turns it into PDK calls, forward auth into
+// gateway acts on it (pdk/kongaccess turns it into PDK calls, forward auth into
 // an HTTP answer, Envoy's ext_authz into a CheckResponse). Either Answer is
 // set and the request goes no further, or the request is let through to
 // the upstream with the changes below.
