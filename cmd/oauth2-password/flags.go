@@ -42,7 +42,7 @@ func (f *engineFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&e.MaxBodyBytes, "max-body-bytes", e.MaxBodyBytes, "largest token-request body accepted (at most 1 MiB)")
 	fs.DurationVar(&f.purgeEvery, "purge-interval", time.Minute, "how often expired tokens are purged")
 	fs.IntVar(&f.purgeBatch, "purge-batch", 1000, "rows deleted per purge statement")
-	fs.IntVar(&e.ThrottleFailures, "throttle-failures", e.ThrottleFailures, "failed client authentications or provision_keys per client_id (or per client IP for requests naming no client) within -throttle-window before the client endpoints answer 429 for the rest of the window; 0 turns throttling off")
+	fs.IntVar(&e.ThrottleFailures, "throttle-failures", e.ThrottleFailures, "failed client authentications or provision_keys per client_id and client address (IPv6 by /64) within -throttle-window before the client endpoints answer 429 to that address for the rest of the window; 0 turns throttling off")
 	fs.DurationVar(&e.ThrottleWindow, "throttle-window", e.ThrottleWindow, "window of -throttle-failures, and the longest lockout")
 	fs.IntVar(&e.ThrottleMaxKeys, "throttle-max-keys", e.ThrottleMaxKeys, "most keys the throttle tracks at once (about 150 bytes each)")
 	// The standard password grant (authenticate_url).
