@@ -54,8 +54,8 @@ func loadBootstrap(t *testing.T, path string) *bootstrapv3.Bootstrap {
 // TestEnvoyYAMLParses: the example parses, and a typo in a field or a type
 // URL does not (so the check has teeth).
 func TestEnvoyYAMLParses(t *testing.T) {
-	loadBootstrap(t, "envoy.yaml")
-	raw, err := os.ReadFile("envoy.yaml")
+	loadBootstrap(t, "../../deploy/envoy/envoy.yaml")
+	raw, err := os.ReadFile("../../deploy/envoy/envoy.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,8 +84,8 @@ func TestEnvoyYAMLParses(t *testing.T) {
 // reaches serve's HTTP listener with both filters off; no ext_authz filter
 // fails open; the gRPC cluster speaks HTTP/2.
 func TestEnvoyYAMLRoutes(t *testing.T) {
-	b := loadBootstrap(t, "envoy.yaml")
-	services := serveServices(t, "serve.yaml")
+	b := loadBootstrap(t, "../../deploy/envoy/envoy.yaml")
+	services := serveServices(t, "../../deploy/envoy/serve.yaml")
 	hcm := &hcmv3.HttpConnectionManager{}
 	if err := b.GetStaticResources().GetListeners()[0].GetFilterChains()[0].GetFilters()[0].GetTypedConfig().UnmarshalTo(hcm); err != nil {
 		t.Fatal(err)

@@ -78,7 +78,7 @@ func startNginx(t *testing.T, serveAddr, upstreamAddr string) *proxy {
 	t.Helper()
 	bin := lookBin(t, "nginx", "/usr/sbin/nginx")
 	env, dir, pool := newEnv(t, serveAddr, upstreamAddr)
-	conf, err := Envsubst("nginx.conf", env)
+	conf, err := Envsubst("../../deploy/nginx/nginx.conf", env)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +107,7 @@ func startCaddy(t *testing.T, serveAddr, upstreamAddr string) *proxy {
 	t.Helper()
 	bin := lookBin(t, "caddy", "/usr/bin/caddy")
 	env, dir, pool := newEnv(t, serveAddr, upstreamAddr)
-	abs, err := filepath.Abs("Caddyfile")
+	abs, err := filepath.Abs("../../deploy/caddy/Caddyfile")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -35,7 +35,7 @@ type traefikConfig struct {
 // readTraefik reads traefik.yml's forwardAuth and headers middlewares.
 func readTraefik(t *testing.T) (auth *fwdauth.Gateway, trustForward bool) {
 	t.Helper()
-	raw, err := os.ReadFile("traefik.yml")
+	raw, err := os.ReadFile("../../deploy/traefik/traefik.yml")
 	if err != nil {
 		t.Fatal(err)
 	}
