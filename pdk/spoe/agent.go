@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"runtime"
 	"sync"
 	"time"
 
@@ -29,7 +30,18 @@ type Agent struct {
 	conns    map[net.Conn]struct{}
 	closed   bool
 	inFlight sync.WaitGroup // messages being answered
+	work     chan *job      // to the workers; nil until Serve
+	stopWork chan struct{}
 }
+
+// job is one NOTIFY frame handed to a worker, and the signal that it was
+// answered. Jobs are recycled: this runs on every request.
+type job struct {
+	req  *spop.Request
+	done chan struct{}
+}
+
+var jobs = sync.Pool{New: func() any { return &job{done: make(chan struct{}, 1)} }}
 
 // Serve accepts HAProxy's connections on ln until Shutdown. HAProxy keeps
 // them open and sends many requests on each (pipelined); the library
@@ -42,7 +54,16 @@ func (a *Agent) Serve(ln net.Listener) error {
 		return net.ErrClosed
 	}
 	a.ln, a.conns = ln, map[net.Conn]struct{}{}
+	a.work, a.stopWork = make(chan *job), make(chan struct{})
 	a.mu.Unlock()
+	// The library answers each NOTIFY frame on a goroutine of its own,
+	// whose stack the engine's calls would grow, and copy, every time:
+	// checks run on a few long-lived workers instead (one per CPU, as
+	// serve's gRPC front does); when all are busy, on the library's
+	// goroutine.
+	for range runtime.NumCPU() {
+		go a.worker(a.work, a.stopWork)
+	}
 	for {
 		c, err := ln.Accept()
 		if err != nil {
@@ -101,6 +122,7 @@ func (a *Agent) Shutdown(ctx context.Context) error {
 	a.closed = true
 	if a.ln != nil {
 		a.ln.Close()
+		close(a.stopWork)
 	}
 	a.mu.Unlock()
 	done := make(chan struct{})
@@ -127,6 +149,38 @@ func (a *Agent) Shutdown(ctx context.Context) error {
 func (a *Agent) handle(req *spop.Request) {
 	a.inFlight.Add(1)
 	defer a.inFlight.Done()
+	if a.work != nil {
+		j := jobs.Get().(*job)
+		j.req = req
+		select {
+		case a.work <- j: // a worker was waiting
+			<-j.done
+			j.req = nil
+			jobs.Put(j)
+			return
+		default:
+			j.req = nil
+			jobs.Put(j)
+		}
+	}
+	a.answer(req)
+}
+
+// worker answers jobs until stop is closed.
+func (a *Agent) worker(work <-chan *job, stop <-chan struct{}) {
+	for {
+		select {
+		case j := <-work:
+			a.answer(j.req)
+			j.done <- struct{}{}
+		case <-stop:
+			return
+		}
+	}
+}
+
+// answer sets the variables of every oauth2-check message of a frame.
+func (a *Agent) answer(req *spop.Request) {
 	for _, m := range *req.Messages {
 		if m.Name == MessageName {
 			a.check(m.KV.Data(), req)
