@@ -1,6 +1,7 @@
 package spoe
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/negasus/haproxy-spoe-go/frame"
 	"github.com/negasus/haproxy-spoe-go/payload/kv"
 	spop "github.com/negasus/haproxy-spoe-go/request"
 	"github.com/negasus/haproxy-spoe-go/worker"
@@ -111,7 +113,7 @@ func (a *Agent) handleConn(c net.Conn) {
 		delete(a.conns, c)
 		a.mu.Unlock()
 	}()
-	worker.Handle(limitFrames(c, maxFrameSize), a.handle, libraryLog{a.log()})
+	worker.Handle(limitFrames(c, maxFrameSize), a.handle, libraryLog{a.log(), a.shuttingDown})
 }
 
 // Shutdown stops accepting, lets the messages being answered finish
@@ -138,11 +140,31 @@ func (a *Agent) Shutdown(ctx context.Context) error {
 	}
 	a.mu.Lock()
 	for c := range a.conns {
+		// SPOP's way out (SPOE.txt §3.2.5): HAProxy drops a connection
+		// the agent disconnected. One closed without it looks idle to
+		// HAProxy, which would send the next message on it and wait
+		// for its processing timeout.
+		_ = c.SetWriteDeadline(time.Now().Add(time.Second))
+		_, _ = c.Write(agentDisconnect)
 		c.Close()
 	}
 	a.mu.Unlock()
 	return err
 }
+
+// agentDisconnect is the AGENT-DISCONNECT frame of a normal shutdown.
+var agentDisconnect = func() []byte {
+	f := frame.AcquireFrame()
+	defer frame.ReleaseFrame(f)
+	f.Type = frame.TypeAgentDisconnect
+	f.KV.Add("status-code", uint32(0))
+	f.KV.Add("message", "the agent is shutting down")
+	var b bytes.Buffer
+	if _, err := f.Encode(&b); err != nil {
+		panic(err) // a constant frame
+	}
+	return b.Bytes()
+}()
 
 // handle answers one NOTIFY frame: each oauth2-check message in it (HAProxy
 // sends one) gets its variables; other messages are ignored.
@@ -221,9 +243,23 @@ func (a *Agent) log() *slog.Logger {
 	return slog.Default()
 }
 
-// libraryLog is the library's logger on the process log.
-type libraryLog struct{ l *slog.Logger }
+func (a *Agent) shuttingDown() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.closed
+}
+
+// libraryLog is the library's logger on the process log. Once Shutdown
+// has closed the connections, the library's complaints about them say
+// nothing.
+type libraryLog struct {
+	l      *slog.Logger
+	closed func() bool
+}
 
 func (l libraryLog) Errorf(format string, args ...any) {
+	if l.closed() {
+		return
+	}
 	l.l.Warn("SPOE connection: " + fmt.Sprintf(format, args...))
 }
