@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -49,7 +51,7 @@ type validation struct {
 // front of the same serve: both must give the client, and the API, the
 // same answers.
 func TestThroughHAProxy(t *testing.T) {
-	s := newStack(t)
+	s := newStack(t, harness.ServeConfig(services))
 	hap := s.haproxy
 	ngx := startNginx(t, s)
 
@@ -215,7 +217,7 @@ func waitExpired(t *testing.T, f *front, token string, at time.Time) {
 // checks over few agent connections, and no answer may go to another
 // request.
 func TestConcurrentClients(t *testing.T) {
-	s := newStack(t)
+	s := newStack(t, harness.ServeConfig(services))
 	const clients, each = 64, 5
 	tokens := make([]string, clients)
 	for i := range tokens {
@@ -262,7 +264,7 @@ func TestConcurrentClients(t *testing.T) {
 // (fail closed); a new serve on the same address is found again by
 // HAProxy by itself.
 func TestAgentDownAndRestart(t *testing.T) {
-	s := newStack(t)
+	s := newStack(t, harness.ServeConfig(services))
 	tok := s.haproxy.token(t, s.bob, "/oauth2/token", "user-1", "").AccessToken
 	if a := s.haproxy.do(t, "GET", "/orders/before", tok, nil); a.status != 200 {
 		t.Fatalf("before the outage: %d %s", a.status, a.body)
@@ -310,4 +312,33 @@ func TestAgentDownAndRestart(t *testing.T) {
 	if a := s.haproxy.do(t, "GET", "/orders/after-unknown", "no-such-token", nil); a.status != 401 {
 		t.Errorf("agent restarted: unknown token answered %d, want 401", a.status)
 	}
+}
+
+// TestDeployFiles runs deploy/haproxy's three files together as shipped,
+// but for the provision keys (serve refuses the placeholders): a token
+// through HAProxy, the orders route (hide_credentials) and the catalog
+// route (anonymous guest).
+func TestDeployFiles(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join(harness.Root(), "deploy", "haproxy", "serve.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := strings.ReplaceAll(string(raw), "change-me-orders-provision-key", provisionKey)
+	if !strings.Contains(conf, provisionKey) {
+		t.Fatal("serve.yaml: no provision_key of orders to replace")
+	}
+	s := newStack(t, strings.ReplaceAll(conf, "change-me-catalog-provision-key", provisionKey+"-catalog"))
+	web := harness.CreateClient(t, s.db, "web-app", "web")
+	tok := s.haproxy.token(t, web, "/oauth2/token", "user-42", "orders.read").AccessToken
+	e := s.haproxy.do(t, "GET", "/orders/1", tok, spoofed()).echo(t, "haproxy")
+	checkIdentity(t, "orders", e, map[string]string{"X-Consumer-ID": "web-app", "X-Consumer-Username": "web-app",
+		"X-Credential-Identifier": web.ID, "X-Authenticated-Userid": "user-42", "X-Authenticated-Scope": "orders.read"})
+	if v, ok := e.Header["Authorization"]; ok {
+		t.Errorf("orders: the API got Authorization %q (hide_credentials)", v)
+	}
+	if a := s.haproxy.do(t, "GET", "/orders/2", "", nil); a.status != 401 || s.api.reached("/orders/2") {
+		t.Errorf("orders without a token: %d %s, want 401", a.status, a.body)
+	}
+	e = s.haproxy.do(t, "GET", "/catalog", "", spoofed()).echo(t, "haproxy")
+	checkIdentity(t, "catalog", e, map[string]string{"X-Consumer-ID": "guest", "X-Consumer-Username": "guest", "X-Anonymous-Consumer": "true"})
 }

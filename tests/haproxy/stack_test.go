@@ -54,6 +54,7 @@ const services = `  orders:
 // protects, and HAProxy in front.
 type stack struct {
 	db       string
+	config   string // serve's
 	api      *upstream
 	bob      harness.Client // consumer bob: id, username, custom_id in the config
 	carol    harness.Client // consumer carol: in no config entry, so no custom_id
@@ -62,9 +63,9 @@ type stack struct {
 	haproxy  *front
 }
 
-func newStack(t *testing.T) *stack {
+func newStack(t *testing.T, config string) *stack {
 	t.Helper()
-	s := &stack{db: harness.SQLiteURL(t), api: startUpstream(t), spoeAddr: harness.FreeAddr(t)}
+	s := &stack{db: harness.SQLiteURL(t), config: config, api: startUpstream(t), spoeAddr: harness.FreeAddr(t)}
 	s.bob = harness.CreateClient(t, s.db, "bob", "web")
 	s.carol = harness.CreateClient(t, s.db, "carol", "mobile")
 	s.startServe(t)
@@ -75,7 +76,7 @@ func newStack(t *testing.T) *stack {
 // startServe starts serve with its SPOE agent on s.spoeAddr.
 func (s *stack) startServe(t *testing.T) {
 	t.Helper()
-	s.serve = harness.StartServe(t, s.db, harness.ServeConfig(services), "-spoe", s.spoeAddr)
+	s.serve = harness.StartServe(t, s.db, s.config, "-spoe", s.spoeAddr)
 }
 
 func (s *stack) serveAddr() string { return strings.TrimPrefix(s.serve.URL, "http://") }
