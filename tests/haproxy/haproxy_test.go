@@ -212,26 +212,36 @@ func waitExpired(t *testing.T, f *front, token string, at time.Time) {
 	}
 }
 
-// TestConcurrentClients: 64 clients at once, each with its own token,
-// each getting its own identity at the API: HAProxy multiplexes their
+// TestConcurrentClients: 64 clients at once, each taking its own token
+// and then getting its own identity at the API: HAProxy multiplexes their
 // checks over few agent connections, and no answer may go to another
 // request.
 func TestConcurrentClients(t *testing.T) {
 	s := newStack(t, harness.ServeConfig(services))
 	const clients, each = 64, 5
-	tokens := make([]string, clients)
-	for i := range tokens {
-		tokens[i] = s.haproxy.token(t, s.bob, "/oauth2/token", fmt.Sprintf("user-%d", i), "").AccessToken
-	}
 	var wg sync.WaitGroup
 	errs := make(chan string, clients*each)
 	for i := range clients {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			// Each client takes its own token through HAProxy, at the same
+			// time as the others.
+			res, err := s.haproxy.hc.PostForm(s.haproxy.url+"/oauth2/token", url.Values{"grant_type": {"password"},
+				"provision_key": {provisionKey}, "authenticated_userid": {fmt.Sprintf("user-%d", i)},
+				"client_id": {s.bob.ID}, "client_secret": {s.bob.Secret}})
+			if err != nil {
+				errs <- err.Error()
+				return
+			}
+			var tok harness.TokenResponse
+			if err := jsonInto(readAll(res), &tok); err != nil || res.StatusCode != 200 || tok.AccessToken == "" {
+				errs <- fmt.Sprintf("client %d: token: %d %v", i, res.StatusCode, err)
+				return
+			}
 			for j := range each {
 				req, _ := http.NewRequest("GET", fmt.Sprintf("%s/orders/%d/%d", s.haproxy.url, i, j), nil)
-				req.Header.Set("Authorization", "Bearer "+tokens[i])
+				req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
 				req.Header.Set("X-Authenticated-Userid", "spoofed")
 				resp, err := s.haproxy.hc.Do(req)
 				if err != nil {
