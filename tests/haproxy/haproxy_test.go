@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oauth2-password/oauth2-password/store/pgtest"
 	"github.com/oauth2-password/oauth2-password/tests/fwdauth"
 	"github.com/oauth2-password/oauth2-password/tests/harness"
 )
@@ -351,4 +352,39 @@ func TestDeployFiles(t *testing.T) {
 	}
 	e = s.haproxy.do(t, "GET", "/catalog", "", spoofed()).echo(t, "haproxy")
 	checkIdentity(t, "catalog", e, map[string]string{"X-Consumer-ID": "guest", "X-Consumer-Username": "guest", "X-Anonymous-Consumer": "true"})
+}
+
+// TestStoreOutage: serve's PostgreSQL stops. A token serve never saw is in
+// no cache, so serve must ask the store: through HAProxy the client gets
+// serve's 503 temporarily_unavailable with Retry-After and body (the
+// status 503 rule), as nginx.conf answers it, and the token endpoint
+// answers 503 too. No request reaches the API.
+func TestStoreOutage(t *testing.T) {
+	pg, err := pgtest.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pg.Close)
+	s := newStackOn(t, pg.URL(), harness.ServeConfig(services), "-store-timeout", "1s")
+	ngx := startNginx(t, s)
+	s.haproxy.token(t, s.bob, "/oauth2/token", "user-before", "") // the store works
+	if err := pg.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []*front{s.haproxy, ngx} {
+		path := "/outage/" + f.name
+		a := f.do(t, "GET", path, "not-cached-anywhere", nil)
+		if a.status != 503 || a.header.Get("Retry-After") != "1" || a.errorCode() != "temporarily_unavailable" {
+			t.Errorf("%s, store down: %d Retry-After %q %s, want 503 temporarily_unavailable with Retry-After 1",
+				f.name, a.status, a.header.Get("Retry-After"), a.body)
+		}
+		if s.api.reached(path) {
+			t.Errorf("%s, store down: the request reached the API", f.name)
+		}
+	}
+	v := url.Values{"grant_type": {"password"}, "provision_key": {provisionKey}, "authenticated_userid": {"user-outage"},
+		"client_id": {s.bob.ID}, "client_secret": {s.bob.Secret}}
+	if a := s.haproxy.form(t, "/oauth2/token", nil, v); a.status != 503 || a.errorCode() != "temporarily_unavailable" {
+		t.Errorf("store down: token request answered %d %s, want 503 temporarily_unavailable", a.status, a.body)
+	}
 }

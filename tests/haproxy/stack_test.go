@@ -60,12 +60,19 @@ type stack struct {
 	carol    harness.Client // consumer carol: in no config entry, so no custom_id
 	serve    *harness.Serve
 	spoeAddr string
+	flags    []string // serve's extra flags
 	haproxy  *front
 }
 
 func newStack(t *testing.T, config string) *stack {
 	t.Helper()
-	s := &stack{db: harness.SQLiteURL(t), config: config, api: startUpstream(t), spoeAddr: harness.FreeAddr(t)}
+	return newStackOn(t, harness.SQLiteURL(t), config)
+}
+
+// newStackOn is newStack on the database at dbURL, serve with flags.
+func newStackOn(t *testing.T, dbURL, config string, flags ...string) *stack {
+	t.Helper()
+	s := &stack{db: dbURL, config: config, flags: flags, api: startUpstream(t), spoeAddr: harness.FreeAddr(t)}
 	s.bob = harness.CreateClient(t, s.db, "bob", "web")
 	s.carol = harness.CreateClient(t, s.db, "carol", "mobile")
 	s.startServe(t)
@@ -76,7 +83,7 @@ func newStack(t *testing.T, config string) *stack {
 // startServe starts serve with its SPOE agent on s.spoeAddr.
 func (s *stack) startServe(t *testing.T) {
 	t.Helper()
-	s.serve = harness.StartServe(t, s.db, s.config, "-spoe", s.spoeAddr)
+	s.serve = harness.StartServe(t, s.db, s.config, append([]string{"-spoe", s.spoeAddr}, s.flags...)...)
 }
 
 func (s *stack) serveAddr() string { return strings.TrimPrefix(s.serve.URL, "http://") }
