@@ -40,6 +40,10 @@ var pgDialect = dialect{
 	notify:    true,
 }
 
+// pgTokenWriters is how many token batches may be under way at once: while
+// one waits for its commit's WAL flush, the next fills.
+const pgTokenWriters = 2
+
 // migrateLockKey is the pg_advisory_xact_lock key that serializes
 // migrations across every process migrating the same database ("oauth2pw").
 const migrateLockKey int64 = 0x6f61757468327077
@@ -63,7 +67,7 @@ func OpenPostgres(ctx context.Context, url string) (*Postgres, error) {
 		db.Close()
 		return nil, fmt.Errorf("store: connect to PostgreSQL %s: %w", redactURL(url), err)
 	}
-	return &Postgres{&sqlStore{db: db, d: pgDialect}, url}, nil
+	return &Postgres{newSQLStore(db, pgDialect, nil, pgTokenWriters), url}, nil
 }
 
 // PostgresConnector is lib/pq's connector for url as the store uses it:

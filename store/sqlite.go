@@ -75,7 +75,8 @@ func OpenSQLite(ctx context.Context, path string) (*SQLite, error) {
 		db.Close()
 		return nil, fmt.Errorf("store: open SQLite %s: journal_mode is %q, want wal", path, mode)
 	}
-	return &SQLite{&sqlStore{db: db, d: sqliteDialect, wmu: make(chan struct{}, 1)}}, nil
+	// One token writer: the file has one writer at a time anyway.
+	return &SQLite{newSQLStore(db, sqliteDialect, make(chan struct{}, 1), 1)}, nil
 }
 
 // Migrate implements Store: one BEGIN IMMEDIATE transaction, so a second

@@ -40,6 +40,16 @@ type sqlStore struct {
 	// (honouring ctx) is fairer and faster than every connection spinning
 	// in SQLite's busy handler.
 	wmu chan struct{}
+	// batch, when not nil, groups concurrent CreateToken calls into one
+	// statement and commit (see batch.go).
+	batch *tokenBatcher
+}
+
+// newSQLStore is a store over db with group commit by writers writers.
+func newSQLStore(db *sql.DB, d dialect, wmu chan struct{}, writers int) *sqlStore {
+	s := &sqlStore{db: db, d: d, wmu: wmu}
+	s.batch = newTokenBatcher(s, writers)
+	return s
 }
 
 // DB returns the underlying database handle, for tests and tools that
@@ -47,7 +57,14 @@ type sqlStore struct {
 func (s *sqlStore) DB() *sql.DB { return s.db }
 
 // Close closes the database handle.
-func (s *sqlStore) Close() error { return s.db.Close() }
+// Close answers the token writes under way, then closes the database
+// handle.
+func (s *sqlStore) Close() error {
+	if s.batch != nil {
+		s.batch.stop()
+	}
+	return s.db.Close()
+}
 
 // queueWriter waits for this process's turn to write (SQLite; a no-op
 // where the database serializes writers itself) and returns the function
