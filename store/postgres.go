@@ -29,9 +29,16 @@ func (p *Postgres) notify(ctx context.Context, payload string) error {
 var pgDialect = dialect{
 	// SKIP LOCKED: the purge never waits for a row another transaction
 	// holds (it is dead anyway; the next purge takes it), so it has no
-	// place in the lock order (see lockTokens).
+	// place in the lock order (see lockTokens), and purges running on
+	// several nodes at once each take rows the others have not: no node
+	// waits for another's batch or deletes its rows again. The LIMIT
+	// bounds how long the batch's row locks are held.
 	purgeTokens: `DELETE FROM tokens WHERE ctid = ANY(ARRAY(
     SELECT ctid FROM tokens WHERE purge_after < $1 LIMIT $2 FOR UPDATE SKIP LOCKED))`,
+	purgeChanges: `DELETE FROM token_changes WHERE seq = ANY(ARRAY(
+    SELECT seq FROM token_changes
+    WHERE created_at < $1 AND seq < (SELECT MAX(seq) FROM token_changes)
+    ORDER BY seq LIMIT $2 FOR UPDATE SKIP LOCKED))`,
 	forUpdate: ` FOR UPDATE`,
 	// EXCLUSIVE conflicts with other writers of token_changes (ROW
 	// EXCLUSIVE) but not with readers (ACCESS SHARE): Changes never waits.

@@ -20,6 +20,10 @@ type SQLite struct {
 var sqliteDialect = dialect{
 	purgeTokens: `DELETE FROM tokens WHERE rowid IN (
     SELECT rowid FROM tokens WHERE purge_after < $1 LIMIT $2)`,
+	purgeChanges: `DELETE FROM token_changes WHERE seq IN (
+    SELECT seq FROM token_changes
+    WHERE created_at < $1 AND seq < (SELECT MAX(seq) FROM token_changes)
+    ORDER BY seq LIMIT $2)`,
 	// Every read-write transaction starts with BEGIN IMMEDIATE: it holds
 	// the file's write lock from its first statement, so there is neither
 	// a row to lock nor a feed order to protect.

@@ -15,6 +15,9 @@ type dialect struct {
 	// the physical row id so that the LIMIT needs no sort and no lock on
 	// rows it will not delete.
 	purgeTokens string
+	// purgeChanges deletes at most $2 change-feed entries created before
+	// $1, never the newest.
+	purgeChanges string
 	// forUpdate locks the row read before it is updated ("" where the
 	// whole database is already write-locked).
 	forUpdate string
@@ -201,10 +204,7 @@ func (s *sqlStore) PurgeExpired(ctx context.Context, now time.Time, limit int) (
 		if n, err = res.RowsAffected(); err != nil {
 			return fmt.Errorf("store: purge tokens: %w", err)
 		}
-		_, err = tx.ExecContext(ctx, `DELETE FROM token_changes WHERE seq IN (
-    SELECT seq FROM token_changes
-    WHERE created_at < $1 AND seq < (SELECT MAX(seq) FROM token_changes)
-    ORDER BY seq LIMIT $2)`, now.Add(-changeRetention).Unix(), limit)
+		_, err = tx.ExecContext(ctx, s.d.purgeChanges, now.Add(-changeRetention).Unix(), limit)
 		if err != nil {
 			return fmt.Errorf("store: purge change feed: %w", err)
 		}
