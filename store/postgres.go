@@ -47,9 +47,14 @@ var pgDialect = dialect{
 	notify:    true,
 }
 
-// pgTokenWriters is how many token batches may be under way at once: while
-// one waits for its commit's WAL flush, the next fills.
-const pgTokenWriters = 2
+// pgTokenWriters is how many token batches may be under way at once, half
+// the connection pool. PostgreSQL already flushes the WAL of transactions
+// committing at the same time together; fewer writers would hold rows back
+// behind a flush they could have joined (measured: 2 writers cost
+// throughput at concurrency 8 on a disk with 6 ms flushes). Up to 8
+// concurrent token writes a process, each commits as before; beyond that
+// they share statements and commits.
+const pgTokenWriters = 8
 
 // migrateLockKey is the pg_advisory_xact_lock key that serializes
 // migrations across every process migrating the same database ("oauth2pw").

@@ -27,17 +27,23 @@ func runServeIssuanceOnly(ctx context.Context, o options) error {
 	if err := goBuild(e.bin, "./cmd/oauth2-password"); err != nil {
 		return err
 	}
-	progress("starting PostgreSQL (pgtest) with fsync on")
+	progress("starting PostgreSQL (pgtest) with fsync %v", map[bool]string{true: "on", false: "off"}[o.durable])
 	if e.pgSrv, err = pgtest.New(); err != nil {
 		return err
 	}
 	e.pgURL = e.pgSrv.URL()
-	if err := e.pgSrv.Stop(); err != nil {
-		return err
+	if o.durable {
+		if err := e.pgSrv.Stop(); err != nil {
+			return err
+		}
+		e.pgSrv.SetDurable(true)
+		if err := e.pgSrv.Start(); err != nil {
+			return err
+		}
 	}
-	e.pgSrv.SetDurable(true)
-	if err := e.pgSrv.Start(); err != nil {
-		return err
+	label := "PostgreSQL (pgtest, fsync=off)"
+	if o.durable {
+		label = "PostgreSQL (fsync=on, durable)"
 	}
 	sp, err := e.startServe(ctx, "serve-postgres", e.pgURL)
 	if err != nil {
@@ -53,24 +59,27 @@ func runServeIssuanceOnly(ctx context.Context, o options) error {
 	for _, c := range []int{o.issueConc, 1} {
 		oc := o
 		oc.issueConc = c
-		progress("serve issuance vs the raw loop, PostgreSQL fsync on, concurrency %d", c)
-		r, err := e.compareServeIssuance(ctx, sp, raw, "PostgreSQL (fsync=on, durable)", oc)
+		progress("serve issuance vs the raw loop, %s, concurrency %d", label, c)
+		r, err := e.compareServeIssuance(ctx, sp, raw, label, oc)
 		if err != nil {
 			return err
 		}
 		rows = append(rows, r)
 	}
+	fmt.Printf("%s\n\n", label)
 	printServeIssuanceOnly(os.Stdout, rows)
 	return nil
 }
 
 func printServeIssuanceOnly(w io.Writer, rows []issuance) {
-	fmt.Fprintln(w, "| concurrency | serve tokens/s | raw lib/pq INSERTs/s | ratio | serve p50 | serve p99 | raw p50 |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|")
+	fmt.Fprintln(w, "| concurrency | serve tokens/s | raw lib/pq INSERTs/s | ratio | serve p50 | raw p50 | serve CPU/token | PostgreSQL CPU/token (serve) | PostgreSQL CPU/INSERT (raw) |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|")
+	us := func(d time.Duration) string { return fmt.Sprintf("%d µs", d.Microseconds()) }
 	for _, r := range rows {
-		fmt.Fprintf(w, "| %d | %.0f | %.0f | %.2f× | %v | %v | %v |\n", r.concurrency,
+		oc, rc := r.ours.cpuPerOp(), r.raw.cpuPerOp()
+		fmt.Fprintf(w, "| %d | %.0f | %.0f | %.2f× | %v | %v | %s | %s | %s |\n", r.concurrency,
 			r.ours.perSecond(), r.raw.perSecond(), r.ours.perSecond()/r.raw.perSecond(),
-			r.ours.quantile(0.5).Round(time.Microsecond), r.ours.quantile(0.99).Round(time.Microsecond),
-			r.raw.quantile(0.5).Round(time.Microsecond))
+			r.ours.quantile(0.5).Round(time.Microsecond), r.raw.quantile(0.5).Round(time.Microsecond),
+			us(oc.plugin), us(oc.postgres), us(rc.postgres))
 	}
 }
