@@ -67,15 +67,17 @@ type options struct {
 	rounds      int
 	round       time.Duration
 	issueConc   int
-	benchtime   string
-	count       int
-	goBench     bool
-	tokens      int
-	durable     bool
-	shortOnly   bool
-	envoyOnly   bool
-	haproxyOnly bool
-	validOnly   bool
+	// serveIssueOnly runs only runServeIssuanceOnly.
+	serveIssueOnly bool
+	benchtime      string
+	count          int
+	goBench        bool
+	tokens         int
+	durable        bool
+	shortOnly      bool
+	envoyOnly      bool
+	haproxyOnly    bool
+	validOnly      bool
 }
 
 func main() {
@@ -90,6 +92,7 @@ func main() {
 	flag.BoolVar(&o.goBench, "gobench", true, "run the go test benchmarks")
 	flag.IntVar(&o.tokens, "cached-tokens", 1_000_000, "tokens cached for the heap measurement")
 	flag.BoolVar(&o.durable, "durable", true, "also measure PostgreSQL issuance with fsync=on")
+	flag.BoolVar(&o.serveIssueOnly, "serve-issuance-only", false, "measure only serve's issuance on a durable PostgreSQL vs the raw lib/pq loop, at -issue-concurrency and 1")
 	flag.BoolVar(&o.shortOnly, "short-secret-only", false, "measure only the short-secret issuance rows")
 	flag.BoolVar(&o.envoyOnly, "envoy-only", false, "measure only the gRPC ext_authz rows and the Go benchmarks")
 	flag.BoolVar(&o.haproxyOnly, "haproxy-only", false, "measure only the HAProxy SPOE rows")
@@ -120,6 +123,9 @@ func progress(format string, args ...any) {
 func run(o options) error {
 	start := time.Now()
 	ctx := context.Background()
+	if o.serveIssueOnly {
+		return runServeIssuanceOnly(ctx, o)
+	}
 	if o.shortOnly {
 		rep, err := runShortSecretOnly(ctx, o)
 		if err != nil {
