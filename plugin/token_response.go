@@ -80,6 +80,7 @@ func (r *request) exitInvalidMethod(method, endpoint string) {
 	r.d.Outcome = OutcomeInvalidMethod
 	h := tokenHeaders()
 	h["WWW-Authenticate"] = []string{bearerChallenge(r.s.realm, e)}
+	h["Allow"] = []string{"POST"} // RFC 9110 §15.5.6: a 405 names the methods that work
 	r.exit(e.Status, mustJSON(errorResponse{e.Code, e.Description, nil}), h)
 }
 
