@@ -29,6 +29,7 @@ type serveFlags struct {
 	grpc    string
 	tlsCert string
 	tlsKey  string
+	limits  connLimits
 }
 
 func (f *serveFlags) register(fs *flag.FlagSet) {
@@ -38,6 +39,7 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.grpc, "grpc", "", "address of the gRPC listener for Envoy's ext_authz Check and grpc.health.v1 (TLS with -tls-cert and -tls-key); off when empty")
 	fs.StringVar(&f.tlsCert, "tls-cert", "", "certificate file (PEM) for HTTPS")
 	fs.StringVar(&f.tlsKey, "tls-key", "", "private key file (PEM) for HTTPS")
+	f.limits.register(fs)
 }
 
 // runServe is `oauth2-password serve`: the engine as a standalone server.
@@ -63,6 +65,9 @@ func runServe(args []string, stderr io.Writer) error {
 		return usagef("serve: -tls-cert and -tls-key go together")
 	}
 	if err := f.check(); err != nil {
+		return err
+	}
+	if err := f.limits.check(); err != nil {
 		return err
 	}
 	conf, err := loadServeConfig(f.config)
@@ -94,6 +99,7 @@ func runServe(args []string, stderr io.Writer) error {
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          log.New(libraryLog{logger, "http server"}, "", 0),
 	}
+	ln = f.limits.apply(srv, ln)
 	scheme := "http"
 	if f.tlsCert != "" {
 		scheme = "https"
