@@ -55,36 +55,32 @@ func (l *connLimits) apply(srv *http.Server, ln net.Listener) net.Listener {
 	return newLimitListener(ln, l.maxConnections, srv)
 }
 
-// limitListener accepts at most cap(slots) connections at a time. When
+// limitListener accepts at most cap(slots) connections at a time. While
 // the bound is reached it closes the server's idle keep-alive connections
-// (http.Server.SetKeepAlivesEnabled(false) does that, and makes every
-// connection close after its current answer) until a quarter of the slots
-// are free again, so that idle connections never keep a new client out;
-// a new connection then waits in the kernel's accept queue for a slot.
+// every closeIdleEvery, so that idle connections never keep a new client
+// out for long; the new connection waits in the kernel's accept queue
+// meanwhile. http.Server has no "close idle connections" call of its own:
+// SetKeepAlivesEnabled(false) does it, and turning keep-alive straight
+// back on leaves only the answers finishing at that instant without it.
 type limitListener struct {
 	net.Listener
 	slots chan struct{}
 	srv   *http.Server
-	mu    sync.Mutex
-	full  bool
 	done  chan struct{}
 	once  sync.Once
 }
+
+// closeIdleEvery is how often idle connections are closed while the bound
+// is reached.
+const closeIdleEvery = 50 * time.Millisecond
 
 func newLimitListener(ln net.Listener, n int, srv *http.Server) *limitListener {
 	return &limitListener{Listener: ln, slots: make(chan struct{}, n), srv: srv, done: make(chan struct{})}
 }
 
 func (l *limitListener) Accept() (net.Conn, error) {
-	select {
-	case l.slots <- struct{}{}:
-	default:
-		l.setFull(true)
-		select {
-		case l.slots <- struct{}{}:
-		case <-l.done:
-			return nil, net.ErrClosed
-		}
+	if err := l.acquire(); err != nil {
+		return nil, err
 	}
 	c, err := l.Listener.Accept()
 	if err != nil {
@@ -94,26 +90,26 @@ func (l *limitListener) Accept() (net.Conn, error) {
 	return &limitedConn{Conn: c, l: l}, nil
 }
 
-// setFull turns keep-alive off at the bound and back on once a quarter of
-// the slots are free.
-func (l *limitListener) setFull(full bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.full == full {
-		return
+// acquire takes a slot, closing idle connections while there is none.
+func (l *limitListener) acquire() error {
+	select {
+	case l.slots <- struct{}{}:
+		return nil
+	default:
 	}
-	l.full = full
-	l.srv.SetKeepAlivesEnabled(!full)
-}
-
-func (l *limitListener) release() {
-	<-l.slots
-	if len(l.slots) <= cap(l.slots)*3/4 {
-		l.mu.Lock()
-		full := l.full
-		l.mu.Unlock()
-		if full {
-			l.setFull(false)
+	t := time.NewTicker(closeIdleEvery)
+	defer t.Stop()
+	for {
+		// No lock of ours is held here: closing a connection calls
+		// limitedConn.Close, under the server's own lock.
+		l.srv.SetKeepAlivesEnabled(false)
+		l.srv.SetKeepAlivesEnabled(true)
+		select {
+		case l.slots <- struct{}{}:
+			return nil
+		case <-l.done:
+			return net.ErrClosed
+		case <-t.C:
 		}
 	}
 }
@@ -133,7 +129,7 @@ type limitedConn struct {
 func (c *limitedConn) Close() error {
 	err := c.Conn.Close()
 	if c.closed.CompareAndSwap(false, true) {
-		c.l.release()
+		<-c.l.slots
 	}
 	return err
 }
