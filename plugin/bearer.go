@@ -1,6 +1,7 @@
 package plugin
 
 import (
+	"errors"
 	"log/slog"
 	"strings"
 
@@ -124,15 +125,22 @@ type identity struct {
 	vals     [3]string // upstream header values (authenticatedHeaders)
 }
 
-func (r *request) tokenByAccess(access oauth.Digest) (oauth.AccessToken, error) {
+// tokenByAccess finds the access token tok (digest access): from the
+// cache, else from the store if lookupGate allows (unknown_budget.go).
+func (r *request) tokenByAccess(tok string, access oauth.Digest) (oauth.AccessToken, error) {
 	if m, ok := r.e.opt.Store.(CachedLookup); ok {
 		if t, ok := m.CachedAccess(access); ok {
 			return t, nil
 		}
 	}
+	found, err := r.lookupGate(tok)
+	if err != nil {
+		return oauth.AccessToken{}, err
+	}
 	ctx, cancel := r.e.storeCtx(r.ctx)
 	defer cancel()
 	t, err := r.e.opt.Store.TokenByAccess(ctx, access)
+	found(err == nil)
 	if err != nil {
 		return oauth.AccessToken{}, err
 	}
@@ -174,10 +182,13 @@ func (r *request) validate(tok string) (*identity, *authFailure, error) {
 	if tok == "" {
 		return nil, failMissing, nil
 	}
-	t, err := r.tokenByAccess(oauth.DigestOf(tok))
+	t, err := r.tokenByAccess(tok, oauth.DigestOf(tok))
+	var gw gatewayError
 	switch {
 	case isNotFound(err):
 		return nil, failInvalid, nil
+	case errors.As(err, &gw):
+		return nil, nil, gw.err
 	case err != nil:
 		r.logStoreFailed("loading an access token", err)
 		return nil, failStore, nil

@@ -101,9 +101,25 @@ func (r *request) lookupClient(id string) (oauth.Client, bool, error) {
 	if id == "" {
 		return oauth.Client{}, false, nil
 	}
+	if m, ok := r.e.opt.Store.(CachedLookup); ok {
+		if c, ok := m.CachedClient(id); ok {
+			return c, true, nil
+		}
+	}
+	// A client_id carries no check value: one not cached (nor found
+	// before) is looked up within the address's budget
+	// (unknown_budget.go), and past it answered as an unknown client.
+	found, err := r.takeClientLookup(id)
+	switch {
+	case errors.Is(err, errOverBudget):
+		return oauth.Client{}, false, nil
+	case err != nil:
+		return oauth.Client{}, false, err
+	}
 	ctx, cancel := r.e.storeCtx(r.ctx)
 	defer cancel()
 	c, err := r.e.opt.Store.Client(ctx, id)
+	found(err == nil)
 	switch {
 	case err == nil:
 		return c, true, nil
