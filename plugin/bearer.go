@@ -1,7 +1,6 @@
 package plugin
 
 import (
-	"errors"
 	"log/slog"
 	"strings"
 
@@ -133,14 +132,14 @@ func (r *request) tokenByAccess(tok string, access oauth.Digest) (oauth.AccessTo
 			return t, nil
 		}
 	}
-	found, err := r.lookupGate(tok)
+	ticket, err := r.lookupGate(tok)
 	if err != nil {
 		return oauth.AccessToken{}, err
 	}
 	ctx, cancel := r.e.storeCtx(r.ctx)
 	defer cancel()
 	t, err := r.e.opt.Store.TokenByAccess(ctx, access)
-	found(err == nil)
+	r.settle(ticket, err == nil)
 	if err != nil {
 		return oauth.AccessToken{}, err
 	}
@@ -183,12 +182,14 @@ func (r *request) validate(tok string) (*identity, *authFailure, error) {
 		return nil, failMissing, nil
 	}
 	t, err := r.tokenByAccess(tok, oauth.DigestOf(tok))
-	var gw gatewayError
+	if err != nil {
+		if gw, ok := asGatewayError(err); ok {
+			return nil, nil, gw
+		}
+	}
 	switch {
 	case isNotFound(err):
 		return nil, failInvalid, nil
-	case errors.As(err, &gw):
-		return nil, nil, gw.err
 	case err != nil:
 		r.logStoreFailed("loading an access token", err)
 		return nil, failStore, nil

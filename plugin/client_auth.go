@@ -109,7 +109,7 @@ func (r *request) lookupClient(id string) (oauth.Client, bool, error) {
 	// A client_id carries no check value: one not cached (nor found
 	// before) is looked up within the address's budget
 	// (unknown_budget.go), and past it answered as an unknown client.
-	found, err := r.takeClientLookup(id)
+	ticket, err := r.takeClientLookup(id)
 	switch {
 	case errors.Is(err, errOverBudget):
 		return oauth.Client{}, false, nil
@@ -119,7 +119,7 @@ func (r *request) lookupClient(id string) (oauth.Client, bool, error) {
 	ctx, cancel := r.e.storeCtx(r.ctx)
 	defer cancel()
 	c, err := r.e.opt.Store.Client(ctx, id)
-	found(err == nil)
+	r.settle(ticket, err == nil)
 	switch {
 	case err == nil:
 		return c, true, nil

@@ -56,7 +56,7 @@ func (r *request) findPresented(tok, hint string) (presented, error) {
 	d := oauth.DigestOf(tok)
 	// A presented token is gated like a bearer token (unknown_budget.go):
 	// one budget lookup covers both of its lookups.
-	found, err := r.lookupGate(tok)
+	ticket, err := r.lookupGate(tok)
 	switch {
 	case errors.Is(err, oauth.ErrNotFound):
 		return presented{}, errNoSuchToken
@@ -72,7 +72,7 @@ func (r *request) findPresented(tok, hint string) (presented, error) {
 		if errors.Is(err, oauth.ErrNotFound) {
 			continue
 		}
-		found(err == nil)
+		r.settle(ticket, err == nil)
 		if err != nil {
 			return presented{}, fmt.Errorf("%w: %w", errUnavailable, err)
 		}
@@ -85,6 +85,7 @@ func (r *request) findPresented(tok, hint string) (presented, error) {
 		}
 		return presented{token: t, isRefresh: isRefresh, digest: d}, nil
 	}
+	r.settle(ticket, false)
 	return presented{}, errNoSuchToken
 }
 

@@ -163,13 +163,40 @@ func (b *lookupBudget) size() int {
 // spent its budget of lookups; it is answered as unknown.
 var errOverBudget = errors.New("over the budget of unknown-credential lookups")
 
+// lookupTicket is what a lookup allowed by the budget owes once its
+// outcome is known (settle). A value, not a closure: the request must not
+// escape to the heap on the validation path.
+type lookupTicket struct {
+	addr   string       // refund to addr when found ("" = nothing to refund)
+	charge bool         // the budget was quiet: charge a miss afterwards
+	client bool         // a client_id lookup: remember its outcome
+	id     oauth.Digest // the client_id's digest, when client
+}
+
+// settle pays what ticket t owes for a lookup that found (or not) what it
+// looked for.
+func (r *request) settle(t lookupTicket, found bool) {
+	if t.client {
+		if found || r.e.knownClients.has(t.id) {
+			r.e.knownClients.set(t.id, found)
+		}
+	}
+	switch {
+	case found && t.addr != "":
+		r.e.unknown.refund(t.addr)
+	case !found && t.charge:
+		if ip, err := r.clientIP(); err == nil {
+			r.e.unknown.charge(addressKey(ip))
+		}
+	}
+}
+
 // mayLookUp decides whether the secret credential tok (a token) may be
 // looked up. A correct check value may always; anything else takes one
-// lookup from the address's budget. found, called with the lookup's
-// outcome, gives the lookup back when it found something.
-func (r *request) mayLookUp(tok string) (found func(bool), err error) {
+// lookup from the address's budget.
+func (r *request) mayLookUp(tok string) (lookupTicket, error) {
 	if c := r.e.checker(r.ctx); c != nil && c.valid(tok) {
-		return noRefund, nil
+		return lookupTicket{}, nil
 	}
 	return r.takeUnknownLookup()
 }
@@ -177,37 +204,24 @@ func (r *request) mayLookUp(tok string) (found func(bool), err error) {
 // takeUnknownLookup takes one lookup of a credential that cannot be
 // checked (an unchecked token, a client_id) from the address's budget;
 // while the budget is quiet, after the lookup and only for a miss.
-func (r *request) takeUnknownLookup() (found func(bool), err error) {
+func (r *request) takeUnknownLookup() (lookupTicket, error) {
 	b := r.e.unknown
 	if b == nil {
-		return noRefund, nil
+		return lookupTicket{}, nil
 	}
 	if b.quiet() {
-		return func(ok bool) {
-			if ok {
-				return
-			}
-			if ip, err := r.clientIP(); err == nil {
-				b.charge(addressKey(ip))
-			}
-		}, nil
+		return lookupTicket{charge: true}, nil
 	}
 	ip, err := r.clientIP()
 	if err != nil {
-		return nil, err
+		return lookupTicket{}, err
 	}
 	addr := addressKey(ip)
 	if !b.take(addr) {
-		return nil, errOverBudget
+		return lookupTicket{}, errOverBudget
 	}
-	return func(ok bool) {
-		if ok {
-			b.refund(addr)
-		}
-	}, nil
+	return lookupTicket{addr: addr}, nil
 }
-
-func noRefund(bool) {}
 
 // gatewayError is a failure to read the request from the gateway met
 // while deciding on a lookup: not a store failure (503) but the
@@ -217,18 +231,27 @@ type gatewayError struct{ err error }
 func (g gatewayError) Error() string { return g.err.Error() }
 func (g gatewayError) Unwrap() error { return g.err }
 
-// lookupGate is mayLookUp for a lookup function: ErrNotFound with no
-// lookup over the budget, a gatewayError when the address could not be
-// read.
-func (r *request) lookupGate(tok string) (found func(bool), err error) {
-	found, err = r.mayLookUp(tok)
+// asGatewayError finds a gatewayError in err (only called on an error, so
+// that the success path does not allocate).
+func asGatewayError(err error) (error, bool) {
+	var gw gatewayError
+	if errors.As(err, &gw) {
+		return gw.err, true
+	}
+	return nil, false
+}
+
+// lookupGate is mayLookUp for a token lookup: ErrNotFound with no lookup
+// over the budget, a gatewayError when the address could not be read.
+func (r *request) lookupGate(tok string) (lookupTicket, error) {
+	t, err := r.mayLookUp(tok)
 	switch {
 	case errors.Is(err, errOverBudget):
-		return nil, oauth.ErrNotFound
+		return t, oauth.ErrNotFound
 	case err != nil:
-		return nil, gatewayError{err}
+		return t, gatewayError{err}
 	}
-	return found, nil
+	return t, nil
 }
 
 // knownIDs remembers client_ids that were found, by digest, so that their
@@ -273,20 +296,13 @@ func (k *knownIDs) set(d oauth.Digest, found bool) {
 }
 
 // takeClientLookup is takeUnknownLookup for a client_id: a remembered id
-// skips the budget; every lookup's outcome is remembered.
-func (r *request) takeClientLookup(id string) (found func(bool), err error) {
+// skips the budget; the lookup's outcome is remembered (settle).
+func (r *request) takeClientLookup(id string) (lookupTicket, error) {
 	d := oauth.DigestOf("client\x00" + id)
 	if r.e.knownClients.has(d) {
-		return func(ok bool) { r.e.knownClients.set(d, ok) }, nil
+		return lookupTicket{client: true, id: d}, nil
 	}
-	f, err := r.takeUnknownLookup()
-	if err != nil {
-		return nil, err
-	}
-	return func(ok bool) {
-		f(ok)
-		if ok {
-			r.e.knownClients.set(d, true)
-		}
-	}, nil
+	t, err := r.takeUnknownLookup()
+	t.client, t.id = true, d
+	return t, err
 }
