@@ -149,16 +149,6 @@ func (b *lookupBudget) sweep(now time.Time) bool {
 	return len(b.keys) < b.maxKeys
 }
 
-// size is the number of tracked addresses.
-func (b *lookupBudget) size() int {
-	if b == nil {
-		return 0
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return len(b.keys)
-}
-
 // errOverBudget: the credential could not be checked and the address has
 // spent its budget of lookups; it is answered as unknown.
 var errOverBudget = errors.New("over the budget of unknown-credential lookups")
