@@ -30,6 +30,7 @@ type serveFlags struct {
 	spoe    string
 	tlsCert string
 	tlsKey  string
+	limits  connLimits
 }
 
 func (f *serveFlags) register(fs *flag.FlagSet) {
@@ -40,6 +41,7 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.spoe, "spoe", "", "address of the HAProxy SPOE agent listener (SPOP, plaintext: keep it on loopback or a private network); off when empty")
 	fs.StringVar(&f.tlsCert, "tls-cert", "", "certificate file (PEM) for HTTPS")
 	fs.StringVar(&f.tlsKey, "tls-key", "", "private key file (PEM) for HTTPS")
+	f.limits.register(fs)
 }
 
 // runServe is `oauth2-password serve`: the engine as a standalone server.
@@ -65,6 +67,9 @@ func runServe(args []string, stderr io.Writer) error {
 		return usagef("serve: -tls-cert and -tls-key go together")
 	}
 	if err := f.check(); err != nil {
+		return err
+	}
+	if err := f.limits.check(); err != nil {
 		return err
 	}
 	conf, err := loadServeConfig(f.config)
@@ -96,6 +101,7 @@ func runServe(args []string, stderr io.Writer) error {
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          log.New(libraryLog{logger, "http server"}, "", 0),
 	}
+	ln = f.limits.apply(srv, ln)
 	scheme := "http"
 	if f.tlsCert != "" {
 		scheme = "https"
