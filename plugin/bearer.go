@@ -118,6 +118,7 @@ func nextField(s string) (field, rest string) {
 // per-request values handed to Kong (cred, vals), so that a validated
 // request makes this one allocation.
 type identity struct {
+	access   oauth.Digest // the token's digest: the key of its cache entry
 	token    oauth.AccessToken
 	consumer *consumerEntry
 	cred     Credential
@@ -174,7 +175,8 @@ func (r *request) validate(tok string) (*identity, *authFailure, error) {
 	if tok == "" {
 		return nil, failMissing, nil
 	}
-	t, err := r.tokenByAccess(oauth.DigestOf(tok))
+	access := oauth.DigestOf(tok)
+	t, err := r.tokenByAccess(access)
 	switch {
 	case isNotFound(err):
 		return nil, failInvalid, nil
@@ -220,7 +222,7 @@ func (r *request) validate(tok string) (*identity, *authFailure, error) {
 		}
 		return nil, failInvalid, nil
 	}
-	return &identity{token: t, consumer: consumer,
+	return &identity{access: access, token: t, consumer: consumer,
 		cred: Credential{ID: client.ID, ConsumerID: consumer.consumer.ID}}, nil, nil
 }
 
@@ -238,6 +240,9 @@ func (r *request) bearer() error {
 			h := newHeaderMap()
 			h[hAuthenticatedScope] = clearHeader
 			h[hAuthenticatedUserID] = clearHeader
+			if r.s.upstreamJWT {
+				h[r.s.jwtHeader] = clearHeader // only our own JWT may reach the upstream there
+			}
 			r.d.Upstream = h
 			r.d.Outcome = OutcomeOtherCredential
 			return nil
@@ -262,6 +267,9 @@ func (r *request) bearer() error {
 	r.d.AuthenticatedUserID, r.d.Scope = id.token.AuthenticatedUserID, id.token.Scope
 	r.d.Outcome = OutcomeAllowed
 	r.applyUpstream(authenticatedHeaders(id), ex)
+	if r.s.upstreamJWT {
+		return r.setUpstreamJWT(id)
+	}
 	return nil
 }
 

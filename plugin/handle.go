@@ -125,6 +125,9 @@ func (r *request) dispatch() error {
 	if err != nil {
 		return readErr("path", err)
 	}
+	if r.e.opt.Signer != nil && jwksPath(path) {
+		return r.jwksEndpoint()
+	}
 	switch endpointOf(path) {
 	case endpointToken:
 		return r.tokenEndpoint()
