@@ -118,7 +118,6 @@ func nextField(s string) (field, rest string) {
 // per-request values handed to Kong (cred, vals), so that a validated
 // request makes this one allocation.
 type identity struct {
-	access   oauth.Digest // the token's digest: the key of its cache entry
 	token    oauth.AccessToken
 	consumer *consumerEntry
 	cred     Credential
@@ -175,8 +174,8 @@ func (r *request) validate(tok string) (*identity, *authFailure, error) {
 	if tok == "" {
 		return nil, failMissing, nil
 	}
-	access := oauth.DigestOf(tok)
-	t, err := r.tokenByAccess(access)
+	r.access = oauth.DigestOf(tok)
+	t, err := r.tokenByAccess(r.access)
 	switch {
 	case isNotFound(err):
 		return nil, failInvalid, nil
@@ -200,7 +199,9 @@ func (r *request) validate(tok string) (*identity, *authFailure, error) {
 			return nil, failInvalid, nil
 		}
 	}
-	if t.AccessExpired(r.e.now()) {
+	now := r.e.now()
+	r.validAt = now.Unix()
+	if t.AccessExpired(now) {
 		return nil, failExpired, nil
 	}
 
@@ -222,7 +223,7 @@ func (r *request) validate(tok string) (*identity, *authFailure, error) {
 		}
 		return nil, failInvalid, nil
 	}
-	return &identity{access: access, token: t, consumer: consumer,
+	return &identity{token: t, consumer: consumer,
 		cred: Credential{ID: client.ID, ConsumerID: consumer.consumer.ID}}, nil, nil
 }
 

@@ -142,11 +142,11 @@ func (r *request) setUpstreamJWT(id *identity) error {
 			return err
 		}
 	}
-	now := r.e.now().Unix()
+	now := r.validAt
 	cache, _ := r.e.opt.Store.(jwtAttacher)
 	var m *mintedJWT
 	if cache != nil {
-		if v, ok := cache.Attached(id.access); ok {
+		if v, ok := cache.Attached(r.access); ok {
 			if c := v.(*mintedJWT); c.reusable(aud, r.s.jwtTTL, now) {
 				m = c
 			}
@@ -158,7 +158,7 @@ func (r *request) setUpstreamJWT(id *identity) error {
 			return err
 		}
 		if cache != nil {
-			cache.Attach(id.access, m)
+			cache.Attach(r.access, m)
 		}
 	}
 	r.d.Upstream[r.s.jwtHeader] = m.header

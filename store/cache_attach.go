@@ -50,23 +50,18 @@ func (c *Cached) Attach(access Digest, v any) {
 }
 
 // Attached returns the value attached to the cached copy of the access
-// token, if the token is cached, unexpired, and still the copy it was
-// attached to. Like CachedAccess it needs no context and allocates
-// nothing.
+// token, if the token is cached and still the copy it was attached to.
+// Like CachedAccess it needs no context and allocates nothing. It is
+// asked right after the token was validated (expiry and cache freshness
+// included), so it checks only what can have changed since: whether the
+// token is still cached, as the same copy.
 func (c *Cached) Attached(access Digest) (any, bool) {
-	now := c.o.Now()
-	if !c.live(now) {
-		return nil, false
-	}
 	k := unsafe.String(&access[0], len(access))
 	x, ok := c.tokens.Get(k)
 	if !ok {
 		return nil, false
 	}
 	e := x.(*tokenEntry)
-	if e.accessExpired(now) {
-		return nil, false
-	}
 	a, ok := c.extras.Get(k)
 	if !ok || a.(*attachment).entry != e {
 		return nil, false

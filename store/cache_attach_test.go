@@ -45,7 +45,15 @@ func TestCacheAttachmentLivesAndDiesWithToken(t *testing.T) {
 				t.Fatal(err)
 			}
 		}},
-		{"expired", func(store.Token) { clk.Add(11 * time.Second) }},
+		// Validation of an expired token (a cache miss, then the store)
+		// drops its entry, and the attachment with it.
+		{"expired", func(tok store.Token) {
+			clk.Add(11 * time.Second)
+			if _, ok := c.CachedAccess(tok.Access); ok {
+				t.Fatal("an expired token served from the cache")
+			}
+			c.TokenByAccess(t.Context(), tok.Access)
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tok := newCached(10)

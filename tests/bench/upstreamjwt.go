@@ -108,13 +108,25 @@ func measureUpstreamJWT(ctx context.Context, bin, dir string, o options) (upstre
 			if err != nil {
 				return err
 			}
-			if !res.Proxied || res.Status != 200 || res.RoundTrips != 4 {
+			// 4 round trips; 5 when the consumer cache (-consumer-cache-ttl)
+			// has just expired and the consumer is loaded again.
+			if !res.Proxied || res.Status != 200 || res.RoundTrips-res.Calls["kong.client.load_consumer"] != 4 {
 				return fmt.Errorf("validation on %s answered %d with %d round trips", name, res.Status, res.RoundTrips)
 			}
 			if h := res.Upstream.Header["authorization"]; wantJWT && (len(h) != 1 || strings.Count(h[0], ".") != 2) {
 				return fmt.Errorf("no JWT upstream on %s", name)
 			}
 			return nil
+		}
+	}
+	// One request each first: it loads the consumer (one PDK call more).
+	for name, host := range map[string]string{service: routeHost, jwtService: jwtHost} {
+		tok := plainTok
+		if name == jwtService {
+			tok = jwtTok
+		}
+		if _, err := p.host.Do(ctx, name, &konghost.Request{Host: host, Path: "/orders", Header: map[string][]string{"Authorization": {"Bearer " + tok}}}); err != nil {
+			return rows, err
 		}
 	}
 	for _, c := range o.concurrency {

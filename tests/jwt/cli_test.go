@@ -42,6 +42,8 @@ func TestKeysCLIAndFlags(t *testing.T) {
 		{[]string{"serve", "-config", conf, "-database-url", db, "-issuer", issuer, "-signing-key", junk}, 2, "junk.pem"},
 		{[]string{"serve", "-config", conf, "-database-url", db, "-issuer", "https://a.example/?x=1", "-signing-key", existing}, 2, "no query or fragment"},
 		{[]string{"serve", "-config", conf, "-database-url", db}, 2, "services.orders: upstream_jwt: the server has no signing key"},
+		{[]string{"-kong-prefix", t.TempDir(), "-database-url", db, "-issuer", issuer}, 2, "-issuer needs -signing-key"},
+		{[]string{"-kong-prefix", t.TempDir(), "-database-url", db, "-issuer", issuer, "-signing-key", junk}, 2, "junk.pem"},
 	} {
 		_, stderr, code := harness.RunCLI(t, "", tc.args...)
 		msg := strings.TrimSpace(string(stderr))
