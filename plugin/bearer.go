@@ -181,7 +181,8 @@ func (r *request) validate(tok string) (*identity, *authFailure, error) {
 	if tok == "" {
 		return nil, failMissing, nil
 	}
-	t, err := r.tokenByAccess(tok, oauth.DigestOf(tok))
+	r.access = oauth.DigestOf(tok)
+	t, err := r.tokenByAccess(tok, r.access)
 	if err != nil {
 		if gw, ok := asGatewayError(err); ok {
 			return nil, nil, gw
@@ -210,7 +211,9 @@ func (r *request) validate(tok string) (*identity, *authFailure, error) {
 			return nil, failInvalid, nil
 		}
 	}
-	if t.AccessExpired(r.e.now()) {
+	now := r.e.now()
+	r.validAt = now.Unix()
+	if t.AccessExpired(now) {
 		return nil, failExpired, nil
 	}
 
@@ -250,6 +253,9 @@ func (r *request) bearer() error {
 			h := newHeaderMap()
 			h[hAuthenticatedScope] = clearHeader
 			h[hAuthenticatedUserID] = clearHeader
+			if r.s.upstreamJWT {
+				h[r.s.jwtHeader] = clearHeader // only our own JWT may reach the upstream there
+			}
 			r.d.Upstream = h
 			r.d.Outcome = OutcomeOtherCredential
 			return nil
@@ -274,6 +280,9 @@ func (r *request) bearer() error {
 	r.d.AuthenticatedUserID, r.d.Scope = id.token.AuthenticatedUserID, id.token.Scope
 	r.d.Outcome = OutcomeAllowed
 	r.applyUpstream(authenticatedHeaders(id), ex)
+	if r.s.upstreamJWT {
+		return r.setUpstreamJWT(id)
+	}
 	return nil
 }
 

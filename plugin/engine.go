@@ -56,6 +56,10 @@ type Options struct {
 	// token, secret, password or provision key.
 	Log *slog.Logger
 
+	// Signer signs upstream JWTs (upstream_jwt) and publishes their keys;
+	// nil: no signing key, and upstream_jwt is refused.
+	Signer Signer
+
 	// Observer, when set, is told of every request a front carried out
 	// (Engine.Observe): the binary's metrics.
 	Observer Observer

@@ -83,6 +83,7 @@ type Cached struct {
 	o       CacheOptions
 	tokens  *gocache.Cache
 	clients *gocache.Cache
+	extras  *gocache.Cache // values attached to cached tokens (cache_attach.go)
 	queries atomic.Int64
 
 	// gen changes before every eviction. A read that fetched from the
@@ -120,6 +121,7 @@ func NewCached(s Store, o CacheOptions) *Cached {
 		o:       o,
 		tokens:  gocache.New(o.MaxTTL, cleanup),
 		clients: gocache.New(o.MaxTTL, cleanup),
+		extras:  gocache.New(o.MaxTTL, cleanup),
 		syncMu:  make(chan struct{}, 1),
 		created: o.Now(),
 	}
@@ -256,6 +258,7 @@ func (c *Cached) Sync(ctx context.Context) error {
 					continue
 				}
 				c.tokens.Delete(string(ch.Access[:]))
+				c.extras.Delete(string(ch.Access[:]))
 			}
 		}
 		c.after = newest
@@ -285,12 +288,14 @@ func (c *Cached) flush() {
 	c.gen.Add(1)
 	c.tokens.Flush()
 	c.clients.Flush()
+	c.extras.Flush()
 }
 
 // evict drops one cached token.
 func (c *Cached) evict(access Digest) {
 	c.gen.Add(1)
 	c.tokens.Delete(string(access[:]))
+	c.extras.Delete(string(access[:]))
 }
 
 // afterWrite brings this process's cache up to date with a write it just

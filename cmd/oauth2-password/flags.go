@@ -27,6 +27,7 @@ type engineFlags struct {
 	purgeBatch  int
 	metricsAddr string // "" = no metrics listener
 	logFormat   string
+	signing     signingFlags // upstream JWT keys (cli_keys.go)
 }
 
 func (f *engineFlags) register(fs *flag.FlagSet) {
@@ -54,6 +55,7 @@ func (f *engineFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&e.AuthenticateCAFile, "authenticate-ca-file", "", "PEM file of CA certificates trusted for an https authenticate_url, besides the system's")
 	fs.StringVar(&f.metricsAddr, "metrics", "", "serve Prometheus metrics on /metrics at this address (e.g. 127.0.0.1:9542), a listener of their own; default off")
 	fs.StringVar(&f.logFormat, "log-format", "text", "log line format on stderr: text or json")
+	f.signing.register(fs)
 }
 
 // check refuses values the engine or the cache would bend silently: a sync
@@ -108,6 +110,9 @@ func (f *engineFlags) start(ctx context.Context, defaultPath string, log *slog.L
 	lo := store.LazyOptions{Cache: f.cache, PurgeEvery: f.purgeEvery, PurgeBatch: f.purgeBatch, Log: log}
 	o := f.engine
 	o.Log = log
+	if o.Signer, _, err = f.signing.signer(); err != nil {
+		return nil, nil, err
+	}
 	var m *metrics.Metrics
 	if f.metricsAddr != "" {
 		m = metrics.New(version)

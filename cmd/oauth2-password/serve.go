@@ -6,9 +6,11 @@ import (
 	"flag"
 	"io"
 	"log"
+	"maps"
 	"net"
 	"net/http"
 	"os/signal"
+	"slices"
 	"syscall"
 	"time"
 
@@ -97,7 +99,7 @@ func runServe(args []string, stderr io.Writer) error {
 		return errorf("serve: %v", err)
 	}
 	srv := &http.Server{
-		Handler:           newServeMux(conf, services, st, f.engine.MaxBodyBytes),
+		Handler:           addWellKnown(newServeMux(conf, services, st, f.engine.MaxBodyBytes), engine, f.signing.issuer, slices.Collect(maps.Keys(services))),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          log.New(libraryLog{logger, "http server"}, "", 0),
 	}

@@ -29,6 +29,7 @@ type report struct {
 	queries       float64
 	crossNode     crossNode
 	heapPerToken  float64
+	upstreamJWT   upstreamJWTRows
 	goBench       *goBench
 	wall          time.Duration
 }
@@ -120,6 +121,7 @@ func (r *report) print(w io.Writer) {
 			ms(v.ours.quantile(0.50)), ms(v.ours.quantile(0.99)), us(oc.plugin), us(oc.self),
 			ms(v.floor.quantile(0.50)), ms(v.floor.quantile(0.99)), us(fc.plugin), us(fc.self))
 	}
+	r.printUpstreamJWT(p)
 	for _, is := range r.serveIssuance {
 		rt := 1 / pairedCost(is.ours, is.raw)
 		p("| serve: token issuance through the HTTP token endpoint, %s, concurrency %d: tokens/s | %s | %s %s | %.2f× (median of round pairs) | ≥ 0.7× | %s |",
