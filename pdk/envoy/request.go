@@ -114,7 +114,7 @@ func (q *request) IsTrustedIP(ip string) (bool, error) { return q.trusted.Contai
 // x-envoy-external-address, which Envoy sets to the client address it
 // found, is believed instead. Throttling keys on it.
 func (q *request) ForwardedIP() (string, error) {
-	if q.trusted.Contains(q.peer) {
+	if q.trusted != nil && q.trusted.Contains(q.peer) {
 		ext, _ := q.Header("x-envoy-external-address")
 		if a, err := netip.ParseAddr(strings.TrimSpace(ext)); err == nil {
 			return a.Unmap().String(), nil
