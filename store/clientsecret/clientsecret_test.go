@@ -207,7 +207,7 @@ func TestVerifierBoundsSlowHashes(t *testing.T) {
 	}
 	var running, peak atomic.Int32
 	release := make(chan struct{})
-	v.slow = func(p, s string) bool {
+	v.slow = func(string, string) bool {
 		n := running.Add(1)
 		for {
 			old := peak.Load()
@@ -217,7 +217,7 @@ func TestVerifierBoundsSlowHashes(t *testing.T) {
 		}
 		<-release
 		running.Add(-1)
-		return verifySlow(p, s)
+		return false // the test is about the slots, not the hash
 	}
 	var wg sync.WaitGroup
 	for range 8 {
