@@ -11,14 +11,20 @@ import (
 	"github.com/oauth2-password/oauth2-password/tests/harness"
 )
 
-// TestThrottleThroughNginx: behind nginx (deploy/nginx/nginx.conf, which
-// sends the client's address in X-Forwarded-For) and serve's trusted_ips
-// (nginx's address), serve throttles each client address apart: wrong
+// TestThrottleThroughProxies: behind nginx and Caddy (deploy/, which send
+// the client's address in X-Forwarded-For) and serve's trusted_ips (the
+// proxy's address), serve throttles each client address apart: wrong
 // secrets from 127.0.0.2 lock out 127.0.0.2, not 127.0.0.3, and a client
 // cannot pick another key by sending its own X-Forwarded-For.
-func TestThrottleThroughNginx(t *testing.T) {
+func TestThrottleThroughProxies(t *testing.T) {
+	for _, name := range proxyNames {
+		t.Run(name, func(t *testing.T) { testThrottleThrough(t, name) })
+	}
+}
+
+func testThrottleThrough(t *testing.T, name string) {
 	b := startBackend(t, harness.SQLiteURL(t), "-throttle-failures", "3")
-	p := proxyFor(t, "nginx", b.serveAddr(), b.api.addr())
+	p := proxyFor(t, name, b.serveAddr(), b.api.addr())
 	from := func(ip string) *http.Client {
 		tr := p.hc.Transport.(*http.Transport).Clone()
 		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
@@ -45,7 +51,7 @@ func TestThrottleThroughNginx(t *testing.T) {
 	attacker, victim := from("127.0.0.2"), from("127.0.0.3")
 	for i := range 3 {
 		if st := send(attacker, "wrong"); st != 400 {
-			t.Fatalf("wrong secret %d from 127.0.0.2: %d, want 400 invalid_client", i+1, st)
+			t.Fatalf("%s: wrong secret %d from 127.0.0.2: %d, want 400 invalid_client", name, i+1, st)
 		}
 	}
 	if st := send(attacker, b.bob.Secret); st != 429 {
