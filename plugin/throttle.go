@@ -16,8 +16,9 @@ import (
 //
 // Failures are counted per (client_id, client address): the presented
 // client_id, known or not (so that a lockout never tells whether a client
-// exists), and the direct peer's address, an IPv6 address by its /64 (one
-// host usually holds a whole /64). client_ids are public (RFC 6749 §2.2):
+// exists), and the client's address (Request.ForwardedIP: Kong's
+// get_forwarded_ip, serve's trusted_ips and X-Forwarded-For), an IPv6
+// address by its /64 (one host usually holds a whole /64). client_ids are public (RFC 6749 §2.2):
 // counting per client_id alone would let anyone lock every user of an app
 // out by sending wrong secrets for its client_id. So failures from one
 // address never throttle another, and a correct request from an address
@@ -29,9 +30,12 @@ import (
 // A request that names no client fails anyway and is not counted.
 //
 // Asking Kong for the client address is a PDK round trip: it is asked only
-// when the client_id has failures on record (from any address) or when a
-// failure is to be counted, so that a request of a client in good standing
-// costs none.
+// when the client_id has failures on record (from any address), when a
+// failure is to be counted or when a slow secret hash is ahead, so that a
+// request of a client in good standing costs none.
+//
+// Concurrent attempts cannot pass the allowance (see authFailed and
+// reserveAuth below, and docs/security-throttling.md).
 //
 // The state is per process (each Kong node and each worker's plugin server
 // counts for itself) and bounded: at most MaxKeys keys, each a 32-byte
