@@ -12,6 +12,7 @@ import (
 	"github.com/oauth2-password/oauth2-password/plugin"
 	"github.com/oauth2-password/oauth2-password/plugin/metrics"
 	"github.com/oauth2-password/oauth2-password/store"
+	"github.com/oauth2-password/oauth2-password/store/clientsecret"
 )
 
 // engineFlags are the process settings Kong mode and serve mode share:
@@ -26,6 +27,7 @@ type engineFlags struct {
 	purgeEvery  time.Duration
 	purgeBatch  int
 	metricsAddr string // "" = no metrics listener
+	slowHashes  int    // -slow-hash-concurrency: clientsecret.Default's bound
 	logFormat   string
 	signing     signingFlags // upstream JWT keys (cli_keys.go)
 }
@@ -52,6 +54,9 @@ func (f *engineFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&e.LoginUserThrottleFailures, "login-user-throttle-failures", e.LoginUserThrottleFailures, "failed logins per username from any address within -login-user-throttle-window before the username is answered 429; 0 turns it off")
 	fs.DurationVar(&e.LoginUserThrottleWindow, "login-user-throttle-window", e.LoginUserThrottleWindow, "window of -login-user-throttle-failures")
 	fs.DurationVar(&e.LoginFailureFloor, "login-failure-floor", e.LoginFailureFloor, "least time a failed login takes to answer, so that a fast \"no such user\" looks like a slow \"wrong password\"")
+	fs.IntVar(&f.slowHashes, "slow-hash-concurrency", clientsecret.DefaultConcurrency, "most slow client-secret hashes (argon2id, 19 MiB each; Kong's PBKDF2) run at once in the process; default: the number of CPUs")
+	fs.IntVar(&e.LoginConcurrency, "login-concurrency", e.LoginConcurrency, "most calls to login backends (authenticate_url) in flight at once in the process")
+	fs.DurationVar(&e.SlowWait, "slow-wait", e.SlowWait, "longest a token request waits for a slow-hash or login-backend slot before it is answered 503 temporarily_unavailable with Retry-After")
 	fs.StringVar(&e.AuthenticateCAFile, "authenticate-ca-file", "", "PEM file of CA certificates trusted for an https authenticate_url, besides the system's")
 	fs.StringVar(&f.metricsAddr, "metrics", "", "serve Prometheus metrics on /metrics at this address (e.g. 127.0.0.1:9542), a listener of their own; default off")
 	fs.StringVar(&f.logFormat, "log-format", "text", "log line format on stderr: text or json")
@@ -78,6 +83,8 @@ func (f *engineFlags) check() error {
 		return usagef("-throttle-failures must be 0 or more, -throttle-window and -throttle-max-keys more than 0")
 	case e.LoginThrottleFailures < 0 || e.LoginUserThrottleFailures < 0 || e.LoginUserThrottleWindow <= 0 || e.LoginFailureFloor < 0:
 		return usagef("-login-throttle-failures, -login-user-throttle-failures and -login-failure-floor must be 0 or more, -login-user-throttle-window more than 0")
+	case f.slowHashes <= 0 || e.LoginConcurrency <= 0 || e.SlowWait <= 0:
+		return usagef("-slow-hash-concurrency, -login-concurrency and -slow-wait must be more than 0")
 	case f.logFormat != "text" && f.logFormat != "json":
 		return usagef("-log-format must be text or json, not %q", f.logFormat)
 	}
@@ -108,6 +115,7 @@ func (f *engineFlags) start(ctx context.Context, defaultPath string, log *slog.L
 		url = "sqlite:" + defaultPath
 	}
 	lo := store.LazyOptions{Cache: f.cache, PurgeEvery: f.purgeEvery, PurgeBatch: f.purgeBatch, Log: log}
+	clientsecret.Default.SetConcurrency(f.slowHashes)
 	o := f.engine
 	o.Log = log
 	if o.Signer, _, err = f.signing.signer(); err != nil {

@@ -63,8 +63,8 @@ type PDK interface {
 //	  ... plain HTTP with accept_http_if_already_terminated      9  + ClientIP IsTrustedIP
 //	  ... non-global plugin on a route, password grant           8  + ServiceID
 //	  ... body of another content type (not read)                6  - RawBody
-//	  ... failed client authentication or provision_key         +1  + ClientIP (the throttling key; also every request of that client_id for a window after)
-//	  ... username and password (authenticate_url)              +1  + ClientIP (the login throttling key)
+//	  ... failed client authentication or provision_key         +1  + ForwardedIP (the throttling key; also every request of that client_id for a window after, and a secret kept as a slow hash)
+//	  ... username and password (authenticate_url)              +1  + ForwardedIP (the login throttling key)
 //	revoke / introspect endpoint: as the token endpoint          7+
 //
 // Store calls are not PDK calls: they go to the token store (cached).

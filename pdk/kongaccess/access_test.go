@@ -96,7 +96,7 @@ func TestPDKCallCounts(t *testing.T) {
 			tokenForm(f)
 			f.body = []byte(url.Values{"grant_type": {"password"}, "client_id": {"app"}, "client_secret": {testSecret},
 				"username": {"alice"}, "password": {"pw"}}.Encode())
-		}}, []string{"Path", "Method", "Headers", "RawQuery", "RawBody", "Scheme", "ClientIP", "Exit"}},
+		}}, []string{"Path", "Method", "Headers", "RawQuery", "RawBody", "Scheme", "ForwardedIP", "Exit"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			v.t = t

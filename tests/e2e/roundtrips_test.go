@@ -21,6 +21,7 @@ const (
 	mRawBody     = "kong.request.get_raw_body"
 	mScheme      = "kong.request.get_scheme"
 	mClientIP    = "kong.client.get_ip"
+	mForwardedIP = "kong.client.get_forwarded_ip" // the throttles' client address
 	mTrusted     = "kong.ip.is_trusted"
 	mService     = "kong.router.get_service"
 	mAuth        = "kong.client.authenticate"
@@ -119,7 +120,7 @@ func TestPDKRoundTrips(t *testing.T) {
 			header: http.Header{"Content-Type": {"text/plain"}}, body: grant, status: 400,
 			// The secret is in the unread body: a failed client
 			// authentication, counted against the client_id and address.
-			want: calls(mPath, mMethod, mHeaders, mRawQuery, mScheme, mClientIP, mExit)},
+			want: calls(mPath, mMethod, mHeaders, mRawQuery, mScheme, mForwardedIP, mExit)},
 		{name: "token endpoint, no client_id (not counted)", method: "POST", url: "https://svc.test/oauth2/token",
 			header: formCT, body: "grant_type=password", status: 400,
 			want: calls(mPath, mMethod, mHeaders, mRawQuery, mRawBody, mScheme, mExit)},
