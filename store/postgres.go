@@ -47,6 +47,10 @@ const migrateLockKey int64 = 0x6f61757468327077
 // OpenPostgres connects to the PostgreSQL database at url (postgres:// or
 // postgresql://). It does not migrate; Open does.
 func OpenPostgres(ctx context.Context, url string) (*Postgres, error) {
+	url, err := NormalizePostgresURL(url)
+	if err != nil {
+		return nil, err
+	}
 	connector, err := PostgresConnector(url)
 	if err != nil {
 		return nil, err
@@ -86,6 +90,10 @@ func PostgresConnector(url string) (*pq.Connector, error) {
 	// Parsed here rather than at the first connection, whose error would
 	// carry lib/pq's parse error: url.Parse's quote the URL, password
 	// included. lib/pq's own (a bad sslmode…) name the setting only.
+	url, err := NormalizePostgresURL(url)
+	if err != nil {
+		return nil, err
+	}
 	cfg, err := pq.NewConfig(url)
 	if err != nil {
 		if ue := (*neturl.Error)(nil); errors.As(err, &ue) {
