@@ -96,6 +96,12 @@ func (l *Lazy) SyncAge() time.Duration {
 	return time.Since(l.created)
 }
 
+// ListenerUp is Cached.ListenerUp once the store is open, else false.
+func (l *Lazy) ListenerUp() bool {
+	c := l.cur.Load()
+	return c != nil && c.ListenerUp()
+}
+
 // Close closes the store if it was opened.
 func (l *Lazy) Close() {
 	if c := l.cur.Load(); c != nil {

@@ -14,7 +14,8 @@ import (
 // Postgres is the store for Kong clusters: every node shares one database.
 type Postgres struct {
 	*sqlStore
-	url string
+	url   string
+	guard *demoteGuard // drops connections to a demoted primary
 }
 
 var _ notifier = (*Postgres)(nil)
@@ -55,7 +56,8 @@ func OpenPostgres(ctx context.Context, url string) (*Postgres, error) {
 	if err != nil {
 		return nil, err
 	}
-	db := sql.OpenDB(connector)
+	guard := &demoteGuard{}
+	db := sql.OpenDB(guardedConnector{connector, guard})
 	// A plugin process serves one Kong worker's requests; 16 connections
 	// keep latency flat under bursts without starving a shared server
 	// (max_connections is 100 by default and a cluster has many nodes).
@@ -67,7 +69,7 @@ func OpenPostgres(ctx context.Context, url string) (*Postgres, error) {
 		db.Close()
 		return nil, fmt.Errorf("store: connect to PostgreSQL %s: %w", redactURL(url), err)
 	}
-	return &Postgres{&sqlStore{db: db, d: pgDialect}, url}, nil
+	return &Postgres{&sqlStore{db: db, d: pgDialect}, url, guard}, nil
 }
 
 // PostgresConnector is lib/pq's connector for url as the store uses it:

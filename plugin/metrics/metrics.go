@@ -33,6 +33,7 @@ const (
 	StoreCallDuration = namespace + "_store_call_duration_seconds"
 	StoreReady        = namespace + "_store_ready"
 	CacheSyncAge      = namespace + "_cache_sync_age_seconds"
+	ListenerUp        = namespace + "_change_listener_up"
 	ThrottleKeys      = namespace + "_throttle_keys"
 	BuildInfo         = namespace + "_build_info"
 )
@@ -199,6 +200,16 @@ func (m *Metrics) WatchStore(s StoreState) {
 			Help: "Seconds since the last successful read of the change feed began: how late a revocation made elsewhere may be honoured here."},
 			func() float64 { return s.SyncAge().Seconds() }),
 	)
+	if l, ok := s.(interface{ ListenerUp() bool }); ok {
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: ListenerUp,
+			Help: "1 while the PostgreSQL LISTEN session is open and hears its own probe (revocations elsewhere honoured within milliseconds), else 0: reconnecting, switched off behind pgbouncer, or the embedded store (the change-feed poll, -cache-sync-interval, covers)."},
+			func() float64 {
+				if l.ListenerUp() {
+					return 1
+				}
+				return 0
+			}))
+	}
 }
 
 // EngineState is what the engine gauges read at scrape time
