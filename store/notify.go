@@ -62,7 +62,7 @@ const probeTimeout = 5 * time.Second
 
 // Backoff between two LISTEN sessions: from listenRetryMin doubling up to
 // listenRetryMax. pq.Listener reconnects a lost connection on its own (100
-// ms doubling to 2 s); this backoff is for a session that connected but
+// ms doubling to 500 ms); this backoff is for a session that connected but
 // could not LISTEN or did not hear its probe.
 const (
 	listenRetryMin = 250 * time.Millisecond
@@ -129,7 +129,11 @@ var errSilent = errors.New("the LISTEN session receives no notifications (its pr
 // refused, probe unheard) or ctx is done; heard reports whether a probe
 // came back at least once.
 func (c *Cached) listenSession(ctx context.Context, n notifier, url string, st *listenerLog) (heard bool, _ error) {
-	l := pq.NewListener(url, 100*time.Millisecond, 2*time.Second, func(ev pq.ListenerEventType, err error) {
+	// Reconnect every 100 ms doubling to 500 ms: after a failover the new
+	// primary is found within half a second of accepting connections, so
+	// that a revocation made during the switch is honoured within a
+	// second; a refused connection on loopback or a LAN costs little.
+	l := pq.NewListener(url, 100*time.Millisecond, 500*time.Millisecond, func(ev pq.ListenerEventType, err error) {
 		switch ev {
 		case pq.ListenerEventConnectionAttemptFailed, pq.ListenerEventDisconnected:
 			st.down(err)

@@ -30,7 +30,7 @@ func NormalizePostgresURL(u string) (string, error) {
 	at := strings.LastIndex(authority, "@")
 	userinfo, hostlist := authority[:at+1], authority[at+1:]
 	if !strings.Contains(hostlist, ",") {
-		return u, nil // lib/pq reports what does not parse (PostgresConnector)
+		return writerDefault(u), nil
 	}
 	parsed, err := url.Parse(scheme + "://" + userinfo + tail)
 	if err != nil {
@@ -52,7 +52,28 @@ func NormalizePostgresURL(u string) (string, error) {
 	q.Set("host", strings.Join(hosts, ","))
 	q.Set("port", strings.Join(ports, ","))
 	parsed.RawQuery = q.Encode()
-	return parsed.String(), nil
+	return writerDefault(parsed.String()), nil
+}
+
+// writerDefault adds target_session_attrs=read-write to a URL with several
+// hosts that does not say which it wants. lib/pq's default, "any", takes
+// the first host that answers, which after a failover may be the old
+// primary come back as a standby: every write would then fail with
+// SQLSTATE 25006, and the migrations and the purge with it. The store
+// writes, so it wants the primary; a URL that names another
+// target_session_attrs keeps it.
+func writerDefault(u string) string {
+	parsed, err := url.Parse(u)
+	if err != nil {
+		return u
+	}
+	q := parsed.Query()
+	if !strings.Contains(q.Get("host"), ",") || q.Has("target_session_attrs") {
+		return u
+	}
+	q.Set("target_session_attrs", "read-write")
+	parsed.RawQuery = q.Encode()
+	return parsed.String()
 }
 
 // splitHostPort splits one entry of a host list: "a", "a:5433", "[::1]",
