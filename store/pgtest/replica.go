@@ -49,11 +49,6 @@ func (s *Server) StartStandby(t testing.TB, o StandbyOptions) *Server {
 func (s *Server) standby(o StandbyOptions) (*Server, error) {
 	// The primary's pg_hba.conf from initdb -A trust already admits
 	// replication connections from 127.0.0.1; wal_level is replica.
-	if o.Synchronous {
-		if err := s.exec(`ALTER SYSTEM SET synchronous_standby_names = '*'`, `SELECT pg_reload_conf()`); err != nil {
-			return nil, err
-		}
-	}
 	st := &Server{bin: s.bin, runAs: s.runAs}
 	base := os.TempDir()
 	if len(base) > 60 {
@@ -89,6 +84,11 @@ func (s *Server) standby(o StandbyOptions) (*Server, error) {
 	}
 	st.url = st.dbURL(strings.TrimPrefix(mustPath(s.url), "/"))
 	if o.Synchronous {
+		// Set after the base backup, so that the standby does not copy
+		// it: promoted, it has no standby of its own to wait for.
+		if err := s.exec(`ALTER SYSTEM SET synchronous_standby_names = '*'`, `SELECT pg_reload_conf()`); err != nil {
+			return st, err
+		}
 		// Wait until the primary counts it as synchronous: before that,
 		// commits are acknowledged without it.
 		if err := s.waitSync(); err != nil {
