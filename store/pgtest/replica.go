@@ -86,7 +86,7 @@ func (s *Server) standby(o StandbyOptions) (*Server, error) {
 	if o.Synchronous {
 		// Set after the base backup, so that the standby does not copy
 		// it: promoted, it has no standby of its own to wait for.
-		if err := s.exec(`ALTER SYSTEM SET synchronous_standby_names = '*'`, `SELECT pg_reload_conf()`); err != nil {
+		if err := s.Exec(`ALTER SYSTEM SET synchronous_standby_names = '*'`, `SELECT pg_reload_conf()`); err != nil {
 			return st, err
 		}
 		// Wait until the primary counts it as synchronous: before that,
@@ -127,8 +127,8 @@ func (s *Server) waitSync() error {
 	}
 }
 
-// exec runs statements on the maintenance database.
-func (s *Server) exec(stmts ...string) error {
+// Exec runs statements on the maintenance database.
+func (s *Server) Exec(stmts ...string) error {
 	db, err := sql.Open("postgres", s.admin)
 	if err != nil {
 		return err
