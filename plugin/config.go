@@ -46,6 +46,10 @@ type Config struct {
 	AuthenticateHeaders map[string]string `json:"authenticate_headers"`
 	AuthenticateParams  []string          `json:"authenticate_params"`
 
+	// RefreshTokenGracePeriod (seconds, default 0: Kong's behaviour) lets
+	// a client retry a refresh whose answer it lost (flow_refresh_grace.go).
+	RefreshTokenGracePeriod *int `json:"refresh_token_grace_period"`
+
 	// Added by Kong to every instance config (kong/PROTOCOL.md);
 	// unexported so that they stay out of the schema.
 	serviceID   string
@@ -71,6 +75,10 @@ const (
 	defaultRefreshTokenTTL = 1209600
 	defaultAuthHeaderName  = "authorization"
 	maxRefreshTokenTTL     = 100000000 // Kong's DAO_MAX_TTL
+	// maxRefreshGrace bounds refresh_token_grace_period: a retry comes
+	// within seconds; a long window would let a stolen refresh token be
+	// used beside the client's without revoking the family.
+	maxRefreshGrace = 300
 )
 
 // UnmarshalJSON decodes Kong's instance config. It never fails: an error
@@ -133,6 +141,7 @@ func (c *Config) UnmarshalJSON(data []byte) error {
 			}
 			return nil
 		}},
+		{"refresh_token_grace_period", intField(&c.RefreshTokenGracePeriod)},
 		{"service_id", plainStr(&c.serviceID)},
 		{"route_id", plainStr(&c.routeID)},
 		{"__ws_id", plainStr(&c.workspaceID)},
@@ -216,6 +225,9 @@ type settings struct {
 	login        loginBackend
 	loginTimeout time.Duration
 	loginParams  []string // request parameters passed to the backend
+
+	// refreshGrace is refresh_token_grace_period; 0 = off.
+	refreshGrace time.Duration
 }
 
 // settings validates the config once per instance. The error message names
@@ -290,6 +302,12 @@ func (c *Config) validate() (*settings, error) {
 	s.acceptHTTP = boolOr(c.AcceptHTTPIfAlreadyTerminated)
 	if err := c.validateLogin(s); err != nil {
 		return nil, err
+	}
+	if g := c.RefreshTokenGracePeriod; g != nil {
+		if *g < 0 || *g > maxRefreshGrace {
+			return nil, fmt.Errorf("refresh_token_grace_period: value should be between 0 and %d", maxRefreshGrace)
+		}
+		s.refreshGrace = time.Duration(*g) * time.Second
 	}
 	return s, nil
 }

@@ -43,6 +43,8 @@ func TestDump(t *testing.T) {
 		"authenticate_timeout": "integer",
 		"authenticate_headers": "map",
 		"authenticate_params":  "array",
+		// Retries of a refresh whose answer was lost (HA docs).
+		"refresh_token_grace_period": "integer",
 	}
 	var got []string
 	for _, f := range info.Fields {
