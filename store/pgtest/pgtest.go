@@ -58,7 +58,7 @@ type Server struct {
 	// settings are extra -c NAME=VALUE of this server (replicas).
 	settings []string
 	mu       sync.Mutex
-	closed  bool
+	closed   bool
 }
 
 // Main runs the tests of m with a Server in *srv and exits. If no server

@@ -44,8 +44,8 @@ func newPrimary(t *testing.T) *pgtest.Server {
 
 // serveNode is `oauth2-password serve` with one service, api.
 type serveNode struct {
-	s       *harness.Serve
-	client  harness.Client
+	s          *harness.Serve
+	client     harness.Client
 	metricsURL string
 }
 
