@@ -16,6 +16,13 @@ import (
 // unchanged. A host list it cannot rewrite safely is an error whose text
 // shows the working form; the error never shows a password.
 func NormalizePostgresURL(u string) (string, error) {
+	return normalizePostgresURL(u, true)
+}
+
+// normalizePostgresURL is NormalizePostgresURL; writer adds
+// target_session_attrs=read-write to a host list that names none (the
+// store's own URL), a read-replica URL keeps lib/pq's default.
+func normalizePostgresURL(u string, writer bool) (string, error) {
 	if !IsPostgresURL(u) {
 		return u, nil
 	}
@@ -30,6 +37,9 @@ func NormalizePostgresURL(u string) (string, error) {
 	at := strings.LastIndex(authority, "@")
 	userinfo, hostlist := authority[:at+1], authority[at+1:]
 	if !strings.Contains(hostlist, ",") {
+		if !writer {
+			return u, nil
+		}
 		return writerDefault(u), nil
 	}
 	parsed, err := url.Parse(scheme + "://" + userinfo + tail)
@@ -52,6 +62,9 @@ func NormalizePostgresURL(u string) (string, error) {
 	q.Set("host", strings.Join(hosts, ","))
 	q.Set("port", strings.Join(ports, ","))
 	parsed.RawQuery = q.Encode()
+	if !writer {
+		return parsed.String(), nil
+	}
 	return writerDefault(parsed.String()), nil
 }
 

@@ -102,7 +102,7 @@ func (f *Formation) URL() string {
 // the secondary is the new primary; it returns how long that took.
 func (f *Formation) PerformFailover() (time.Duration, error) {
 	start := time.Now()
-	out, err := f.autoctl(context.Background(), "perform", "failover", "--pgdata", f.pgdata("monitor"))
+	out, err := f.autoctl(context.Background(), "perform", "failover", "--wait", "170", "--pgdata", f.pgdata("monitor"))
 	if err != nil {
 		return 0, fmt.Errorf("pg_autoctl perform failover: %v\n%s", err, tail(out, 2000))
 	}
