@@ -34,11 +34,9 @@ type Formation struct {
 // deleted when the test ends.
 func StartFormation(t testing.TB) *Formation {
 	t.Helper()
-	pgautoctl, err := exec.LookPath("pg_autoctl")
-	if err != nil {
+	if _, err := exec.LookPath("pg_autoctl"); err != nil {
 		t.Fatal("pgtest: pg_autoctl not found: install pg-auto-failover-cli and postgresql-15-auto-failover")
 	}
-	_ = pgautoctl
 	bin, err := findBin()
 	if err != nil {
 		t.Fatal(err)
