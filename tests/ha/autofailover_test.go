@@ -17,6 +17,7 @@ import (
 // token answered 200 is on the new primary, nothing but 200 and 503 is
 // answered, and the LISTEN session is back on the new primary.
 func TestPgAutoFailover(t *testing.T) {
+	t.Parallel() // after the failover tests, whose windows are timed alone
 	start := time.Now()
 	t.Cleanup(func() { t.Logf("wall time %v", time.Since(start).Round(10*time.Millisecond)) })
 	f := pgtest.StartFormation(t)

@@ -21,6 +21,7 @@ import (
 // the pool drops the connections to the demoted server instead of
 // handing them out again.
 func TestDemotedPrimaryDropped(t *testing.T) {
+	t.Parallel() // after the failover tests, whose windows are timed alone
 	primary := newPrimary(t)
 	standby := primary.StartStandby(t, pgtest.StandbyOptions{Synchronous: true})
 	url := pgtest.MultiHostURL(primary.URL(), primary, standby)

@@ -7,5 +7,8 @@
 // under pg_auto_failover, a real failover manager.
 //
 // Every test starts servers of its own, so that stopping them disturbs no
-// other test.
+// other test. The failover tests run one at a time, first, so that their
+// unavailable windows are measured on a quiet machine; the others then
+// run in parallel (the pg_auto_failover run mostly waits for its
+// manager).
 package ha

@@ -13,6 +13,7 @@ import (
 // revocation by the admin CLI is then honoured within a second, although
 // the node reads the change feed only every 30 s.
 func TestListenerSurvivesRestart(t *testing.T) {
+	t.Parallel() // after the failover tests, whose windows are timed alone
 	pg := newPrimary(t)
 	client := harness.CreateClient(t, pg.URL(), "bob", "web")
 	n := startServe(t, pg.URL(), client, nodeFlags...)

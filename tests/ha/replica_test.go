@@ -24,6 +24,7 @@ const (
 // once the replica has caught up, a token is read from the replica alone.
 // The metrics count both.
 func TestReadReplicaLag(t *testing.T) {
+	t.Parallel() // after the failover tests, whose windows are timed alone
 	primary := newPrimary(t)
 	replica := primary.StartStandby(t, pgtest.StandbyOptions{ApplyDelay: 2 * time.Second})
 	client := harness.CreateClient(t, primary.URL(), "bob", "web")
