@@ -124,15 +124,22 @@ type identity struct {
 	vals     [3]string // upstream header values (authenticatedHeaders)
 }
 
-func (r *request) tokenByAccess(access oauth.Digest) (oauth.AccessToken, error) {
+// tokenByAccess finds the access token tok (digest access): from the
+// cache, else from the store if lookupGate allows (unknown_budget.go).
+func (r *request) tokenByAccess(tok string, access oauth.Digest) (oauth.AccessToken, error) {
 	if m, ok := r.e.opt.Store.(CachedLookup); ok {
 		if t, ok := m.CachedAccess(access); ok {
 			return t, nil
 		}
 	}
+	ticket, err := r.lookupGate(tok)
+	if err != nil {
+		return oauth.AccessToken{}, err
+	}
 	ctx, cancel := r.e.storeCtx(r.ctx)
 	defer cancel()
 	t, err := r.e.opt.Store.TokenByAccess(ctx, access)
+	r.settle(ticket, err == nil)
 	if err != nil {
 		return oauth.AccessToken{}, err
 	}
@@ -174,7 +181,12 @@ func (r *request) validate(tok string) (*identity, *authFailure, error) {
 	if tok == "" {
 		return nil, failMissing, nil
 	}
-	t, err := r.tokenByAccess(oauth.DigestOf(tok))
+	t, err := r.tokenByAccess(tok, oauth.DigestOf(tok))
+	if err != nil {
+		if gw, ok := asGatewayError(err); ok {
+			return nil, nil, gw
+		}
+	}
 	switch {
 	case isNotFound(err):
 		return nil, failInvalid, nil

@@ -371,9 +371,15 @@ func (c *Cached) CachedClient(clientID string) (Client, bool) {
 		return Client{}, false
 	}
 	c.o.Metrics.CacheLookup(CacheClients, true)
-	cl := v.(Client)
+	return cloneClient(v.(Client)), true
+}
+
+// cloneClient copies the slices of a client, so that a caller cannot
+// change the cached copy.
+func cloneClient(cl Client) Client {
 	cl.RedirectURIs = slices.Clone(cl.RedirectURIs)
-	return cl, true
+	cl.IntrospectServices = slices.Clone(cl.IntrospectServices)
+	return cl
 }
 
 // putToken caches t unless it is revoked or expired, for at most MaxTTL and
@@ -405,9 +411,7 @@ func (c *Cached) Client(ctx context.Context, clientID string) (Client, error) {
 	if live {
 		if v, ok := c.clients.Get(clientID); ok {
 			c.o.Metrics.CacheLookup(CacheClients, true)
-			cl := v.(Client)
-			cl.RedirectURIs = slices.Clone(cl.RedirectURIs)
-			return cl, nil
+			return cloneClient(v.(Client)), nil
 		}
 	}
 	c.o.Metrics.CacheLookup(CacheClients, false)
@@ -417,8 +421,7 @@ func (c *Cached) Client(ctx context.Context, clientID string) (Client, error) {
 	if err != nil || !live {
 		return cl, err
 	}
-	cached := cl
-	cached.RedirectURIs = slices.Clone(cl.RedirectURIs)
+	cached := cloneClient(cl)
 	c.clients.Set(clientID, cached, gocache.DefaultExpiration)
 	c.dirty.Store(true)
 	if c.gen.Load() != gen {
@@ -449,6 +452,22 @@ func (c *Cached) DeleteClient(ctx context.Context, clientID string) error {
 		c.afterWrite(ctx)
 	}
 	return err
+}
+
+// SetIntrospection implements Store.
+func (c *Cached) SetIntrospection(ctx context.Context, clientID, svc string, allow bool) error {
+	err := c.s.SetIntrospection(ctx, clientID, svc, allow)
+	if err == nil {
+		c.flush()
+		c.afterWrite(ctx)
+	}
+	return err
+}
+
+// TokenCheckKey implements Store, uncached: the engine asks once.
+func (c *Cached) TokenCheckKey(ctx context.Context) ([]byte, error) {
+	c.queries.Add(1)
+	return c.s.TokenCheckKey(ctx)
 }
 
 // CreateToken implements Store. The new token is cached at once: it is

@@ -28,6 +28,8 @@ var usage = `usage:
   oauth2-password clients create --consumer REF --name NAME [--client-id ID] [--client-secret SECRET] [--public] [--redirect-uri URI]...
   oauth2-password clients list [--consumer REF]
   oauth2-password clients delete CLIENT_ID
+  oauth2-password clients get CLIENT_ID
+  oauth2-password clients (grant-introspection | revoke-introspection) CLIENT_ID --service SERVICE
   oauth2-password tokens revoke (--access-token T | --refresh-token T | --client CLIENT_ID | --user USERID)
   oauth2-password serve -config FILE   (standalone server; see README)
   oauth2-password help | version
@@ -97,6 +99,10 @@ func (c *cli) dispatch(args []string) error {
 			return c.clientsList(rest[1:])
 		case "clients delete":
 			return c.clientsDelete(rest[1:])
+		case "clients get":
+			return c.clientsGet(rest[1:])
+		case "clients grant-introspection", "clients revoke-introspection":
+			return c.clientsIntrospection(sub, rest[0] == "grant-introspection", rest[1:])
 		case "tokens revoke":
 			return c.tokensRevoke(rest[1:])
 		}
