@@ -28,6 +28,7 @@ type engineFlags struct {
 	purgeBatch  int
 	metricsAddr string // "" = no metrics listener
 	slowHashes  int    // -slow-hash-concurrency: clientsecret.Default's bound
+	readURL     string // -database-read-url: "" = no read replica
 	logFormat   string
 	signing     signingFlags // upstream JWT keys (cli_keys.go)
 }
@@ -37,6 +38,7 @@ func (f *engineFlags) register(fs *flag.FlagSet) {
 	e, c := &f.engine, &f.cache
 	f.db.register(fs)
 	fs.DurationVar(&e.StoreTimeout, "store-timeout", e.StoreTimeout, "deadline of each store call; past it the request is answered 503")
+	fs.StringVar(&f.readURL, "database-read-url", "", "PostgreSQL read replica for the lookups that miss the cache (bearer validation, introspection, client lookup); a miss there is asked again of the primary before a token or client is refused")
 	fs.StringVar(&c.ListenURL, "listen-database-url", "", "PostgreSQL URL of the session that LISTENs for change notifications (default: the database URL); set a direct URL when the database URL goes through pgbouncer in transaction pooling")
 	fs.DurationVar(&c.SyncInterval, "cache-sync-interval", c.SyncInterval, "how often the change feed is read: the bound within which a revocation by another process is honoured")
 	fs.DurationVar(&c.MaxTTL, "cache-max-ttl", c.MaxTTL, "longest a token or client stays cached")
@@ -111,10 +113,18 @@ func (f *engineFlags) start(ctx context.Context, defaultPath string, log *slog.L
 	if l := f.cache.ListenURL; l != "" && !(store.IsPostgresURL(l) && store.IsPostgresURL(url)) {
 		return nil, nil, usagef("-listen-database-url needs a PostgreSQL database URL and is one itself (postgres://…)")
 	}
+	if r := f.readURL; r != "" {
+		if !store.IsPostgresURL(r) || !store.IsPostgresURL(url) {
+			return nil, nil, usagef("-database-read-url needs a PostgreSQL database URL and is one itself (postgres://…)")
+		}
+		if err := store.CheckURL(r); err != nil {
+			return nil, nil, usagef("-database-read-url: %v", err)
+		}
+	}
 	if url == "" {
 		url = "sqlite:" + defaultPath
 	}
-	lo := store.LazyOptions{Cache: f.cache, PurgeEvery: f.purgeEvery, PurgeBatch: f.purgeBatch, Log: log}
+	lo := store.LazyOptions{Cache: f.cache, PurgeEvery: f.purgeEvery, PurgeBatch: f.purgeBatch, Log: log, ReadURL: f.readURL}
 	clientsecret.Default.SetConcurrency(f.slowHashes)
 	o := f.engine
 	o.Log = log
