@@ -42,6 +42,8 @@ func TestChartPodStartsServe(t *testing.T) {
 			if tc.name == "postgres" {
 				vals["database"] = map[string]any{"url": pg.NewDatabase(t)}
 			}
+			// A real key: serve refuses the values files' change-me placeholders.
+			vals["provisionKeys"] = map[string]any{"orders": "pk-" + strconv.FormatInt(time.Now().UnixNano(), 36) + "-orders-key"}
 			// TLS ends at the gateway; serve believes X-Forwarded-Proto
 			// from the gateway's pods, here the test itself.
 			vals["trustedIPs"] = []any{"127.0.0.1/32"}
@@ -98,10 +100,11 @@ func TestChartPodStartsServe(t *testing.T) {
 			cmd.Stdout, cmd.Stderr = &out, &out
 			must(t, cmd.Start())
 			exited := make(chan error, 1)
-			go func() { exited <- cmd.Wait() }()
+			done := make(chan struct{})
+			go func() { exited <- cmd.Wait(); close(done) }()
 			t.Cleanup(func() {
 				_ = cmd.Process.Kill()
-				<-exited
+				<-done
 			})
 
 			probe := c.ReadinessProbe.HTTPGet

@@ -51,7 +51,7 @@ on the data volume. */}}
   valueFrom:
     secretKeyRef:
       name: {{ include "oauth2-password.databaseSecret" . }}
-      key: {{ .Values.database.existingSecret | ternary .Values.database.existingSecretKey "database-url" }}
+      key: {{ if .Values.database.existingSecret }}{{ .Values.database.existingSecretKey }}{{ else }}database-url{{ end }}
 {{- end }}
 {{- end -}}
 
