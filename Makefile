@@ -3,6 +3,9 @@ SHELL     := /bin/bash
 GO        ?= go
 BIN       := bin/oauth2-password
 STATICCHECK := $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.7.0
+# The Kubernetes checks (Helm chart, manifests) are a module of their own,
+# so that Helm's and the Kubernetes modules stay out of the product's go.mod.
+K8S       := tests/k8s
 
 .PHONY: help build legacy test lint bench soak demo run fuzz clean
 
@@ -21,21 +24,23 @@ legacy: ## build bin/kong2/go-pluginserver and bin/kong2/oauth2-password.so for 
 
 # The full -v log goes to bin/test.log; the terminal shows each package's
 # result, the conformance suite per store, and on failure the whole log.
-test: ## unit, store conformance (PostgreSQL + embedded) and end-to-end tests, with -race
+test: ## unit, store conformance (PostgreSQL + embedded) and end-to-end tests, with -race; the Helm chart and Kubernetes manifests (tests/k8s)
 	$(GO) vet ./...
 	@mkdir -p bin
 	@set -o pipefail; $(GO) test -race -count=1 -timeout 9m -v ./... > bin/test.log 2>&1; rc=$$?; \
+	(cd $(K8S) && $(GO) vet ./... && $(GO) test -count=1 -timeout 5m -v ./...) >> bin/test.log 2>&1 || rc=1; \
 	grep -E '^(ok|FAIL|panic:|--- FAIL)' bin/test.log; \
 	for s in postgres sqlite cached-postgres cached-sqlite; do \
 	  echo "store conformance suite, $$s: $$(grep -cE "^ +--- PASS: TestConformance/$$s/" bin/test.log) passed, $$(grep -cE "^ +--- FAIL: TestConformance/$$s/" bin/test.log) failed"; done; \
 	if [ $$rc -ne 0 ]; then echo "== go test failed; full log:"; grep -v '^=== \(RUN\|PAUSE\|CONT\|NAME\)' bin/test.log; fi; \
 	exit $$rc
 
-lint: ## gofmt, go vet, staticcheck (also of the Kong 2.x module pdk/kong2)
+lint: ## gofmt, go vet, staticcheck (also of the modules pdk/kong2 and tests/k8s)
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(STATICCHECK) ./...
 	cd pdk/kong2 && $(GO) vet ./... && $(STATICCHECK) ./...
+	cd $(K8S) && $(GO) vet ./... && $(STATICCHECK) ./...
 
 demo: ## build the plugin and walk through the password grant against it (no PostgreSQL needed)
 	@echo "building the demo and the plugin (about a minute the first time)…"

@@ -26,13 +26,14 @@ const shutdownGrace = 10 * time.Second
 // mode.
 type serveFlags struct {
 	engineFlags
-	config  string
-	http    string
-	grpc    string
-	spoe    string
-	tlsCert string
-	tlsKey  string
-	limits  connLimits
+	config             string
+	http               string
+	grpc               string
+	grpcDefaultService string
+	spoe               string
+	tlsCert            string
+	tlsKey             string
+	limits             connLimits
 }
 
 func (f *serveFlags) register(fs *flag.FlagSet) {
@@ -41,6 +42,7 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.http, "http", "127.0.0.1:8080", "address of the HTTP listener (HTTPS with -tls-cert and -tls-key)")
 	fs.StringVar(&f.grpc, "grpc", "", "address of the gRPC listener for Envoy's ext_authz Check and grpc.health.v1 (TLS with -tls-cert and -tls-key); off when empty")
 	fs.StringVar(&f.spoe, "spoe", "", "address of the HAProxy SPOE agent listener (SPOP, plaintext: keep it on loopback or a private network); off when empty")
+	fs.StringVar(&f.grpcDefaultService, "grpc-default-service", "", "SERVICE of a gRPC check whose context_extensions name none (Envoy Gateway's and Istio's providers set none); default: such checks are denied")
 	fs.StringVar(&f.tlsCert, "tls-cert", "", "certificate file (PEM) for HTTPS")
 	fs.StringVar(&f.tlsKey, "tls-key", "", "private key file (PEM) for HTTPS")
 	f.limits.register(fs)
@@ -78,6 +80,11 @@ func runServe(args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if d := f.grpcDefaultService; d != "" {
+		if _, ok := conf.services[d]; !ok {
+			return usagef("serve: -grpc-default-service %q is not a service of %s", d, f.config)
+		}
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
@@ -112,7 +119,7 @@ func runServe(args []string, stderr io.Writer) error {
 	done := make(chan error, 2)
 	var g *grpcFront
 	if f.grpc != "" {
-		if g, err = newGRPCFront(f.grpc, conf, services, f.tlsCert, f.tlsKey); err != nil {
+		if g, err = newGRPCFront(f.grpc, f.grpcDefaultService, conf, services, f.tlsCert, f.tlsKey); err != nil {
 			ln.Close()
 			return err
 		}

@@ -104,6 +104,9 @@ func loadServeConfig(path string) (*loadedConfig, error) {
 		if !serviceNameRe.MatchString(name) {
 			return nil, usagef("config %s: services: %q is not a service name ([A-Za-z0-9._-]+)", path, name)
 		}
+		if err := readProvisionKeyFile(fields); err != nil {
+			return nil, usagef("config %s: services.%s.%s: %v", path, name, provisionKeyFile, err)
+		}
 		for k := range fields {
 			if !slices.Contains(known, k) {
 				return nil, usagef("config %s: services.%s.%s: unknown field (fields: %s)", path, name, k, strings.Join(known, ", "))
@@ -151,4 +154,36 @@ func parsePrefix(s string) (netip.Prefix, error) {
 		return netip.Prefix{}, err
 	}
 	return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
+}
+
+// provisionKeyFile is a serve-only service field: the file whose first line
+// is the service's provision_key, so that the key can come from a mounted
+// secret (Kubernetes) while the rest of the config sits in plain view.
+const provisionKeyFile = "provision_key_file"
+
+// readProvisionKeyFile replaces a service's provision_key_file with the
+// provision_key it names.
+func readProvisionKeyFile(fields map[string]any) error {
+	v, ok := fields[provisionKeyFile]
+	if !ok {
+		return nil
+	}
+	path, isString := v.(string)
+	switch {
+	case !isString || path == "":
+		return errors.New("must be a file path")
+	case fields["provision_key"] != nil:
+		return errors.New("provision_key and provision_key_file exclude each other")
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	key, _, _ := strings.Cut(string(raw), "\n")
+	if key = strings.TrimSuffix(key, "\r"); key == "" {
+		return fmt.Errorf("%s: the first line is empty", path)
+	}
+	delete(fields, provisionKeyFile)
+	fields["provision_key"] = key
+	return nil
 }

@@ -31,7 +31,7 @@ type grpcFront struct {
 // same files as the HTTP listener), else plaintext HTTP/2 (h2c): what
 // Envoy's http2_protocol_options cluster speaks to a loopback or
 // same-pod neighbour.
-func newGRPCFront(addr string, conf *loadedConfig, services map[string]*plugin.Config, tlsCert, tlsKey string) (*grpcFront, error) {
+func newGRPCFront(addr, defaultService string, conf *loadedConfig, services map[string]*plugin.Config, tlsCert, tlsKey string) (*grpcFront, error) {
 	// Checks run on a few long-lived workers instead of a new goroutine
 	// per stream: the engine's calls grow a fresh goroutine's stack, and
 	// copying it on every check cost about a tenth of serve's CPU (`make
@@ -51,7 +51,7 @@ func newGRPCFront(addr string, conf *loadedConfig, services map[string]*plugin.C
 	}
 	g := &grpcFront{srv: grpc.NewServer(opts...), health: health.NewServer(), ln: ln}
 	authv3.RegisterAuthorizationServer(g.srv, &envoy.Server{
-		Services: services, Consumers: httpfront.NewDirectory(conf.consumers), Trusted: conf.trusted})
+		Services: services, DefaultService: defaultService, Consumers: httpfront.NewDirectory(conf.consumers), Trusted: conf.trusted})
 	healthpb.RegisterHealthServer(g.srv, g.health)
 	g.setServing(false)
 	return g, nil

@@ -30,7 +30,7 @@ func (r *readyFlag) Ready() bool { return r.Load() }
 func TestGRPCFrontTLS(t *testing.T) {
 	certFile, keyFile, hc := harness.TLSFiles(t)
 	pool := hc.Transport.(*http.Transport).TLSClientConfig.RootCAs
-	g, err := newGRPCFront("127.0.0.1:0", &loadedConfig{}, map[string]*plugin.Config{}, certFile, keyFile)
+	g, err := newGRPCFront("127.0.0.1:0", "", &loadedConfig{}, map[string]*plugin.Config{}, certFile, keyFile)
 	if err != nil {
 		t.Fatal(err)
 	}

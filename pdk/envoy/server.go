@@ -18,9 +18,13 @@ const ServiceKey = "service"
 // a bearer validation on the named service (plugin.Config.Authorize).
 type Server struct {
 	authv3.UnimplementedAuthorizationServer
-	Services  map[string]*plugin.Config // by SERVICE name
-	Consumers plugin.Consumers
-	Trusted   Trusted
+	Services map[string]*plugin.Config // by SERVICE name
+	// DefaultService is the SERVICE of a check that names none: Envoy
+	// Gateway's and Istio's ext_authz providers set no context_extensions.
+	// "" = such a check is denied.
+	DefaultService string
+	Consumers      plugin.Consumers
+	Trusted        Trusted
 }
 
 var _ authv3.AuthorizationServer = (*Server)(nil)
@@ -32,10 +36,13 @@ var _ authv3.AuthorizationServer = (*Server)(nil)
 func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
 	attrs := req.GetAttributes()
 	name, named := attrs.GetContextExtensions()[ServiceKey]
+	if !named && s.DefaultService != "" {
+		name, named = s.DefaultService, true
+	}
 	c, known := s.Services[name]
 	switch {
 	case !named:
-		return failure(`no service: the route must set context_extensions "service" (typed_per_filter_config of envoy.filters.http.ext_authz)`), nil
+		return failure(`no service: the route must set context_extensions "service" (typed_per_filter_config of envoy.filters.http.ext_authz), or serve -grpc-default-service name one`), nil
 	case !known:
 		return failure("unknown service " + name + ` in context_extensions "service"`), nil
 	case attrs.GetRequest().GetHttp() == nil:

@@ -1,0 +1,53 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestProvisionKeyFile: a service's provision_key may come from a file (a
+// mounted Kubernetes Secret); its first line is the key.
+func TestProvisionKeyFile(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	good := write("orders", "pk-orders-from-a-secret-0123\n")
+	crlf := write("crlf", "pk-orders-from-a-secret-0123\r\nignored\n")
+	empty := write("empty", "\nsecond line\n")
+	for _, tc := range []struct {
+		name, service string
+		wantKey       string
+		wantErr       string
+	}{
+		{"first line is the key", "provision_key_file: " + good, "pk-orders-from-a-secret-0123", ""},
+		{"CRLF file", "provision_key_file: " + crlf, "pk-orders-from-a-secret-0123", ""},
+		{"empty first line", "provision_key_file: " + empty, "", "the first line is empty"},
+		{"missing file", "provision_key_file: " + filepath.Join(dir, "nope"), "", "no such file"},
+		{"both", "provision_key_file: " + good + "\n    provision_key: pk-inline-0123456789", "", "exclude each other"},
+		{"not a string", "provision_key_file: [a]", "", "must be a file path"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := write("serve.yaml", "services:\n  orders:\n    "+tc.service+"\n")
+			lc, err := loadServeConfig(cfg)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) || !strings.Contains(err.Error(), "services.orders.provision_key_file") {
+					t.Fatalf("err %v, want one naming services.orders.provision_key_file and %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := string(lc.services["orders"]); !strings.Contains(got, `"provision_key":"`+tc.wantKey+`"`) || strings.Contains(got, "provision_key_file") {
+				t.Fatalf("service config %s, want provision_key %q and no provision_key_file", got, tc.wantKey)
+			}
+		})
+	}
+}
