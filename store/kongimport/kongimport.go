@@ -6,7 +6,8 @@
 // Nothing is guessed: a credential whose secret is neither plaintext our
 // rules accept nor a hash in the one form Kong 3.9 writes is listed as a
 // problem and left out, and so are the tokens that depend on it. Running it
-// again imports nothing twice: what is already in the store is skipped.
+// again imports nothing twice: what is already in the store is skipped, and
+// that is also how an interrupted import resumes.
 package kongimport
 
 import (
@@ -56,7 +57,21 @@ type Token struct {
 // Source is what was read from Kong.
 type Source struct {
 	Credentials []Credential
-	Tokens      []Token
+	// Tokens, when not nil, reads Kong's tokens a batch at a time (at
+	// most batch each) and calls each with every batch, stopping at the
+	// first error. The slice is reused for the next batch: each must not
+	// keep it.
+	Tokens func(ctx context.Context, batch int, each func([]Token) error) error
+	// close releases what reading holds (the Kong database).
+	close func() error
+}
+
+// Close releases the source's database connection, if any.
+func (s Source) Close() error {
+	if s.close == nil {
+		return nil
+	}
+	return s.close()
 }
 
 // Counts is one line of the report.
@@ -73,28 +88,62 @@ type Report struct {
 	Problems []string `json:"problems"`
 }
 
-// Store is what the import needs from our store.
+// Store is what the import needs from our store (store.Postgres and
+// store.SQLite).
 type Store interface {
 	CreateClient(ctx context.Context, c store.Client) error
 	Client(ctx context.Context, clientID string) (store.Client, error)
-	CreateToken(ctx context.Context, t store.Token) error
-	TokenByAccess(ctx context.Context, access store.Digest) (store.Token, error)
-	TokenByRefresh(ctx context.Context, refresh store.Digest) (store.Token, error)
+	// InsertTokens stores those of ts whose digests are free and says how
+	// many; PresentTokens says which are stored already.
+	InsertTokens(ctx context.Context, ts []store.Token) (int, error)
+	PresentTokens(ctx context.Context, ts []store.Token) ([]bool, error)
 }
 
-// Import writes src into s (nothing when dryRun) and reports what it did,
-// or with dryRun what it would do. now decides which tokens are expired.
-// An error means the store failed; what was written before stays, and a
-// second run completes the work.
-func Import(ctx context.Context, s Store, src Source, dryRun bool, now time.Time) (Report, error) {
-	im := importer{s: s, dryRun: dryRun, now: now, clients: map[string]string{}, seen: map[string]bool{}}
+// DefaultBatch is how many tokens are read, and written in one statement
+// and one commit, at a time.
+const DefaultBatch = store.BulkMax
+
+// Options tune an import.
+type Options struct {
+	DryRun bool      // report what would be imported, write nothing
+	Now    time.Time // decides which tokens are expired; zero = time.Now()
+	Batch  int       // tokens a batch, at most store.BulkMax; 0 = DefaultBatch
+	// Progress, when set, is called after each batch of tokens with the
+	// number of Kong token rows handled so far.
+	Progress func(tokens int)
+}
+
+// Import writes src into s (nothing with DryRun) and reports what it did,
+// or with DryRun what it would do. Tokens stream: memory holds one batch,
+// whatever the size of Kong's table. An error means the store failed;
+// what was written before stays (each batch is committed), and a second
+// run completes the work: tokens already stored are skipped.
+func Import(ctx context.Context, s Store, src Source, opt Options) (Report, error) {
+	if opt.Now.IsZero() {
+		opt.Now = time.Now()
+	}
+	if opt.Batch <= 0 || opt.Batch > store.BulkMax {
+		opt.Batch = DefaultBatch
+	}
+	im := importer{s: s, dryRun: opt.DryRun, now: opt.Now, clients: map[string]string{}, seen: map[string]bool{}}
 	for _, c := range src.Credentials {
 		if err := im.client(ctx, c); err != nil {
 			return Report{}, err
 		}
 	}
-	for _, t := range src.Tokens {
-		if err := im.token(ctx, t); err != nil {
+	if src.Tokens != nil {
+		done := 0
+		err := src.Tokens(ctx, opt.Batch, func(ts []Token) error {
+			if err := im.tokens(ctx, ts); err != nil {
+				return err
+			}
+			done += len(ts)
+			if opt.Progress != nil {
+				opt.Progress(done)
+			}
+			return nil
+		})
+		if err != nil {
 			return Report{}, err
 		}
 	}
@@ -117,6 +166,7 @@ type importer struct {
 	noUser        int
 	orphans       map[string]int // client (or credential id) → tokens left out with it
 	invalidTokens int
+	batch         []store.Token // reused: the tokens of one batch to write
 }
 
 func (im *importer) problemf(format string, a ...any) {
@@ -223,16 +273,52 @@ func convert(c Credential) (store.Client, string) {
 	return cl, ""
 }
 
-func (im *importer) token(ctx context.Context, t Token) error {
-	skip := func() { im.rep.Tokens.Skipped++ }
-	if expired(t, im.now) {
-		skip() // Kong would refuse it too: nothing to carry over
+// tokens imports one batch: one multi-row write (or, with dryRun, one
+// lookup) for the tokens that qualify.
+func (im *importer) tokens(ctx context.Context, ts []Token) error {
+	im.batch = im.batch[:0]
+	for _, t := range ts {
+		if tok, ok := im.token(t); ok {
+			im.batch = append(im.batch, tok)
+		} else {
+			im.rep.Tokens.Skipped++
+		}
+	}
+	if len(im.batch) == 0 {
 		return nil
+	}
+	n := 0
+	if im.dryRun {
+		present, err := im.s.PresentTokens(ctx, im.batch)
+		if err != nil {
+			return err
+		}
+		for _, p := range present {
+			if !p {
+				n++
+			}
+		}
+	} else {
+		var err error
+		if n, err = im.s.InsertTokens(ctx, im.batch); err != nil {
+			return err
+		}
+	}
+	// A token stored before (an earlier or interrupted run) or rotated
+	// since (its row is revoked, its digests taken) is skipped.
+	im.rep.Tokens.Imported += n
+	im.rep.Tokens.Skipped += len(im.batch) - n
+	return nil
+}
+
+// token converts a Kong token to ours, or counts why it is left out.
+func (im *importer) token(t Token) (store.Token, bool) {
+	if expired(t, im.now) {
+		return store.Token{}, false // Kong would refuse it too: nothing to carry over
 	}
 	if t.AuthenticatedUserID == "" {
 		im.noUser++ // client_credentials: not a password-grant token
-		skip()
-		return nil
+		return store.Token{}, false
 	}
 	clientID, ok := im.clients[t.CredentialID]
 	if !ok {
@@ -240,13 +326,11 @@ func (im *importer) token(ctx context.Context, t Token) error {
 			im.orphans = map[string]int{}
 		}
 		im.orphans[t.CredentialID]++
-		skip()
-		return nil
+		return store.Token{}, false
 	}
 	if t.Access == "" || !printable(t.AuthenticatedUserID) {
 		im.invalidTokens++
-		skip()
-		return nil
+		return store.Token{}, false
 	}
 	tok := store.Token{
 		Access:              store.DigestOf(t.Access),
@@ -263,42 +347,7 @@ func (im *importer) token(ctx context.Context, t Token) error {
 		tok.Refresh = &r
 		tok.RefreshExpiresAt = t.TTL
 	}
-	present, err := im.present(ctx, tok)
-	if err != nil {
-		return err
-	}
-	switch {
-	case present:
-		skip()
-	case im.dryRun:
-		im.rep.Tokens.Imported++
-	default:
-		if err := im.s.CreateToken(ctx, tok); errors.Is(err, store.ErrConflict) {
-			skip()
-		} else if err != nil {
-			return err
-		} else {
-			im.rep.Tokens.Imported++
-		}
-	}
-	return nil
-}
-
-// present reports whether the token (by access or refresh digest) is
-// already in the store: imported before, or rotated since.
-func (im *importer) present(ctx context.Context, t store.Token) (bool, error) {
-	_, err := im.s.TokenByAccess(ctx, t.Access)
-	if err == nil || !errors.Is(err, store.ErrNotFound) {
-		return err == nil, err
-	}
-	if t.Refresh == nil {
-		return false, nil
-	}
-	_, err = im.s.TokenByRefresh(ctx, *t.Refresh)
-	if err == nil || !errors.Is(err, store.ErrNotFound) {
-		return err == nil, err
-	}
-	return false, nil
+	return tok, true
 }
 
 // expired follows Kong: the row is gone once its ttl passed (Kong's DAO
