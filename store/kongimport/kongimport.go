@@ -132,18 +132,7 @@ func Import(ctx context.Context, s Store, src Source, opt Options) (Report, erro
 		}
 	}
 	if src.Tokens != nil {
-		done := 0
-		err := src.Tokens(ctx, opt.Batch, func(ts []Token) error {
-			if err := im.tokens(ctx, ts); err != nil {
-				return err
-			}
-			done += len(ts)
-			if opt.Progress != nil {
-				opt.Progress(done)
-			}
-			return nil
-		})
-		if err != nil {
+		if err := im.stream(ctx, src, opt); err != nil {
 			return Report{}, err
 		}
 	}
@@ -271,6 +260,55 @@ func convert(c Credential) (store.Client, string) {
 		}
 	}
 	return cl, ""
+}
+
+// stream reads Kong's tokens in one goroutine and writes them in this
+// one, so that reading batch n+1 (Kong's database) overlaps writing batch
+// n (ours): two database servers, or two backends of one, busy at once.
+// Two buffers go round, so memory holds two batches, whatever the size of
+// Kong's table.
+func (im *importer) stream(ctx context.Context, src Source, opt Options) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	free := make(chan []Token, 2)
+	full := make(chan []Token)
+	for range 2 {
+		free <- make([]Token, 0, opt.Batch)
+	}
+	readErr := make(chan error, 1)
+	go func() {
+		defer close(full)
+		readErr <- src.Tokens(ctx, opt.Batch, func(ts []Token) error {
+			var buf []Token
+			select {
+			case buf = <-free:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			// Copied: the reader reuses ts for the next batch.
+			full <- append(buf[:0], ts...)
+			return nil
+		})
+	}()
+	done := 0
+	var writeErr error
+	for ts := range full {
+		if writeErr == nil {
+			if writeErr = im.tokens(ctx, ts); writeErr != nil {
+				cancel() // stop the reader; drain what it sent
+			} else {
+				done += len(ts)
+				if opt.Progress != nil {
+					opt.Progress(done)
+				}
+			}
+		}
+		free <- ts
+	}
+	if writeErr != nil {
+		return writeErr
+	}
+	return <-readErr
 }
 
 // tokens imports one batch: one multi-row write (or, with dryRun, one
