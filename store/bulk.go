@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-
-	"github.com/lib/pq"
 )
 
 // BulkMax is the most tokens InsertTokens and PresentTokens take in one
@@ -65,7 +63,10 @@ func (s *sqlStore) InsertTokens(ctx context.Context, ts []Token) (int, error) {
 			return fmt.Errorf("store: insert tokens: %w", err)
 		}
 		cols := bulkColumns()
-		st, err := tx.PrepareContext(ctx, pq.CopyIn("tokens_bulk", cols...))
+		list := strings.Join(cols, ", ")
+		// lib/pq turns a prepared COPY … FROM STDIN into a copy-in: one
+		// Exec per row, an empty Exec to finish.
+		st, err := tx.PrepareContext(ctx, `COPY tokens_bulk (`+list+`) FROM STDIN`)
 		if err != nil {
 			return fmt.Errorf("store: insert tokens: %w", err)
 		}
@@ -82,7 +83,6 @@ func (s *sqlStore) InsertTokens(ctx context.Context, ts []Token) (int, error) {
 		if err := st.Close(); err != nil {
 			return fmt.Errorf("store: insert tokens: %w", err)
 		}
-		list := strings.Join(cols, ", ")
 		res, err := tx.ExecContext(ctx, `INSERT INTO tokens (`+list+`) SELECT `+list+` FROM tokens_bulk ON CONFLICT DO NOTHING`)
 		if err != nil {
 			if isForeignKeyViolation(err) {

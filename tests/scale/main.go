@@ -61,6 +61,7 @@ func run(ctx context.Context, o options) error {
 			return fmt.Errorf("PostgreSQL at %d tokens: %w", n, err)
 		}
 		rows = append(rows, r)
+		progress("  so far: %+v", r)
 	}
 	for _, n := range o.sizes {
 		if n > o.sqliteMax {
@@ -71,6 +72,7 @@ func run(ctx context.Context, o options) error {
 			return fmt.Errorf("embedded store at %d tokens: %w", n, err)
 		}
 		rows = append(rows, r)
+		progress("  so far: %+v", r)
 	}
 	var imports []importRow
 	for _, n := range o.importSizes {
@@ -79,6 +81,7 @@ func run(ctx context.Context, o options) error {
 			return fmt.Errorf("import of %d tokens: %w", n, err)
 		}
 		imports = append(imports, r)
+		progress("  so far: %+v", r)
 	}
 	report(os.Stdout, rows, imports)
 	return nil
