@@ -19,8 +19,9 @@ import (
 // into an empty PostgreSQL store.
 type importRow struct {
 	tokens  int
-	rate    float64 // tokens/s, wall time of the whole command
-	peakRSS int64   // bytes (getrusage's ru_maxrss)
+	rate    float64       // tokens/s, wall time of the whole command
+	peakRSS int64         // bytes (getrusage's ru_maxrss)
+	cpu     time.Duration // the command's own CPU (user + system) per token
 }
 
 // tb lets kongtest, test code, build a Kong database outside a test:
@@ -116,6 +117,7 @@ FROM generate_series(1, $2) i, oauth2_credentials WHERE oauth2_credentials.id = 
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		r.peakRSS = ru.Maxrss << 10
 	}
+	r.cpu = (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()) / time.Duration(n)
 	t.close()
 	t.cleanups = nil
 	for _, u := range []string{kongURL, storeURL} {

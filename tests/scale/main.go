@@ -27,7 +27,7 @@ type options struct {
 func main() {
 	var sizes, importSizes string
 	o := options{}
-	flag.StringVar(&sizes, "sizes", "1e5,1e6,1e7", "live-token counts to load and measure (PostgreSQL), ascending")
+	flag.StringVar(&sizes, "sizes", "1e5,1e6,1e7", "live-token counts to load and measure (PostgreSQL), ascending (empty = none: the import rows only)")
 	flag.IntVar(&o.sqliteMax, "sqlite-max", 1_000_000, "largest size also measured on the embedded store (0 = none)")
 	flag.StringVar(&importSizes, "import-sizes", "1e4,1e6", "Kong token counts for the import rows (empty = none)")
 	flag.IntVar(&o.samples, "samples", 4000, "requests per latency measurement")

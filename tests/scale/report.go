@@ -47,9 +47,9 @@ func report(w io.Writer, rows []row, imports []importRow) {
 	if len(imports) > 0 {
 		fmt.Fprintln(w)
 		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "import-kong into PostgreSQL\ttokens/s\tpeak RSS\t")
+		fmt.Fprintln(tw, "import-kong into PostgreSQL\ttokens/s\tpeak RSS\tits own CPU per token\t")
 		for _, r := range imports {
-			fmt.Fprintf(tw, "%s tokens\t%.0f\t%s\t\n", short(r.tokens), r.rate, mib(r.peakRSS))
+			fmt.Fprintf(tw, "%s tokens\t%.0f\t%s\t%.1f µs\t\n", short(r.tokens), r.rate, mib(r.peakRSS), float64(r.cpu.Nanoseconds())/1000)
 		}
 		tw.Flush()
 	}
