@@ -69,12 +69,13 @@ const (
 	FrontForwardAuth  = "forward-auth"   // serve: nginx auth_request, Traefik, Caddy
 	FrontExtAuthzHTTP = "ext-authz-http" // serve: Envoy ext_authz over HTTP
 	FrontExtAuthzGRPC = "ext-authz-grpc" // serve: Envoy ext_authz over gRPC
+	FrontSPOE         = "spoe"           // serve: HAProxy's SPOE agent (-spoe)
 	FrontToken        = "token"          // the token, revoke and introspect endpoints, either mode
 )
 
 // Fronts lists every front.
 func Fronts() []string {
-	return []string{FrontKong, FrontForwardAuth, FrontExtAuthzHTTP, FrontExtAuthzGRPC, FrontToken}
+	return []string{FrontKong, FrontForwardAuth, FrontExtAuthzHTTP, FrontExtAuthzGRPC, FrontToken, FrontSPOE}
 }
 
 // Observation is one request as a front carried it out.

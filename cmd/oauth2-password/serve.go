@@ -27,6 +27,7 @@ type serveFlags struct {
 	config  string
 	http    string
 	grpc    string
+	spoe    string
 	tlsCert string
 	tlsKey  string
 }
@@ -36,6 +37,7 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.config, "config", "", "the config file (YAML): trusted_ips, consumers, services")
 	fs.StringVar(&f.http, "http", "127.0.0.1:8080", "address of the HTTP listener (HTTPS with -tls-cert and -tls-key)")
 	fs.StringVar(&f.grpc, "grpc", "", "address of the gRPC listener for Envoy's ext_authz Check and grpc.health.v1 (TLS with -tls-cert and -tls-key); off when empty")
+	fs.StringVar(&f.spoe, "spoe", "", "address of the HAProxy SPOE agent listener (SPOP, plaintext: keep it on loopback or a private network); off when empty")
 	fs.StringVar(&f.tlsCert, "tls-cert", "", "certificate file (PEM) for HTTPS")
 	fs.StringVar(&f.tlsKey, "tls-key", "", "private key file (PEM) for HTTPS")
 }
@@ -109,6 +111,19 @@ func runServe(args []string, stderr io.Writer) error {
 		logger.Info("serving Envoy ext_authz (gRPC)", "addr", g.ln.Addr().String())
 		go g.watchReady(storeCtx, st)
 		go g.serve(done)
+	}
+	var sp *spoeFront
+	if f.spoe != "" {
+		if sp, err = newSPOEFront(f.spoe, conf, services, logger); err != nil {
+			ln.Close()
+			if g != nil {
+				g.srv.Stop()
+			}
+			return err
+		}
+		logger.Info("serving HAProxy SPOE agent", "addr", sp.ln.Addr().String())
+		go sp.serve(done)
+		defer sp.stop(logger)
 	}
 	go func() {
 		if f.tlsCert != "" {

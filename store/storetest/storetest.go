@@ -50,6 +50,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"token/not-found", testTokenNotFound},
 		{"token/conflict", testTokenConflict},
 		{"token/revoked-flag", testRevokedFlag},
+		{"token/concurrent-creates-each-answered", testTokenConcurrentCreates},
 		{"rotate/revokes-old-stores-next", testRotate},
 		{"rotate/reuse-is-detected", testRotateReuse},
 		{"rotate/unknown", testRotateUnknown},
@@ -416,6 +417,54 @@ func testTokenConflict(t *testing.T, s store.Store) {
 		t.Errorf("CreateToken(same refresh) = %v, want ErrConflict", err)
 	}
 	sameToken(t, getAccess(t, s, a.Access), a)
+}
+
+// testTokenConcurrentCreates writes many tokens at once (stores may group
+// them into one statement and commit): good ones, ones whose digest is
+// taken and ones whose client does not exist, interleaved. Each call gets
+// the answer it would have had alone, and every token answered nil reads
+// back whole.
+func testTokenConcurrentCreates(t *testing.T, s store.Store) {
+	mustClient(t, s, "c")
+	mustClient(t, s, "d")
+	taken := mustToken(t, s, token(t, "c", "f", "u"))
+	const n = 48
+	toks := make([]store.Token, n)
+	want := make([]error, n)
+	for i := range toks {
+		switch i % 4 {
+		case 0, 2:
+			toks[i] = token(t, []string{"c", "d"}[i%8/4], fmt.Sprintf("f%d", i), "u")
+		case 1:
+			toks[i] = token(t, "c", "f", "u")
+			toks[i].Access = taken.Access
+			want[i] = store.ErrConflict
+		case 3:
+			toks[i] = token(t, "no-such-client", "f", "u")
+			want[i] = store.ErrClientGone
+		}
+	}
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range toks {
+		wg.Go(func() {
+			<-start
+			errs[i] = s.CreateToken(ctx(t), toks[i])
+		})
+	}
+	close(start)
+	wg.Wait()
+	for i, err := range errs {
+		if (want[i] == nil && err != nil) || !errors.Is(err, want[i]) {
+			t.Errorf("token %d: CreateToken = %v, want %v", i, err, want[i])
+			continue
+		}
+		if want[i] == nil {
+			sameToken(t, getAccess(t, s, toks[i].Access), toks[i])
+		}
+	}
+	sameToken(t, getAccess(t, s, taken.Access), taken)
 }
 
 func testRevokedFlag(t *testing.T, s store.Store) {

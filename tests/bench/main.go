@@ -39,6 +39,11 @@
 //     (tests/envoy/floorauthz: the same grpc-go stack answering OK with the
 //     same headers), same client, alternating rounds; and allocations per
 //     Check in process (BenchmarkCheckCachedToken, ./pdk/envoy).
+//  9. HAProxy's SPOE: a request with a cached token through the real
+//     HAProxy on deploy/haproxy's haproxy.cfg with `serve -spoe` against
+//     the same HAProxy with the floor SPOE agent (tests/haproxy/floorspoe:
+//     the same library, the same variables, no decision), alternating
+//     rounds (haproxy.go).
 //
 // The table goes to stdout and to bin/bench.md. It is test tooling: it
 // asserts nothing about speed, but it fails if a request it sends is not
@@ -62,14 +67,17 @@ type options struct {
 	rounds      int
 	round       time.Duration
 	issueConc   int
-	benchtime   string
-	count       int
-	goBench     bool
-	tokens      int
-	durable     bool
-	shortOnly   bool
-	envoyOnly   bool
-	validOnly   bool
+	// serveIssueOnly runs only runServeIssuanceOnly.
+	serveIssueOnly bool
+	benchtime      string
+	count          int
+	goBench        bool
+	tokens         int
+	durable        bool
+	shortOnly      bool
+	envoyOnly      bool
+	haproxyOnly    bool
+	validOnly      bool
 }
 
 func main() {
@@ -84,8 +92,10 @@ func main() {
 	flag.BoolVar(&o.goBench, "gobench", true, "run the go test benchmarks")
 	flag.IntVar(&o.tokens, "cached-tokens", 1_000_000, "tokens cached for the heap measurement")
 	flag.BoolVar(&o.durable, "durable", true, "also measure PostgreSQL issuance with fsync=on")
+	flag.BoolVar(&o.serveIssueOnly, "serve-issuance-only", false, "measure only serve's issuance on a durable PostgreSQL vs the raw lib/pq loop, at -issue-concurrency and 1")
 	flag.BoolVar(&o.shortOnly, "short-secret-only", false, "measure only the short-secret issuance rows")
 	flag.BoolVar(&o.envoyOnly, "envoy-only", false, "measure only the gRPC ext_authz rows and the Go benchmarks")
+	flag.BoolVar(&o.haproxyOnly, "haproxy-only", false, "measure only the HAProxy SPOE rows")
 	flag.BoolVar(&o.validOnly, "validation-only", false, "measure only the validation rows (metrics off and on, against the floor plugin)")
 	flag.Parse()
 	for _, s := range strings.Split(conc, ",") {
@@ -113,6 +123,9 @@ func progress(format string, args ...any) {
 func run(o options) error {
 	start := time.Now()
 	ctx := context.Background()
+	if o.serveIssueOnly {
+		return runServeIssuanceOnly(ctx, o)
+	}
 	if o.shortOnly {
 		rep, err := runShortSecretOnly(ctx, o)
 		if err != nil {
@@ -132,6 +145,16 @@ func run(o options) error {
 	}
 	defer env.close()
 
+	if !o.validOnly && !o.envoyOnly {
+		if rep.haproxy, err = env.haproxyRows(ctx, o); err != nil {
+			return err
+		}
+		if o.haproxyOnly {
+			rep.wall = time.Since(start)
+			rep.printHAProxyOnly(os.Stdout)
+			return nil
+		}
+	}
 	if !o.validOnly {
 		if rep.envoy, err = env.envoyRows(ctx, o); err != nil {
 			return err

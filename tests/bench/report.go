@@ -17,6 +17,7 @@ type report struct {
 	machine    string
 	validation []validation
 	envoy      []envoyCheck
+	haproxy    []envoyCheck
 	issuance   []issuance
 	issueFloor issueFloor
 	// serve mode
@@ -87,6 +88,7 @@ func (r *report) print(w io.Writer) {
 	p("|---|---|---|---|---|---|")
 	r.printValidation(p)
 	r.printEnvoy(p)
+	r.printHAProxy(p)
 	for i, is := range r.issuance {
 		if i == 1 {
 			r.printIssueFloor(p)
