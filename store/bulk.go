@@ -13,20 +13,6 @@ import (
 // commit and the staging table cost little per token.
 const BulkMax = 2000
 
-// tokenRow is t as the parameters of InsertTokenSQL, in its order.
-func tokenRow(t Token) []any {
-	var refresh, service any // NULL
-	if t.Refresh != nil {
-		refresh = t.Refresh[:]
-	}
-	if t.ServiceID != "" {
-		service = t.ServiceID
-	}
-	return []any{t.Access[:], refresh, t.ClientID, service, t.AuthenticatedUserID, t.Scope,
-		t.IssuedAt.Unix(), t.ExpiresIn, nullTime(t.RefreshExpiresAt), t.FamilyID, t.Revoked,
-		purgeAfter(t.IssuedAt, t.ExpiresIn, t.Refresh != nil, t.RefreshExpiresAt)}
-}
-
 // InsertTokens stores the tokens of ts whose access and refresh digests
 // are both free, in one transaction, and returns how many it stored: a
 // token whose digest is taken (stored before, or rotated since) is
@@ -71,7 +57,7 @@ func (s *sqlStore) InsertTokens(ctx context.Context, ts []Token) (int, error) {
 			return fmt.Errorf("store: insert tokens: %w", err)
 		}
 		for _, t := range ts {
-			if _, err := st.ExecContext(ctx, tokenRow(t)...); err != nil {
+			if _, err := st.ExecContext(ctx, tokenArgs(t)...); err != nil {
 				st.Close()
 				return fmt.Errorf("store: insert tokens: %w", err)
 			}
@@ -123,7 +109,7 @@ func (s *sqlStore) insertTokensOneByOne(ctx context.Context, ts []Token) (int, e
 		}
 		defer st.Close()
 		for _, t := range ts {
-			res, err := st.ExecContext(ctx, tokenRow(t)...)
+			res, err := st.ExecContext(ctx, tokenArgs(t)...)
 			if err != nil {
 				if isForeignKeyViolation(err) {
 					return ErrClientGone
