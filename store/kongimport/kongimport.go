@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -103,11 +104,20 @@ type Store interface {
 // and one commit, at a time.
 const DefaultBatch = store.BulkMax
 
+// DefaultWriters is how many batches are written at once: one backend of
+// our database inserting while others do, which a single writer left idle
+// (measured: one writer 6,000 tokens/s, three 18,000/s, see
+// docs/scale.md).
+const DefaultWriters = 3
+
 // Options tune an import.
 type Options struct {
 	DryRun bool      // report what would be imported, write nothing
 	Now    time.Time // decides which tokens are expired; zero = time.Now()
 	Batch  int       // tokens a batch, at most store.BulkMax; 0 = DefaultBatch
+	// Writers is how many batches are written at once; 0 =
+	// DefaultWriters.
+	Writers int
 	// Progress, when set, is called after each batch of tokens with the
 	// number of Kong token rows handled so far.
 	Progress func(tokens int)
@@ -124,6 +134,9 @@ func Import(ctx context.Context, s Store, src Source, opt Options) (Report, erro
 	}
 	if opt.Batch <= 0 || opt.Batch > store.BulkMax {
 		opt.Batch = DefaultBatch
+	}
+	if opt.Writers <= 0 {
+		opt.Writers = DefaultWriters
 	}
 	im := importer{s: s, dryRun: opt.DryRun, now: opt.Now, clients: map[string]string{}, seen: map[string]bool{}}
 	for _, c := range src.Credentials {
@@ -155,7 +168,6 @@ type importer struct {
 	noUser        int
 	orphans       map[string]int // client (or credential id) → tokens left out with it
 	invalidTokens int
-	batch         []store.Token // reused: the tokens of one batch to write
 }
 
 func (im *importer) problemf(format string, a ...any) {
@@ -262,11 +274,13 @@ func convert(c Credential) (store.Client, string) {
 	return cl, ""
 }
 
-// stream reads Kong's tokens in one goroutine and writes them in this
-// one, so that reading batch n+1 (Kong's database) overlaps writing batch
-// n (ours): two database servers, or two backends of one, busy at once.
-// Two buffers go round, so memory holds two batches, whatever the size of
-// Kong's table.
+// stream reads Kong's tokens in one goroutine, converts them in this
+// one, and writes them in opt.Writers more: reading batch n+1 (Kong's
+// database), converting batch n and writing the batches before it (ours,
+// several backends) overlap. A fixed number of buffers goes round, so
+// memory holds a few batches whatever the size of Kong's table. Batches
+// are independent transactions and may commit out of order; an
+// interrupted import leaves whole batches, and the rerun fills the gaps.
 func (im *importer) stream(ctx context.Context, src Source, opt Options) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -290,63 +304,96 @@ func (im *importer) stream(ctx context.Context, src Source, opt Options) error {
 			return nil
 		})
 	}()
-	done := 0
-	var writeErr error
+
+	type job struct {
+		toks []store.Token
+		rows int // Kong rows the batch came from, for the progress count
+	}
+	work := make(chan job)
+	spare := make(chan []store.Token, opt.Writers+1)
+	for range opt.Writers + 1 {
+		spare <- make([]store.Token, 0, opt.Batch)
+	}
+	var (
+		mu       sync.Mutex // guards im.rep.Tokens, done, writeErr
+		done     int
+		writeErr error
+		wg       sync.WaitGroup
+	)
+	for range opt.Writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range work {
+				n, err := im.write(ctx, j.toks)
+				mu.Lock()
+				if err != nil {
+					if writeErr == nil {
+						writeErr = err
+						cancel() // stop the reader; the rest drains
+					}
+				} else {
+					// A token stored before (an earlier or interrupted
+					// run) or rotated since (its row is revoked, its
+					// digests taken) is skipped.
+					im.rep.Tokens.Imported += n
+					im.rep.Tokens.Skipped += len(j.toks) - n
+					done += j.rows
+					if opt.Progress != nil {
+						opt.Progress(done)
+					}
+				}
+				mu.Unlock()
+				spare <- j.toks[:0]
+			}
+		}()
+	}
 	for ts := range full {
-		if writeErr == nil {
-			if writeErr = im.tokens(ctx, ts); writeErr != nil {
-				cancel() // stop the reader; drain what it sent
-			} else {
-				done += len(ts)
-				if opt.Progress != nil {
-					opt.Progress(done)
+		if ctx.Err() == nil {
+			batch := <-spare
+			skipped := 0
+			for _, t := range ts {
+				if tok, ok := im.token(t); ok {
+					batch = append(batch, tok)
+				} else {
+					skipped++
 				}
 			}
+			mu.Lock()
+			im.rep.Tokens.Skipped += skipped
+			mu.Unlock()
+			work <- job{batch, len(ts)}
 		}
 		free <- ts
 	}
+	close(work)
+	wg.Wait()
 	if writeErr != nil {
 		return writeErr
 	}
 	return <-readErr
 }
 
-// tokens imports one batch: one multi-row write (or, with dryRun, one
-// lookup) for the tokens that qualify.
-func (im *importer) tokens(ctx context.Context, ts []Token) error {
-	im.batch = im.batch[:0]
-	for _, t := range ts {
-		if tok, ok := im.token(t); ok {
-			im.batch = append(im.batch, tok)
-		} else {
-			im.rep.Tokens.Skipped++
-		}
+// write stores one batch (with dryRun, looks it up) and returns how many
+// of its tokens were (would be) imported.
+func (im *importer) write(ctx context.Context, batch []store.Token) (int, error) {
+	if len(batch) == 0 {
+		return 0, nil
 	}
-	if len(im.batch) == 0 {
-		return nil
+	if !im.dryRun {
+		return im.s.InsertTokens(ctx, batch)
+	}
+	present, err := im.s.PresentTokens(ctx, batch)
+	if err != nil {
+		return 0, err
 	}
 	n := 0
-	if im.dryRun {
-		present, err := im.s.PresentTokens(ctx, im.batch)
-		if err != nil {
-			return err
-		}
-		for _, p := range present {
-			if !p {
-				n++
-			}
-		}
-	} else {
-		var err error
-		if n, err = im.s.InsertTokens(ctx, im.batch); err != nil {
-			return err
+	for _, p := range present {
+		if !p {
+			n++
 		}
 	}
-	// A token stored before (an earlier or interrupted run) or rotated
-	// since (its row is revoked, its digests taken) is skipped.
-	im.rep.Tokens.Imported += n
-	im.rep.Tokens.Skipped += len(im.batch) - n
-	return nil
+	return n, nil
 }
 
 // token converts a Kong token to ours, or counts why it is left out.

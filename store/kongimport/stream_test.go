@@ -100,7 +100,7 @@ func TestImportStreams(t *testing.T) {
 }
 
 // TestImportResumes: an import interrupted after some batches (Ctrl-C, a
-// lost connection) leaves those batches stored; running it again stores
+// lost connection) leaves those batches stored, whole; running it again stores
 // the rest, each token once; a third run stores nothing.
 func TestImportResumes(t *testing.T) {
 	const n, batch = 1050, 100
@@ -117,15 +117,18 @@ func TestImportResumes(t *testing.T) {
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("interrupted import: %v, want context.Canceled", err)
 	}
-	if got := countTokens(t, s); got != 3*batch {
-		t.Fatalf("after the interruption the store holds %d tokens, want the %d of the batches done", got, 3*batch)
+	// Batches are written in parallel: those in flight at the
+	// interruption may have committed too, whole.
+	stored := countTokens(t, s)
+	if stored < 3*batch || stored >= n || stored%batch != 0 {
+		t.Fatalf("after the interruption the store holds %d tokens, want whole batches of %d, at least the 3 done", stored, batch)
 	}
 
 	rep, err := importKong(t.Context(), t, s, k, kongimport.Options{Batch: batch})
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantCounts(t, rep, kongimport.Counts{Skipped: 1}, kongimport.Counts{Imported: n - 3*batch, Skipped: 3 * batch})
+	wantCounts(t, rep, kongimport.Counts{Skipped: 1}, kongimport.Counts{Imported: n - stored, Skipped: stored})
 	rep, err = importKong(t.Context(), t, s, k, kongimport.Options{Batch: batch})
 	if err != nil {
 		t.Fatal(err)
