@@ -7,7 +7,7 @@ STATICCHECK := $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.7.0
 # so that Helm's and the Kubernetes modules stay out of the product's go.mod.
 K8S       := tests/k8s
 
-.PHONY: help build legacy test lint bench soak demo run fuzz clean
+.PHONY: help build legacy test lint bench scale soak demo run fuzz clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -51,6 +51,10 @@ run: ## build and run `oauth2-password serve` (HTTPS, embedded store, example cl
 
 bench: ## benchmark table: socket cost vs the floor plugin, issuance vs raw lib/pq, engine hot paths, memory
 	$(GO) run ./tests/bench
+
+SCALE ?=
+scale: ## load stores to 10^5..10^7 tokens and measure each request kind, size at rest, RSS, start-up, import-kong (not in CI; SCALE="-sizes 1e5,1e6" for a quicker run)
+	$(GO) run ./tests/scale $(SCALE)
 
 SOAK ?= 5m
 soak: ## SOAK (5m) of mixed load with a PostgreSQL restart; fails on growth of RSS, heap, goroutines, connections, or a lost token (not in CI)

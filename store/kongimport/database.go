@@ -11,10 +11,16 @@ import (
 	"github.com/oauth2-password/oauth2-password/store"
 )
 
-// ReadDatabase reads every oauth2 credential and token from the Kong
-// PostgreSQL database at url (Kong 3.x schema; a schema other than public
-// is chosen with ?search_path=… in the URL). It only reads. Errors never
+// ReadDatabase reads every oauth2 credential of the Kong PostgreSQL
+// database at url (Kong 3.x schema; a schema other than public is chosen
+// with ?search_path=… in the URL) and returns them with a stream of its
+// oauth2 tokens; Close releases the database. It only reads. Errors never
 // carry the URL's password.
+//
+// Credentials and tokens are read in one read-only snapshot, as of one
+// instant even while Kong keeps issuing; the tokens through a server-side
+// cursor, a batch per FETCH, so memory holds one batch whatever the size
+// of the table.
 func ReadDatabase(ctx context.Context, url string) (Source, error) {
 	// store.OpenPostgres connects without migrating, and its errors
 	// never carry the URL's password.
@@ -22,23 +28,39 @@ func ReadDatabase(ctx context.Context, url string) (Source, error) {
 	if err != nil {
 		return Source{}, fmt.Errorf("kong database: %w", err)
 	}
-	defer p.Close()
-	db := p.DB()
-	// One read-only snapshot: credentials and tokens as of one instant,
-	// even while Kong keeps issuing.
-	tx, err := db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true, Isolation: sql.LevelRepeatableRead})
+	tx, err := p.DB().BeginTx(ctx, &sql.TxOptions{ReadOnly: true, Isolation: sql.LevelRepeatableRead})
 	if err != nil {
+		p.Close()
 		return Source{}, fmt.Errorf("kong database: connect: %w", err)
 	}
-	defer tx.Rollback()
-	var src Source
+	src := Source{close: func() error {
+		_ = tx.Rollback()
+		return p.Close()
+	}}
 	if src.Credentials, err = readCredentials(ctx, tx); err != nil {
+		src.Close()
 		return Source{}, err
 	}
-	if src.Tokens, err = readTokens(ctx, tx); err != nil {
-		return Source{}, err
+	src.Tokens = func(ctx context.Context, batch int, each func([]Token) error) error {
+		return readTokens(ctx, tx, batch, each)
 	}
 	return src, nil
+}
+
+// EstimateTokens is PostgreSQL's estimate of the rows of Kong's
+// oauth2_tokens (from its statistics, no scan), for a progress line; -1
+// when it has none.
+func EstimateTokens(ctx context.Context, url string) int64 {
+	p, err := store.OpenPostgres(ctx, url)
+	if err != nil {
+		return -1
+	}
+	defer p.Close()
+	var n float64
+	if err := p.DB().QueryRowContext(ctx, `SELECT reltuples FROM pg_class WHERE oid = 'oauth2_tokens'::regclass`).Scan(&n); err != nil || n < 0 {
+		return -1
+	}
+	return int64(n)
 }
 
 func readCredentials(ctx context.Context, tx *sql.Tx) ([]Credential, error) {
@@ -77,15 +99,39 @@ ORDER BY c.created_at, c.id`)
 	return out, nil
 }
 
-func readTokens(ctx context.Context, tx *sql.Tx) ([]Token, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT id, credential_id, service_id, access_token, refresh_token,
+func readTokens(ctx context.Context, tx *sql.Tx, batch int, each func([]Token) error) error {
+	// No ORDER BY: a sequential scan streams from the first row, where a
+	// sort of millions of rows would first spill to disk. The import does
+	// not depend on the order.
+	if _, err := tx.ExecContext(ctx, `DECLARE kong_tokens NO SCROLL CURSOR FOR
+SELECT id, credential_id, service_id, access_token, refresh_token,
        authenticated_userid, scope, created_at, expires_in, ttl
-FROM oauth2_tokens ORDER BY created_at, id`)
+FROM oauth2_tokens`); err != nil {
+		return fmt.Errorf("kong database: read oauth2_tokens: %w", err)
+	}
+	fetch := fmt.Sprintf("FETCH FORWARD %d FROM kong_tokens", batch)
+	out := make([]Token, 0, batch)
+	for {
+		out = out[:0]
+		if err := fetchTokens(ctx, tx, fetch, &out); err != nil {
+			return fmt.Errorf("kong database: read oauth2_tokens: %w", err)
+		}
+		if len(out) == 0 {
+			return nil
+		}
+		if err := each(out); err != nil {
+			return err
+		}
+	}
+}
+
+// fetchTokens appends the rows of one FETCH to out.
+func fetchTokens(ctx context.Context, tx *sql.Tx, fetch string, out *[]Token) error {
+	rows, err := tx.QueryContext(ctx, fetch)
 	if err != nil {
-		return nil, fmt.Errorf("kong database: read oauth2_tokens: %w", err)
+		return err
 	}
 	defer rows.Close()
-	var out []Token
 	for rows.Next() {
 		var (
 			t                                       Token
@@ -94,7 +140,7 @@ FROM oauth2_tokens ORDER BY created_at, id`)
 			expiresIn                               sql.NullInt64
 		)
 		if err := rows.Scan(&t.ID, &cred, &svc, &access, &refresh, &user, &scope, &created, &expiresIn, &ttl); err != nil {
-			return nil, fmt.Errorf("kong database: read oauth2_tokens: %w", err)
+			return err
 		}
 		t.CredentialID, t.ServiceID, t.Access, t.Refresh = cred.String, svc.String, access.String, refresh.String
 		t.AuthenticatedUserID, t.Scope = user.String, scope.String
@@ -102,10 +148,7 @@ FROM oauth2_tokens ORDER BY created_at, id`)
 		if ttl.Valid {
 			t.TTL = ttl.Time.Truncate(time.Second)
 		}
-		out = append(out, t)
+		*out = append(*out, t)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("kong database: read oauth2_tokens: %w", err)
-	}
-	return out, nil
+	return rows.Err()
 }

@@ -20,14 +20,26 @@ var pg *pgtest.Server
 
 func TestMain(m *testing.M) { pgtest.Main(m, &pg) }
 
-func openStore(t *testing.T) store.Store {
+// bulkStore is a store as the CLI opens it: both implementations take
+// tokens in bulk.
+type bulkStore interface {
+	store.Store
+	kongimport.Store
+}
+
+func openStore(t *testing.T) bulkStore {
 	t.Helper()
-	s, err := store.Open(t.Context(), "sqlite:"+filepath.Join(t.TempDir(), "o2p.db"))
+	return openURL(t, "sqlite:"+filepath.Join(t.TempDir(), "o2p.db"))
+}
+
+func openURL(t *testing.T, url string) bulkStore {
+	t.Helper()
+	s, err := store.Open(t.Context(), url)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
-	return s
+	return s.(bulkStore)
 }
 
 // kongFixture is a Kong 3.9 database with the cases the import must tell
@@ -90,13 +102,14 @@ func (k *kongFixture) exec(t *testing.T, q string, args ...any) {
 	}
 }
 
-func importDB(t *testing.T, s store.Store, k *kongFixture, dryRun bool) kongimport.Report {
+func importDB(t *testing.T, s kongimport.Store, k *kongFixture, dryRun bool) kongimport.Report {
 	t.Helper()
 	src, err := kongimport.ReadDatabase(t.Context(), k.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := kongimport.Import(t.Context(), s, src, dryRun, time.Now())
+	defer src.Close()
+	rep, err := kongimport.Import(t.Context(), s, src, kongimport.Options{DryRun: dryRun})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +189,7 @@ func TestImportDatabase(t *testing.T) {
 	}
 }
 
-func client(t *testing.T, s store.Store, id string) store.Client {
+func client(t *testing.T, s kongimport.Store, id string) store.Client {
 	t.Helper()
 	c, err := s.Client(t.Context(), id)
 	if err != nil {
@@ -222,7 +235,7 @@ func TestImportConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := openStore(t)
-	rep, err := kongimport.Import(context.Background(), s, src, false, time.Now())
+	rep, err := kongimport.Import(context.Background(), s, src, kongimport.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -244,7 +257,7 @@ func TestImportConfig(t *testing.T) {
 			t.Errorf("%s = %+v (secret verifies: %v)", c.id, cl, ok)
 		}
 	}
-	rep, _ = kongimport.Import(context.Background(), s, src, false, time.Now())
+	rep, _ = kongimport.Import(context.Background(), s, src, kongimport.Options{})
 	wantCounts(t, rep, kongimport.Counts{Skipped: 6}, kongimport.Counts{}, "bob-no-secret")
 }
 
