@@ -21,7 +21,8 @@ legacy: ## build bin/kong2/go-pluginserver and bin/kong2/oauth2-password.so for 
 
 # The full -v log goes to bin/test.log; the terminal shows each package's
 # result, the conformance suite per store, and on failure the whole log.
-test: ## unit, store conformance (PostgreSQL + embedded) and end-to-end tests, with -race
+test: ## unit, store conformance (PostgreSQL + embedded) and end-to-end tests, with -race (checks .ci/packages first)
+	@.ci/check-packages
 	$(GO) vet ./...
 	@mkdir -p bin
 	@set -o pipefail; $(GO) test -race -count=1 -timeout 9m -v ./... > bin/test.log 2>&1; rc=$$?; \
