@@ -114,7 +114,7 @@ func (c *cli) dispatch(args []string) error {
 		}
 		if ok && cmd.name == "serve" {
 			// main runs serve before the CLI; only `help serve` gets here.
-			return runServe([]string{"-help"}, c.stdout)
+			return runServe([]string{"-help"}, c.stdout, c.stderr)
 		}
 		return usagef("unknown command %q (see 'oauth2-password help')", args[0])
 	}

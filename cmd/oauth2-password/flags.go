@@ -27,6 +27,9 @@ type engineFlags struct {
 	purgeBatch  int
 	metricsAddr string // "" = no metrics listener
 	logFormat   string
+	// startTimeout bounds opening the store at start (serve's
+	// -store-start-timeout); 0 retries for ever (Kong mode).
+	startTimeout time.Duration
 }
 
 func (f *engineFlags) register(fs *flag.FlagSet) {
@@ -102,7 +105,7 @@ func (f *engineFlags) start(ctx context.Context, defaultPath string, log *slog.L
 	if url == "" {
 		url = "sqlite:" + defaultPath
 	}
-	lo := store.LazyOptions{Cache: f.cache, PurgeEvery: f.purgeEvery, PurgeBatch: f.purgeBatch, Log: log}
+	lo := store.LazyOptions{Cache: f.cache, PurgeEvery: f.purgeEvery, PurgeBatch: f.purgeBatch, Log: log, StartTimeout: f.startTimeout}
 	o := f.engine
 	o.Log = log
 	var m *metrics.Metrics

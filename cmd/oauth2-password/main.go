@@ -28,7 +28,7 @@ const (
 
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "serve" {
-		if err := runServe(os.Args[2:], os.Stderr); err != nil {
+		if err := runServe(os.Args[2:], os.Stdout, os.Stderr); err != nil {
 			fmt.Fprintln(os.Stderr, "oauth2-password:", oneLine(err.Error()))
 			var ue usageError
 			if errors.As(err, &ue) {
