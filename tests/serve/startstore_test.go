@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -49,14 +50,16 @@ func TestServeDefaultStore(t *testing.T) {
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
-			t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+			t.Cleanup(func() {
+				if cmd.ProcessState == nil {
+					_ = cmd.Process.Kill()
+					_ = cmd.Wait()
+				}
+			})
 			waitStatus(t, base+"/readyz", 200)
 			file := filepath.Join(dir, tc.file)
 			if fi, err := os.Stat(filepath.Dir(file)); err != nil || fi.Mode().Perm() != 0o700 {
 				t.Errorf("store directory: %v %v; want it created, 0700", fi, err)
-			}
-			if !strings.Contains(stderr.String(), file) {
-				t.Errorf("serve's log does not name %s: %s", file, stderr)
 			}
 			c := harness.CreateClient(t, "sqlite:"+file, "bob", "web")
 			form := "grant_type=password&provision_key=" + provisionKey + "&authenticated_userid=u&client_id=" + c.ID + "&client_secret=" + c.Secret
@@ -69,6 +72,13 @@ func TestServeDefaultStore(t *testing.T) {
 			// was found (else 401 invalid_client), and HTTPS is required.
 			if resp.StatusCode != 400 {
 				t.Errorf("token with a client created in the default store: %d, want 400 (HTTPS required)", resp.StatusCode)
+			}
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			if err := cmd.Wait(); err != nil {
+				t.Errorf("serve after SIGTERM: %v", err)
+			}
+			if !strings.Contains(stderr.String(), file) {
+				t.Errorf("serve's log does not name %s: %s", file, stderr)
 			}
 		})
 	}
