@@ -4,7 +4,7 @@ GO        ?= go
 BIN       := bin/oauth2-password
 STATICCHECK := $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.7.0
 
-.PHONY: help build legacy test lint bench soak demo run fuzz clean
+.PHONY: help build legacy test lint bench soak demo run example-nginx example-caddy example-haproxy fuzz clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -44,6 +44,15 @@ demo: ## build the plugin and walk through the password grant against it (no Pos
 
 run: ## build and run `oauth2-password serve` (HTTPS, embedded store, example client in bin/run) behind a demo gateway; prints the curl lines; Ctrl-C stops
 	$(GO) run ./tests/run
+
+# The deploy/ examples with the real proxy, on loopback, from a prefix in
+# bin/example-GATEWAY (docs/getting-started-gateways.md).
+example-nginx: ## run deploy/nginx: nginx (HTTPS on 127.0.0.1:8443) in front of serve and an echo API; prints the curl lines; Ctrl-C stops
+	$(GO) run ./tests/run -proxy nginx -dir bin/example-nginx
+example-caddy: ## run deploy/caddy the same way with Caddy
+	$(GO) run ./tests/run -proxy caddy -dir bin/example-caddy
+example-haproxy: ## run deploy/haproxy the same way with HAProxy (bearer check over SPOE)
+	$(GO) run ./tests/run -proxy haproxy -dir bin/example-haproxy
 
 bench: ## benchmark table: socket cost vs the floor plugin, issuance vs raw lib/pq, engine hot paths, memory
 	$(GO) run ./tests/bench
