@@ -42,17 +42,24 @@ demo: ## build the plugin and walk through the password grant against it (no Pos
 	@echo "building the demo and the plugin (about a minute the first time)…"
 	@$(GO) run ./tests/demo
 
+# Built, then run, rather than `go run`: after Ctrl-C `go run` exits 1 even
+# when the program stopped cleanly, and make then says "Error 1".
+RUNNER := bin/run-examples
 run: ## build and run `oauth2-password serve` (HTTPS, embedded store, example client in bin/run) behind a demo gateway; prints the curl lines; Ctrl-C stops
-	$(GO) run ./tests/run
+	@$(GO) build -o $(RUNNER) ./tests/run
+	@$(RUNNER)
 
 # The deploy/ examples with the real proxy, on loopback, from a prefix in
 # bin/example-GATEWAY (docs/getting-started-gateways.md).
 example-nginx: ## run deploy/nginx: nginx (HTTPS on 127.0.0.1:8443) in front of serve and an echo API; prints the curl lines; Ctrl-C stops
-	$(GO) run ./tests/run -proxy nginx -dir bin/example-nginx
+	@$(GO) build -o $(RUNNER) ./tests/run
+	@$(RUNNER) -proxy nginx -dir bin/example-nginx
 example-caddy: ## run deploy/caddy the same way with Caddy
-	$(GO) run ./tests/run -proxy caddy -dir bin/example-caddy
+	@$(GO) build -o $(RUNNER) ./tests/run
+	@$(RUNNER) -proxy caddy -dir bin/example-caddy
 example-haproxy: ## run deploy/haproxy the same way with HAProxy (bearer check over SPOE)
-	$(GO) run ./tests/run -proxy haproxy -dir bin/example-haproxy
+	@$(GO) build -o $(RUNNER) ./tests/run
+	@$(RUNNER) -proxy haproxy -dir bin/example-haproxy
 
 bench: ## benchmark table: socket cost vs the floor plugin, issuance vs raw lib/pq, engine hot paths, memory
 	$(GO) run ./tests/bench
