@@ -29,8 +29,18 @@ var commands = []command{
 		summary: "register a client; prints its client_id and secret once (--client-secret - reads the secret from stdin)", run: (*cli).clientsCreate},
 	{name: "clients list", synopsis: "[--consumer REF]", summary: "list clients as JSON, without secrets", mustExist: true, run: (*cli).clientsList},
 	{name: "clients delete", synopsis: "CLIENT_ID", summary: "delete a client and every token issued to it", mustExist: true, run: (*cli).clientsDelete},
+	{name: "clients get", synopsis: "CLIENT_ID", summary: "print one client as JSON, without its secret", mustExist: true, run: (*cli).clientsGet},
+	{name: "clients grant-introspection", synopsis: "CLIENT_ID --service SERVICE", summary: "let a client (a resource server) introspect every token of SERVICE (RFC 7662 §4)", mustExist: true,
+		run: func(c *cli, args []string) error {
+			return c.clientsIntrospection("clients grant-introspection", true, args)
+		}},
+	{name: "clients revoke-introspection", synopsis: "CLIENT_ID --service SERVICE", summary: "take that back: the client introspects only its own tokens", mustExist: true,
+		run: func(c *cli, args []string) error {
+			return c.clientsIntrospection("clients revoke-introspection", false, args)
+		}},
 	{name: "tokens revoke", synopsis: "(--access-token T | --refresh-token T | --client CLIENT_ID | --user USERID)",
 		summary: "revoke tokens (T may be -: read from stdin)", mustExist: true, run: (*cli).tokensRevoke},
+	{name: "keys generate", synopsis: "[--type ed25519|es256] [--out FILE]", summary: "a new signing key for upstream JWTs, as PEM (no store)", run: (*cli).keysGenerate},
 	{name: "import-kong", synopsis: "(--kong-database-url URL | --kong-config FILE) [--dry-run]",
 		summary: "copy Kong oauth2 credentials (and live password-grant tokens) into the store", run: (*cli).importKong},
 	{name: "serve", synopsis: "-config FILE [flags]", summary: "the standalone server (token, revoke, introspect, forward auth, ext_authz); serve -help lists its flags"},

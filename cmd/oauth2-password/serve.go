@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"maps"
 	"net"
 	"net/http"
 	"os/signal"
+	"slices"
 	"syscall"
 	"time"
 
@@ -31,6 +33,7 @@ type serveFlags struct {
 	spoe    string
 	tlsCert string
 	tlsKey  string
+	limits  connLimits
 }
 
 // serveUsage heads serve's help; the flags follow.
@@ -53,6 +56,7 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.tlsCert, "tls-cert", "", "certificate file (PEM) for HTTPS")
 	fs.StringVar(&f.tlsKey, "tls-key", "", "private key file (PEM) for HTTPS")
 	fs.DurationVar(&f.startTimeout, "store-start-timeout", 30*time.Second, "how long to wait at start for a PostgreSQL store that is not up yet before exiting 1 (the embedded store is tried once); meanwhile requests are answered 503")
+	f.limits.register(fs)
 }
 
 // runServe is `oauth2-password serve`: the engine as a standalone server.
@@ -83,6 +87,9 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		return usagef("serve: -store-start-timeout must be more than 0")
 	}
 	if err := f.check(); err != nil {
+		return err
+	}
+	if err := f.limits.check(); err != nil {
 		return err
 	}
 	conf, err := loadServeConfig(f.config)
@@ -117,10 +124,11 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		return errorf("serve: %v", err)
 	}
 	srv := &http.Server{
-		Handler:           newServeMux(conf, services, st, f.engine.MaxBodyBytes),
+		Handler:           addWellKnown(newServeMux(conf, services, st, f.engine.MaxBodyBytes), engine, f.signing.issuer, slices.Collect(maps.Keys(services))),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          log.New(libraryLog{logger, "http server"}, "", 0),
 	}
+	ln = f.limits.apply(srv, ln)
 	scheme := "http"
 	if f.tlsCert != "" {
 		scheme = "https"
