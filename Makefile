@@ -7,7 +7,7 @@ STATICCHECK := $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.7.0
 # so that Helm's and the Kubernetes modules stay out of the product's go.mod.
 K8S       := tests/k8s
 
-.PHONY: help build legacy test lint bench scale soak demo run fuzz clean
+.PHONY: help build legacy test lint bench scale soak demo run example-nginx example-caddy example-haproxy fuzz clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -24,7 +24,8 @@ legacy: ## build bin/kong2/go-pluginserver and bin/kong2/oauth2-password.so for 
 
 # The full -v log goes to bin/test.log; the terminal shows each package's
 # result, the conformance suite per store, and on failure the whole log.
-test: ## unit, store conformance (PostgreSQL + embedded) and end-to-end tests, with -race; the Helm chart and Kubernetes manifests (tests/k8s)
+test: ## unit, store conformance (PostgreSQL + embedded) and end-to-end tests, with -race; the Helm chart and Kubernetes manifests (tests/k8s); checks .ci/packages first
+	@.ci/check-packages
 	$(GO) vet ./...
 	@mkdir -p bin
 	@set -o pipefail; $(GO) test -race -count=1 -timeout 9m -v ./... > bin/test.log 2>&1; rc=$$?; \
@@ -46,8 +47,24 @@ demo: ## build the plugin and walk through the password grant against it (no Pos
 	@echo "building the demo and the plugin (about a minute the first time)…"
 	@$(GO) run ./tests/demo
 
+# Built, then run, rather than `go run`: after Ctrl-C `go run` exits 1 even
+# when the program stopped cleanly, and make then says "Error 1".
+RUNNER := bin/run-examples
 run: ## build and run `oauth2-password serve` (HTTPS, embedded store, example client in bin/run) behind a demo gateway; prints the curl lines; Ctrl-C stops
-	$(GO) run ./tests/run
+	@$(GO) build -o $(RUNNER) ./tests/run
+	@$(RUNNER)
+
+# The deploy/ examples with the real proxy, on loopback, from a prefix in
+# bin/example-GATEWAY (docs/getting-started-gateways.md).
+example-nginx: ## run deploy/nginx: nginx (HTTPS on 127.0.0.1:8443) in front of serve and an echo API; prints the curl lines; Ctrl-C stops
+	@$(GO) build -o $(RUNNER) ./tests/run
+	@$(RUNNER) -proxy nginx -dir bin/example-nginx
+example-caddy: ## run deploy/caddy the same way with Caddy
+	@$(GO) build -o $(RUNNER) ./tests/run
+	@$(RUNNER) -proxy caddy -dir bin/example-caddy
+example-haproxy: ## run deploy/haproxy the same way with HAProxy (bearer check over SPOE)
+	@$(GO) build -o $(RUNNER) ./tests/run
+	@$(RUNNER) -proxy haproxy -dir bin/example-haproxy
 
 bench: ## benchmark table: socket cost vs the floor plugin, issuance vs raw lib/pq, engine hot paths, memory
 	$(GO) run ./tests/bench

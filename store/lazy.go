@@ -26,6 +26,8 @@ var errStoreNotReady = errors.New("store not ready")
 type Lazy struct {
 	cur     atomic.Pointer[Cached]
 	ready   chan struct{} // closed once cur is set
+	failed  chan struct{} // closed when opening gave up (LazyOptions.StartTimeout)
+	err     error         // why, set before failed is closed
 	log     *slog.Logger
 	created time.Time
 }
@@ -39,6 +41,15 @@ type LazyOptions struct {
 	// Metrics, when set, is told of every database call and cache
 	// lookup.
 	Metrics Metrics
+	// StartTimeout, when more than 0, bounds the opening: the embedded
+	// store is tried once (a missing directory or an unreadable file
+	// does not heal by waiting), PostgreSQL until StartTimeout has passed
+	// (a database still starting beside the server). Then Failed is
+	// closed and Err says why. 0 retries for ever: Kong respawns a plugin
+	// server that exits, so there a crash loop is the worse answer.
+	// Once open, a store that goes away is the cache's business
+	// (stale-if-error), never a reason to give up.
+	StartTimeout time.Duration
 	// ReadURL, when set, is a PostgreSQL read replica for the lookups
 	// that miss the cache (WithReadReplica).
 	ReadURL string
@@ -51,7 +62,7 @@ func OpenLazy(ctx context.Context, url string, o LazyOptions) *Lazy {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	l := &Lazy{log: o.Log, created: time.Now(), ready: make(chan struct{})}
+	l := &Lazy{log: o.Log, created: time.Now(), ready: make(chan struct{}), failed: make(chan struct{})}
 	go l.open(ctx, url, o)
 	return l
 }
@@ -81,12 +92,30 @@ func (l *Lazy) open(ctx context.Context, url string, o LazyOptions) {
 		if ctx.Err() != nil {
 			return // shutting down
 		}
+		if o.StartTimeout > 0 && (!IsPostgresURL(url) || time.Since(l.created)+2*time.Second > o.StartTimeout) {
+			l.err = err
+			close(l.failed)
+			return
+		}
 		l.log.Error("opening the store failed; retrying in 2s", "err", err)
 		select {
 		case <-ctx.Done():
 			return
 		case <-time.After(2 * time.Second):
 		}
+	}
+}
+
+// Failed is closed when opening the store gave up (LazyOptions.StartTimeout).
+func (l *Lazy) Failed() <-chan struct{} { return l.failed }
+
+// Err is why opening the store gave up, once Failed is closed.
+func (l *Lazy) Err() error {
+	select {
+	case <-l.failed:
+		return l.err
+	default:
+		return nil
 	}
 }
 

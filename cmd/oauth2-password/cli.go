@@ -7,36 +7,25 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/oauth2-password/oauth2-password/store"
 )
 
-// usageError is a mistake in the command line: exit status 2.
-type usageError struct{ msg string }
+// usageError is a mistake in the command line: exit status 2. With
+// showUsage the command's help follows the message (a flag it lacks).
+type usageError struct {
+	msg       string
+	showUsage bool
+}
 
 func (e usageError) Error() string { return e.msg }
 
-func usagef(format string, a ...any) error { return usageError{fmt.Sprintf(format, a...)} }
+func usagef(format string, a ...any) error { return usageError{msg: fmt.Sprintf(format, a...)} }
 func errorf(format string, a ...any) error { return fmt.Errorf(format, a...) }
-
-// usage is the admin CLI's help: on stdout when asked for, on stderr after
-// a bare `oauth2-password`.
-var usage = `usage:
-  oauth2-password migrate
-  oauth2-password clients create --consumer REF --name NAME [--client-id ID] [--client-secret SECRET] [--public] [--redirect-uri URI]...
-  oauth2-password clients list [--consumer REF]
-  oauth2-password clients delete CLIENT_ID
-  oauth2-password clients get CLIENT_ID
-  oauth2-password clients (grant-introspection | revoke-introspection) CLIENT_ID --service SERVICE
-  oauth2-password tokens revoke (--access-token T | --refresh-token T | --client CLIENT_ID | --user USERID)
-  oauth2-password keys generate [--type ed25519|es256] [--out FILE]   (a signing key for upstream JWTs)
-  oauth2-password serve -config FILE   (standalone server; see README)
-  oauth2-password help | version
-The store: -database-url URL or -database-url-file PATH (every command takes them),
-else $` + envDatabaseURL + `, else the embedded store ` + store.DefaultPath + `.
-Kong runs the binary with flags only: -kong-prefix DIR (plugin server), -dump (plugin info).`
 
 // cliFlags are the flag spellings of the help and version commands, which
 // main routes to the CLI rather than to Kong mode.
@@ -55,13 +44,16 @@ type cli struct {
 	stdout io.Writer
 	stderr io.Writer
 	db     dbFlags
+	cmd    *command      // the command being run, once known
+	fs     *flag.FlagSet // its flags, once registered
+	group  string        // "clients" for `clients --help` and the like
 }
 
 // runCLI runs an admin command and returns the exit status. Errors are one
 // line on stderr; results are JSON on stdout.
 func runCLI(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprintln(stderr, usage)
+		fmt.Fprintln(stderr, usageText())
 		return exitUsage
 	}
 	c := &cli{stdin: stdin, stdout: stdout, stderr: stderr}
@@ -70,53 +62,64 @@ func runCLI(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	if errors.Is(err, errHelp) {
-		fmt.Fprintln(stdout, usage)
+		fmt.Fprintln(stdout, c.help())
 		return exitOK
 	}
 	fmt.Fprintln(stderr, "oauth2-password:", oneLine(err.Error()))
 	var ue usageError
 	if errors.As(err, &ue) {
+		if ue.showUsage {
+			fmt.Fprintln(stderr, c.help())
+		}
 		return exitUsage
 	}
 	return exitFail
 }
 
+// help is the help text for what dispatch got to: a command's own, a
+// group's, or the general one.
+func (c *cli) help() string {
+	switch {
+	case c.cmd != nil:
+		return commandUsage(c.cmd, c.fs)
+	case c.group != "":
+		return groupUsage(c.group)
+	}
+	return usageText()
+}
+
 func (c *cli) dispatch(args []string) error {
-	cmd, rest := args[0], args[1:]
-	switch cmd {
-	case "migrate":
-		return c.migrate(rest)
-	case "import-kong":
-		return c.importKong(rest)
-	case "clients", "tokens", "keys":
-		if len(rest) == 0 {
-			return usagef("%s needs a subcommand (see 'oauth2-password help')", cmd)
-		}
-		sub := cmd + " " + rest[0]
-		switch sub {
-		case "clients create":
-			return c.clientsCreate(rest[1:])
-		case "clients list":
-			return c.clientsList(rest[1:])
-		case "clients delete":
-			return c.clientsDelete(rest[1:])
-		case "clients get":
-			return c.clientsGet(rest[1:])
-		case "clients grant-introspection", "clients revoke-introspection":
-			return c.clientsIntrospection(sub, rest[0] == "grant-introspection", rest[1:])
-		case "tokens revoke":
-			return c.tokensRevoke(rest[1:])
-		case "keys generate":
-			return c.keysGenerate(rest[1:])
-		}
-		return usagef("unknown command %q (see 'oauth2-password help')", sub)
+	switch args[0] {
 	case "help", "-h", "-help", "--help":
+		if len(args) > 1 {
+			// `help clients create` is `clients create --help`.
+			return c.dispatch(append(args[1:len(args):len(args)], "--help"))
+		}
 		return errHelp
 	case "version", "-version", "--version":
 		fmt.Fprintln(c.stdout, "oauth2-password", version)
 		return nil
 	}
-	return usagef("unknown command %q (see 'oauth2-password help')", cmd)
+	cmd, rest, ok := lookup(args)
+	if !ok || cmd.run == nil {
+		if g := group(args[0]); len(g) > 0 {
+			c.group = args[0]
+			if len(args) == 1 {
+				return usageError{msg: args[0] + " needs a subcommand", showUsage: true}
+			}
+			if cliFlags[args[1]] {
+				return errHelp
+			}
+			return usageError{msg: fmt.Sprintf("unknown command %q", args[0]+" "+args[1]), showUsage: true}
+		}
+		if ok && cmd.name == "serve" {
+			// main runs serve before the CLI; only `help serve` gets here.
+			return runServe([]string{"-help"}, c.stdout, c.stderr)
+		}
+		return usagef("unknown command %q (see 'oauth2-password help')", args[0])
+	}
+	c.cmd = cmd
+	return cmd.run(c, rest)
 }
 
 // flagSet returns a silent flag set with the store flags registered.
@@ -124,6 +127,7 @@ func (c *cli) flagSet(name string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	c.db.register(fs)
+	c.fs = fs
 	return fs
 }
 
@@ -136,7 +140,7 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 			if errors.Is(err, flag.ErrHelp) {
 				return nil, errHelp
 			}
-			return nil, usagef("%s: %v", fs.Name(), err)
+			return nil, usageError{msg: fmt.Sprintf("%s: %v", fs.Name(), err), showUsage: true}
 		}
 		args = fs.Args()
 		if len(args) == 0 {
@@ -160,6 +164,11 @@ func (c *cli) withStoreTimeout(timeout time.Duration, f func(ctx context.Context
 	url, err := c.db.resolve()
 	if err != nil {
 		return usagef("%v", err)
+	}
+	if path, ok := store.SQLitePath(url); ok && c.cmd != nil && c.cmd.mustExist {
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			return errorf("embedded store %s does not exist (name the store with -database-url, or create it with 'oauth2-password migrate')", path)
+		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()

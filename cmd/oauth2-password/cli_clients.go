@@ -45,7 +45,7 @@ func (c *cli) clientsCreate(args []string) error {
 	fs.StringVar(&consumer, "consumer", "", "Kong consumer id or username")
 	fs.StringVar(&name, "name", "", "client name")
 	fs.StringVar(&id, "client-id", "", "client_id (default: generated)")
-	fs.StringVar(&secret, "client-secret", "", "client secret (default: generated)")
+	fs.StringVar(&secret, "client-secret", "", "client secret (default: generated); - reads it from the first line of stdin, keeping it out of the process list and shell history")
 	fs.BoolVar(&public, "public", false, "public client: no secret")
 	fs.Var(&redirects, "redirect-uri", "redirect URI (repeatable; informational for the password grant)")
 	pos, err := parse(fs, args)
@@ -61,6 +61,12 @@ func (c *cli) clientsCreate(args []string) error {
 		return usagef("clients create: --name is required")
 	case public && secret != "":
 		return usagef("clients create: --client-secret cannot be used with --public")
+	}
+	fromStdin := secret == "-"
+	if fromStdin {
+		if secret, err = c.secretArg("clients create: --client-secret -: no secret", secret); err != nil {
+			return err
+		}
 	}
 	if id != "" {
 		if err := checkClientID(id); err != nil {
@@ -113,10 +119,16 @@ func (c *cli) clientsCreate(args []string) error {
 			}
 			return err
 		}
-		return c.printJSON(clientJSON{
+		out := clientJSON{
 			ClientID: cl.ID, ClientSecret: secret, Consumer: cl.Consumer,
 			Name: cl.Name, ClientType: cl.Type, RedirectURIs: cl.RedirectURIs,
-		})
+		}
+		if fromStdin {
+			// The caller has it; printing it would put it back where
+			// reading stdin kept it away from (a terminal, a CI log).
+			out.ClientSecret = ""
+		}
+		return c.printJSON(out)
 	})
 }
 

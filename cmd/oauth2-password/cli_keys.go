@@ -56,6 +56,7 @@ func (f *signingFlags) signer() (plugin.Signer, *jwtkeys.Set, error) {
 func (c *cli) keysGenerate(args []string) error {
 	fs := flag.NewFlagSet("keys generate", flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // errors are one line, from parse
+	c.fs = fs                // for `keys generate --help`
 	typ := fs.String("type", jwtkeys.TypeEd25519, "key type: ed25519 (EdDSA) or es256 (EC P-256)")
 	out := fs.String("out", "", "write the key to this new file (mode 0600) instead of stdout")
 	pos, err := parse(fs, args)

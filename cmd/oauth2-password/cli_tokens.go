@@ -36,14 +36,14 @@ func (c *cli) tokensRevoke(args []string) error {
 	var r store.Revocation
 	switch {
 	case access != "":
-		t, err := c.secretArg(access)
+		t, err := c.secretArg("tokens revoke: no token", access)
 		if err != nil {
 			return err
 		}
 		d := store.DigestOf(t)
 		r.Access = &d
 	case refresh != "":
-		t, err := c.secretArg(refresh)
+		t, err := c.secretArg("tokens revoke: no token", refresh)
 		if err != nil {
 			return err
 		}
@@ -72,19 +72,20 @@ func (c *cli) tokensRevoke(args []string) error {
 	})
 }
 
-// secretArg returns a token given on the command line, or read from the
-// first line of stdin for "-" so that it stays out of the process list.
-func (c *cli) secretArg(v string) (string, error) {
+// secretArg returns a token or secret given on the command line, or read
+// from the first line of stdin for "-" so that it stays out of the process
+// list. what starts the error for an empty stdin.
+func (c *cli) secretArg(what, v string) (string, error) {
 	if v != "-" {
 		return v, nil
 	}
 	sc := bufio.NewScanner(c.stdin)
 	if !sc.Scan() {
-		return "", usagef("tokens revoke: no token on stdin")
+		return "", usagef("%s on stdin", what)
 	}
 	t := strings.TrimSpace(sc.Text())
 	if t == "" {
-		return "", usagef("tokens revoke: no token on stdin")
+		return "", usagef("%s on stdin", what)
 	}
 	return t, nil
 }

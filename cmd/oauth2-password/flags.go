@@ -30,7 +30,10 @@ type engineFlags struct {
 	slowHashes  int    // -slow-hash-concurrency: clientsecret.Default's bound
 	readURL     string // -database-read-url: "" = no read replica
 	logFormat   string
-	signing     signingFlags // upstream JWT keys (cli_keys.go)
+	// startTimeout bounds opening the store at start (serve's
+	// -store-start-timeout); 0 retries for ever (Kong mode).
+	startTimeout time.Duration
+	signing      signingFlags // upstream JWT keys (cli_keys.go)
 }
 
 func (f *engineFlags) register(fs *flag.FlagSet) {
@@ -124,7 +127,7 @@ func (f *engineFlags) start(ctx context.Context, defaultPath string, log *slog.L
 	if url == "" {
 		url = "sqlite:" + defaultPath
 	}
-	lo := store.LazyOptions{Cache: f.cache, PurgeEvery: f.purgeEvery, PurgeBatch: f.purgeBatch, Log: log, ReadURL: f.readURL}
+	lo := store.LazyOptions{Cache: f.cache, PurgeEvery: f.purgeEvery, PurgeBatch: f.purgeBatch, Log: log, ReadURL: f.readURL, StartTimeout: f.startTimeout}
 	clientsecret.Default.SetConcurrency(f.slowHashes)
 	o := f.engine
 	o.Log = log

@@ -10,6 +10,7 @@ package main
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"strings"
@@ -27,7 +28,7 @@ const (
 
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "serve" {
-		if err := runServe(os.Args[2:], os.Stderr); err != nil {
+		if err := runServe(os.Args[2:], os.Stdout, os.Stderr); err != nil {
 			fmt.Fprintln(os.Stderr, "oauth2-password:", oneLine(err.Error()))
 			var ue usageError
 			if errors.As(err, &ue) {
@@ -42,6 +43,9 @@ func main() {
 	if len(os.Args) < 2 || !strings.HasPrefix(os.Args[1], "-") || cliFlags[os.Args[1]] {
 		os.Exit(runCLI(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	}
+	// A flag Kong mode does not know is a person's typo: answer with the
+	// admin usage rather than the plugin server's flags.
+	flag.CommandLine.Usage = func() { fmt.Fprintln(os.Stderr, usageText()) }
 	if err := runKong(); err != nil {
 		fmt.Fprintln(os.Stderr, "oauth2-password:", err)
 		var ue usageError

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"log"
 	"maps"
@@ -36,6 +37,17 @@ type serveFlags struct {
 	limits             connLimits
 }
 
+// serveUsage heads serve's help; the flags follow.
+const serveUsage = `usage: oauth2-password serve -config FILE [flags]
+  the standalone server: token, revoke and introspect endpoints, forward auth
+  (nginx, Caddy, Traefik), Envoy ext_authz (gRPC with -grpc, and HTTP), HAProxy SPOE.
+The store: -database-url URL or -database-url-file PATH, else $` + envDatabaseURL + `,
+else the embedded store $XDG_DATA_HOME/` + serveStoreFile + `
+(~/.local/share/` + serveStoreFile + ` when XDG_DATA_HOME is unset; created).
+A store that cannot be opened at start is an error (exit 1); PostgreSQL is
+waited for up to -store-start-timeout.
+flags:`
+
 func (f *serveFlags) register(fs *flag.FlagSet) {
 	f.engineFlags.register(fs)
 	fs.StringVar(&f.config, "config", "", "the config file (YAML): trusted_ips, consumers, services")
@@ -45,22 +57,26 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.grpcDefaultService, "grpc-default-service", "", "SERVICE of a gRPC check whose context_extensions name none (Envoy Gateway's and Istio's providers set none); default: such checks are denied")
 	fs.StringVar(&f.tlsCert, "tls-cert", "", "certificate file (PEM) for HTTPS")
 	fs.StringVar(&f.tlsKey, "tls-key", "", "private key file (PEM) for HTTPS")
+	fs.DurationVar(&f.startTimeout, "store-start-timeout", 30*time.Second, "how long to wait at start for a PostgreSQL store that is not up yet before exiting 1 (the embedded store is tried once); meanwhile requests are answered 503")
 	f.limits.register(fs)
 }
 
 // runServe is `oauth2-password serve`: the engine as a standalone server.
 // It returns when SIGTERM or SIGINT has been handled, or on a start-up
 // error.
-func runServe(args []string, stderr io.Writer) error {
+func runServe(args []string, stdout, stderr io.Writer) error {
 	var f serveFlags
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(io.Discard)
 	f.register(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(stdout, serveUsage)
+			fs.SetOutput(stdout)
+			fs.PrintDefaults()
 			return nil
 		}
-		return usagef("%v", err)
+		return usagef("serve: %v (oauth2-password serve -help lists the flags)", err)
 	}
 	switch {
 	case fs.NArg() > 0:
@@ -69,6 +85,8 @@ func runServe(args []string, stderr io.Writer) error {
 		return usagef("serve: -config FILE is required")
 	case (f.tlsCert == "") != (f.tlsKey == ""):
 		return usagef("serve: -tls-cert and -tls-key go together")
+	case f.startTimeout <= 0:
+		return usagef("serve: -store-start-timeout must be more than 0")
 	}
 	if err := f.check(); err != nil {
 		return err
@@ -91,7 +109,14 @@ func runServe(args []string, stderr io.Writer) error {
 	storeCtx, cancelStore := context.WithCancel(context.Background())
 	defer cancelStore()
 	logger := f.logger(stderr)
-	st, engine, err := f.start(storeCtx, store.DefaultPath, logger)
+	defaultPath := store.DefaultPath
+	if u, err := f.db.resolve(); err == nil && u == "" {
+		if defaultPath, err = serveDefaultStore(); err != nil {
+			return err
+		}
+		logger.Info("no store named: the embedded store", "file", defaultPath)
+	}
+	st, engine, err := f.start(storeCtx, defaultPath, logger)
 	if err != nil {
 		return err
 	}
@@ -151,6 +176,12 @@ func runServe(args []string, stderr io.Writer) error {
 	select {
 	case err := <-done:
 		return errorf("serve: %v", err)
+	case <-st.Failed():
+		srv.Close()
+		if g != nil {
+			g.srv.Stop()
+		}
+		return errorf("serve: cannot open the store (waited up to -store-start-timeout %s for PostgreSQL): %v", f.startTimeout, st.Err())
 	case <-ctx.Done():
 	}
 	logger.Info("shutting down", "grace", shutdownGrace.String())

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -123,9 +124,10 @@ func TestCLIUsageErrors(t *testing.T) {
 		{"tokens", "revoke", "--user", "u", "-database-url="},
 	} {
 		stdout, stderr, code := harness.RunCLI(t, db, args...)
-		msg := strings.TrimRight(string(stderr), "\n")
-		if code != 2 || len(stdout) != 0 || msg == "" || strings.Contains(msg, "\n") {
-			t.Errorf("oauth2-password %s: exit %d, stdout %q, stderr %q; want 2, nothing, one line",
+		// One line says what is wrong; the help of the command may follow.
+		msg, help, _ := strings.Cut(strings.TrimRight(string(stderr), "\n"), "\n")
+		if code != 2 || len(stdout) != 0 || !strings.HasPrefix(msg, "oauth2-password: ") || (help != "" && !strings.HasPrefix(help, "usage: ")) {
+			t.Errorf("oauth2-password %s: exit %d, stdout %q, stderr %q; want 2, nothing, one line (and the usage)",
 				strings.Join(args, " "), code, stdout, stderr)
 		}
 	}
@@ -310,24 +312,44 @@ func runEnv(t *testing.T, env []string, args ...string) (string, string, int) {
 
 // TestCLIHelpAndVersion: a bare `oauth2-password` is a person, not Kong
 // (Kong always passes flags): usage on stderr, exit 2. Every spelling of
-// help prints the usage on stdout and exits 0 without opening a store;
-// every spelling of version prints one line.
+// help prints the usage, listing every command, on stdout and exits 0
+// without opening a store; a command's help lists its own flags; a group's
+// help its subcommands; every spelling of version prints one line.
 func TestCLIHelpAndVersion(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	db := filepath.Join(dir, "untouched.db")
 	env := []string{"OAUTH2_PASSWORD_DATABASE_URL=sqlite:" + db}
-	const serveLine = "oauth2-password serve -config FILE   (standalone server; see README)"
+	general := []string{"usage: oauth2-password COMMAND", store.DefaultPath,
+		"oauth2-password migrate\n", "oauth2-password clients create ", "oauth2-password clients list ",
+		"oauth2-password clients delete ", "oauth2-password tokens revoke ", "oauth2-password import-kong ",
+		"oauth2-password serve -config FILE"}
 
 	stdout, stderr, code := runEnv(t, env)
-	if code != 2 || stdout != "" || !strings.Contains(stderr, "usage:") || !strings.Contains(stderr, serveLine) {
+	if code != 2 || stdout != "" || !containsAll(stderr, general) {
 		t.Errorf("no arguments: exit %d, stdout %q, stderr %q; want 2 and the usage on stderr", code, stdout, stderr)
 	}
-	for _, args := range [][]string{{"-h"}, {"-help"}, {"--help"}, {"help"}, {"migrate", "-h"}, {"clients", "create", "--help"}, {"tokens", "revoke", "-help"}} {
-		stdout, stderr, code := runEnv(t, env, args...)
-		if code != 0 || stderr != "" || !strings.HasPrefix(stdout, "usage:") || !strings.Contains(stdout, serveLine) ||
-			!strings.Contains(stdout, store.DefaultPath) {
-			t.Errorf("%q: exit %d, stdout %q, stderr %q; want 0 and the usage (naming serve and %s) on stdout", args, code, stdout, stderr, store.DefaultPath)
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"-h"}, general},
+		{[]string{"-help"}, general},
+		{[]string{"--help"}, general},
+		{[]string{"help"}, general},
+		{[]string{"migrate", "-h"}, []string{"usage: oauth2-password migrate\n", "-database-url"}},
+		{[]string{"clients", "create", "--help"}, []string{"usage: oauth2-password clients create", "-consumer", "-client-secret", "-public", "-redirect-uri"}},
+		{[]string{"help", "clients", "create"}, []string{"usage: oauth2-password clients create", "-client-secret"}},
+		{[]string{"import-kong", "--help"}, []string{"usage: oauth2-password import-kong", "-kong-config", "-kong-database-url", "-dry-run"}},
+		{[]string{"tokens", "revoke", "-help"}, []string{"usage: oauth2-password tokens revoke", "-access-token", "-user"}},
+		{[]string{"clients", "--help"}, []string{"usage: oauth2-password clients SUBCOMMAND", "clients create ", "clients list ", "clients delete "}},
+		{[]string{"tokens", "-h"}, []string{"usage: oauth2-password tokens SUBCOMMAND", "tokens revoke "}},
+		{[]string{"serve", "-help"}, []string{"usage: oauth2-password serve -config FILE", "-store-start-timeout", "oauth2-password/oauth2-password.db"}},
+		{[]string{"help", "serve"}, []string{"usage: oauth2-password serve -config FILE", "-tls-cert"}},
+	} {
+		stdout, stderr, code := runEnv(t, env, tc.args...)
+		if code != 0 || stderr != "" || !containsAll(stdout, tc.want) {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q; want 0 and on stdout %q", tc.args, code, stdout, stderr, tc.want)
 		}
 	}
 	for _, args := range [][]string{{"version"}, {"--version"}, {"-version"}} {
@@ -341,11 +363,95 @@ func TestCLIHelpAndVersion(t *testing.T) {
 	}
 }
 
+// TestCLIUsageHelp: a mistake is exit 2, one line saying what, then the
+// help of what was being typed (never the Kong plugin server's flags), and
+// no store touched.
+func TestCLIUsageHelp(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	env := []string{"OAUTH2_PASSWORD_DATABASE_URL=sqlite:" + filepath.Join(dir, "untouched.db")}
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"--bogus"}, []string{"-bogus", "usage: oauth2-password COMMAND"}},
+		{[]string{"clients"}, []string{"clients needs a subcommand", "usage: oauth2-password clients SUBCOMMAND"}},
+		{[]string{"clients", "bogus"}, []string{`unknown command "clients bogus"`, "clients create "}},
+		{[]string{"clients", "list", "--bogus"}, []string{"-bogus", "usage: oauth2-password clients list", "-consumer"}},
+		{[]string{"import-kong", "--bogus"}, []string{"-bogus", "usage: oauth2-password import-kong", "-kong-config"}},
+		{[]string{"nosuchcommand"}, []string{`unknown command "nosuchcommand"`}},
+	} {
+		stdout, stderr, code := runEnv(t, env, tc.args...)
+		if code != 2 || stdout != "" || !containsAll(stderr, tc.want) || strings.Contains(stderr, "kong-prefix string") {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q; want 2 and on stderr %q", tc.args, code, stdout, stderr, tc.want)
+		}
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("a usage error touched the store: %v", entries)
+	}
+}
+
+// TestCLIMissingStoreFile: a command that only reads or removes what is
+// stored, pointed at an embedded store file that does not exist (a typo),
+// is an error naming the file, and creates nothing.
+func TestCLIMissingStoreFile(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	typo := filepath.Join(dir, "typo.db")
+	for _, args := range [][]string{{"clients", "list"}, {"clients", "delete", "x"}, {"tokens", "revoke", "--user", "u"}} {
+		stdout, stderr, code := runEnv(t, nil, append(args, "-database-url", "sqlite:"+typo)...)
+		if code != 1 || stdout != "" || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, "embedded store "+typo+" does not exist") {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q; want 1 and one line naming %s", args, code, stdout, stderr, typo)
+		}
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("a read-only command created files: %v", entries)
+	}
+}
+
+// TestCLISecretFromStdin: `clients create --client-secret -` takes the
+// secret from stdin; it works at the token endpoint, and is not printed.
+func TestCLISecretFromStdin(t *testing.T) {
+	t.Parallel()
+	db := harness.SQLiteURL(t)
+	const secret = "a-secret-typed-into-stdin-0123456789"
+	out := runCLIStdin(t, db, secret+"\n", "clients", "create", "--consumer", "bob", "--name", "web", "--client-id", "stdin-client", "--client-secret", "-")
+	if strings.Contains(string(out), secret) || !strings.Contains(string(out), `"client_id":"stdin-client"`) {
+		t.Fatalf("clients create output %s: want the client, without the secret", out)
+	}
+	_, stderr, code := harness.RunCLI(t, db, "clients", "create", "--consumer", "bob", "--name", "web", "--client-secret", "-")
+	if code != 2 || !strings.Contains(string(stderr), "no secret on stdin") {
+		t.Errorf("empty stdin: exit %d, stderr %q; want 2 and no secret on stdin", code, stderr)
+	}
+	const pk = "pk-stdin-0123456789"
+	s := harness.StartServeTLS(t, db, harness.ServeConfig("  api:\n    provision_key: \""+pk+"\""))
+	form := url.Values{"grant_type": {"password"}, "client_id": {"stdin-client"}, "client_secret": {secret},
+		"provision_key": {pk}, "authenticated_userid": {"u1"}}
+	resp, err := s.Client.PostForm(s.URL+"/services/api/oauth2/token", form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("token with the secret read from stdin: %d, want 200", resp.StatusCode)
+	}
+}
+
+func containsAll(s string, subs []string) bool {
+	for _, sub := range subs {
+		if !strings.Contains(s, sub) {
+			return false
+		}
+	}
+	return true
+}
+
 // TestCLIUnknownClient: every command that names a client answers an
 // unknown client_id the same way: exit 1, one line, nothing on stdout.
 func TestCLIUnknownClient(t *testing.T) {
 	t.Parallel()
 	db := harness.SQLiteURL(t)
+	harness.CLI(t, db, "migrate")
 	var lines []string
 	for _, args := range [][]string{{"clients", "delete", "nosuchclient"}, {"tokens", "revoke", "--client", "nosuchclient"}} {
 		stdout, stderr, code := harness.RunCLI(t, db, args...)
@@ -398,7 +504,9 @@ func TestCLIStoreFile(t *testing.T) {
 	}
 	for _, args := range [][]string{{"migrate"}, {"clients", "list"}, {"tokens", "revoke", "--user", "u"}} {
 		_, stderr, code := runEnv(t, nil, args...)
-		if code != 1 || !strings.Contains(stderr, "embedded store "+store.DefaultPath+": directory "+filepath.Dir(store.DefaultPath)+" does not exist") {
+		// migrate names the missing directory; the others, which never
+		// create a store, the missing file.
+		if code != 1 || !strings.Contains(stderr, "embedded store "+store.DefaultPath) || !strings.Contains(stderr, "does not exist") {
 			t.Errorf("%q with no store named: exit %d, stderr %q; want the default file %s named", args, code, stderr, store.DefaultPath)
 		}
 	}

@@ -35,7 +35,22 @@ func main() {
 	flag.StringVar(&o.bin, "bin", "", "oauth2-password binary to run (default: build bin/oauth2-password)")
 	flag.StringVar(&o.serveAddr, "serve", "127.0.0.1:8443", "address of oauth2-password serve (HTTPS)")
 	flag.StringVar(&o.gatewayAddr, "gateway", "127.0.0.1:8000", "address of the demo gateway (HTTP, loopback)")
+	flag.StringVar(&o.proxy, "proxy", "", "run a deploy/ example instead of the demo gateway: nginx, caddy or haproxy (serve on plain HTTP at -serve, default 127.0.0.1:8080)")
+	flag.StringVar(&o.proxyAddr, "proxy-addr", "127.0.0.1:8443", "with -proxy: where the proxy listens (HTTPS)")
+	flag.StringVar(&deployDir, "deploy", "deploy", "with -proxy: the repository's deploy directory")
+	flag.StringVar(&o.spoeAddr, "spoe", "127.0.0.1:12345", "with -proxy haproxy: serve's SPOE agent")
 	flag.Parse()
+	if o.proxy != "" {
+		if _, ok := gateways[o.proxy]; !ok {
+			fmt.Fprintf(os.Stderr, "make run: -proxy %q: want nginx, caddy or haproxy\n", o.proxy)
+			os.Exit(2)
+		}
+		serveSet := false
+		flag.Visit(func(f *flag.Flag) { serveSet = serveSet || f.Name == "serve" })
+		if !serveSet {
+			o.serveAddr = "127.0.0.1:8080"
+		}
+	}
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "make run:", err)
 		os.Exit(1)
@@ -44,6 +59,7 @@ func main() {
 
 type options struct {
 	dir, bin, serveAddr, gatewayAddr string
+	proxy, proxyAddr, spoeAddr       string
 }
 
 func run(o options) error {
@@ -58,20 +74,19 @@ func run(o options) error {
 			return fmt.Errorf("go build: %w", err)
 		}
 	}
+	if o.proxy != "" {
+		return runGateway(ctx, o, gateways[o.proxy])
+	}
 	s, err := prepare(o.dir, o.bin)
 	if err != nil {
 		return err
 	}
 
-	serve := exec.Command(o.bin, "serve", "-config", s.config, "-http", o.serveAddr,
-		"-tls-cert", s.cert, "-tls-key", s.key, "-database-url", s.dbURL)
-	serve.Stdout, serve.Stderr = os.Stderr, os.Stderr
-	serve.Env = append(os.Environ(), "OAUTH2_PASSWORD_DATABASE_URL=")
-	if err := serve.Start(); err != nil {
+	serve, exited, err := startChild(exec.Command(o.bin, "serve", "-config", s.config, "-http", o.serveAddr,
+		"-tls-cert", s.cert, "-tls-key", s.key, "-database-url", s.dbURL), "OAUTH2_PASSWORD_DATABASE_URL=")
+	if err != nil {
 		return err
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- serve.Wait() }()
 	stopServe := func() error {
 		_ = serve.Process.Signal(syscall.SIGTERM)
 		select {

@@ -46,6 +46,12 @@ services:
 // config (and its provision key), the certificate, the store and its
 // example client.
 func prepare(dir, bin string) (*setup, error) {
+	return prepareWith(dir, bin, func() []byte { return fmt.Appendf(nil, configTemplate, randomKey()) }, "bob")
+}
+
+// prepareWith is prepare with another first config and the consumer of the
+// example client.
+func prepareWith(dir, bin string, newConfig func() []byte, consumer string) (*setup, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
@@ -53,7 +59,7 @@ func prepare(dir, bin string) (*setup, error) {
 		key: filepath.Join(dir, "key.pem"), dbURL: "sqlite:" + filepath.Join(dir, "oauth2-password.db"),
 		envFile: filepath.Join(dir, "client.env")}
 	if _, err := os.Stat(s.config); errors.Is(err, os.ErrNotExist) {
-		if err := os.WriteFile(s.config, fmt.Appendf(nil, configTemplate, randomKey()), 0o600); err != nil {
+		if err := os.WriteFile(s.config, newConfig(), 0o600); err != nil {
 			return nil, err
 		}
 	}
@@ -74,7 +80,7 @@ func prepare(dir, bin string) (*setup, error) {
 	if err != nil {
 		return nil, err
 	}
-	id, secret, err := s.exampleClient(bin)
+	id, secret, err := s.exampleClient(bin, consumer)
 	if err != nil {
 		return nil, err
 	}
@@ -85,10 +91,11 @@ func prepare(dir, bin string) (*setup, error) {
 // exampleClient is the client of client.env if the store still has it,
 // else a new one registered with the CLI. Its secret is kept in client.env
 // only: the store has a digest of it.
-func (s *setup) exampleClient(bin string) (id, secret string, err error) {
+func (s *setup) exampleClient(bin, consumer string) (id, secret string, err error) {
 	old := readEnv(s.envFile)
-	if old["CLIENT_ID"] != "" && old["CLIENT_SECRET"] != "" {
-		out, err := cli(bin, s.dbURL, "clients", "list", "--consumer", "bob")
+	// clients list refuses a store file that does not exist (deleted).
+	if old["CLIENT_ID"] != "" && old["CLIENT_SECRET"] != "" && exists(strings.TrimPrefix(s.dbURL, "sqlite:")) {
+		out, err := cli(bin, s.dbURL, "clients", "list", "--consumer", consumer)
 		if err != nil {
 			return "", "", err
 		}
@@ -96,7 +103,7 @@ func (s *setup) exampleClient(bin string) (id, secret string, err error) {
 			return old["CLIENT_ID"], old["CLIENT_SECRET"], nil
 		}
 	}
-	out, err := cli(bin, s.dbURL, "clients", "create", "--consumer", "bob", "--name", "make run example")
+	out, err := cli(bin, s.dbURL, "clients", "create", "--consumer", consumer, "--name", "example client")
 	if err != nil {
 		return "", "", err
 	}
