@@ -16,6 +16,9 @@ type Options struct {
 	Store        Store
 	StoreTimeout time.Duration // deadline of each store call
 	ConsumerTTL  time.Duration // how long a loaded consumer is cached
+	// ConsumerMaxEntries bounds the consumers cached per workspace; 0 =
+	// store.DefaultMaxEntries (the binary sets -cache-max-entries).
+	ConsumerMaxEntries int
 	MaxBodyBytes int           // token-request body cap
 	Now          func() time.Time
 
@@ -132,7 +135,7 @@ func newEngine(o Options) *Engine {
 	}
 	return &Engine{
 		opt:       o,
-		consumers: newConsumerCache(o.ConsumerTTL),
+		consumers: newConsumerCache(o.ConsumerTTL, o.ConsumerMaxEntries, o.Observer),
 		throttle:  newThrottle(o.ThrottleFailures, o.ThrottleWindow, o.ThrottleMaxKeys, o.Now),
 
 		loginHTTP:     defaultLoginClient,
