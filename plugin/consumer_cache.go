@@ -35,6 +35,7 @@ type consumerCache struct {
 // of the consumer shares it.
 type consumerEntry struct {
 	store.HotBit
+	ref      string // the key: the reference looked up
 	consumer Consumer
 	found    bool
 	// The consumer's upstream header values, built once so that a
@@ -42,9 +43,12 @@ type consumerEntry struct {
 	id, customID, username []string
 }
 
-func newConsumerEntry(c Consumer, found bool) *consumerEntry {
+// CacheKey implements store.HotEntry.
+func (e *consumerEntry) CacheKey() string { return e.ref }
+
+func newConsumerEntry(ref string, c Consumer, found bool) *consumerEntry {
 	return &consumerEntry{
-		consumer: c, found: found,
+		ref: ref, consumer: c, found: found,
 		id: headerValue(c.ID), customID: headerValue(c.CustomID), username: headerValue(c.Username),
 	}
 }
@@ -97,8 +101,8 @@ func (cc *consumerCache) entry(cs Consumers, ws, ref string) (e *consumerEntry, 
 	if !found {
 		ttl = negativeTTL
 	}
-	e = newConsumerEntry(consumer, found)
-	c.Set(ref, e, ttl)
+	e = newConsumerEntry(ref, consumer, found)
+	c.Set(e, ttl)
 	return e, true, nil
 }
 

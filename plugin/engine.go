@@ -16,11 +16,12 @@ type Options struct {
 	Store        Store
 	StoreTimeout time.Duration // deadline of each store call
 	ConsumerTTL  time.Duration // how long a loaded consumer is cached
+	MaxBodyBytes int           // token-request body cap
+	Now          func() time.Time
+
 	// ConsumerMaxEntries bounds the consumers cached per workspace; 0 =
 	// store.DefaultMaxEntries (the binary sets -cache-max-entries).
 	ConsumerMaxEntries int
-	MaxBodyBytes int           // token-request body cap
-	Now          func() time.Time
 
 	// Brute-force protection of the client endpoints (see throttle.go): a
 	// client_id (or, for requests naming none, a client IP) with

@@ -150,8 +150,11 @@ func (c *Cached) sweepInterval() time.Duration { return min(c.o.MaxTTL, time.Min
 // clientEntry is a cached client.
 type clientEntry struct {
 	HotBit
+	id string // the key: the client_id looked up
 	cl Client
 }
+
+func (e *clientEntry) CacheKey() string { return e.id }
 
 // Start syncs once with the change feed (so that the cache works as soon as
 // Start returns, if the store is up) and then keeps syncing every
@@ -425,7 +428,7 @@ func (c *Cached) putToken(t *Token, gen uint64, now time.Time) {
 		return
 	}
 	e := newTokenEntry(t)
-	c.tokens.Set(e.key(), e, ttl)
+	c.tokens.Set(e, ttl)
 	c.dirty.Store(true)
 	if c.gen.Load() != gen {
 		c.tokens.Delete(e.key())
@@ -450,9 +453,9 @@ func (c *Cached) Client(ctx context.Context, clientID string) (Client, error) {
 	if err != nil || !live {
 		return cl, err
 	}
-	cached := &clientEntry{cl: cl}
+	cached := &clientEntry{id: clientID, cl: cl}
 	cached.cl.RedirectURIs = slices.Clone(cl.RedirectURIs)
-	c.clients.Set(clientID, cached, 0)
+	c.clients.Set(cached, 0)
 	c.dirty.Store(true)
 	if c.gen.Load() != gen {
 		c.clients.Delete(clientID)

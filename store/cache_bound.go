@@ -47,11 +47,13 @@ type Bounded[E HotEntry] struct {
 }
 
 // HotEntry is what a Bounded cache stores: a pointer to an entry with a
-// "recently used" bit (embed HotBit).
+// "recently used" bit (embed HotBit) that knows its own key (so the ring
+// holds one pointer per entry, not the key too).
 type HotEntry interface {
 	comparable
 	touch()
 	spare() bool
+	CacheKey() string
 }
 
 // HotBit is the "recently used" bit of an entry: embed it.
@@ -74,15 +76,10 @@ type boundedShard[E HotEntry] struct {
 	// mu guards ring, hand and lastSweep: inserts, evictions and the
 	// sweep of this shard; never a lookup.
 	mu        sync.Mutex
-	ring      []ringSlot[E]
+	ring      []E // nil: a free slot
 	hand      int
 	lastSweep time.Time
 	_         [64]byte // keep shards' locks on separate cache lines
-}
-
-type ringSlot[E HotEntry] struct {
-	key string
-	e   E
 }
 
 // BoundedOptions configure NewBounded.
@@ -151,13 +148,13 @@ func (b *Bounded[E]) Get(key string) (E, bool) {
 	return e, true
 }
 
-// Set stores e under key for ttl (0 = the cache's TTL), evicting from the
-// key's shard if it is full. key must stay valid as long as e is stored
-// (it may alias e's memory).
-func (b *Bounded[E]) Set(key string, e E, ttl time.Duration) {
+// Set stores e under e.CacheKey() for ttl (0 = the cache's TTL), evicting
+// from the key's shard if it is full.
+func (b *Bounded[E]) Set(e E, ttl time.Duration) {
 	if ttl == 0 {
 		ttl = gocache.DefaultExpiration
 	}
+	key := e.CacheKey()
 	s := b.shard(key)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -166,7 +163,7 @@ func (b *Bounded[E]) Set(key string, e E, ttl time.Duration) {
 		s.lastSweep = time.Now()
 	}
 	i := b.slotLocked(s)
-	s.ring[i] = ringSlot[E]{key: key, e: e}
+	s.ring[i] = e
 	s.c.Set(key, e, ttl)
 }
 
@@ -175,7 +172,7 @@ func (b *Bounded[E]) Set(key string, e E, ttl time.Duration) {
 // a victim: the loop is bounded by two laps.
 func (b *Bounded[E]) slotLocked(s *boundedShard[E]) int {
 	if len(s.ring) < b.perRing {
-		s.ring = append(s.ring, ringSlot[E]{})
+		s.ring = append(s.ring, *new(E))
 		return len(s.ring) - 1
 	}
 	var zero E
@@ -185,21 +182,22 @@ func (b *Bounded[E]) slotLocked(s *boundedShard[E]) int {
 		if s.hand == len(s.ring) {
 			s.hand = 0
 		}
-		sl := &s.ring[i]
-		if sl.e == zero {
+		sl := s.ring[i]
+		if sl == zero {
 			return i // freed by the sweep
 		}
-		switch v, ok := s.c.Get(sl.key); {
+		key := sl.CacheKey()
+		switch v, ok := s.c.Get(key); {
 		case !ok:
 			// Deleted (free) or expired (delete it: its slot goes).
-			s.c.Delete(sl.key)
+			s.c.Delete(key)
 			return i
-		case v.(E) != sl.e:
+		case v.(E) != sl:
 			return i // the key was stored again, in another slot
-		case sl.e.spare():
+		case sl.spare():
 			continue
 		}
-		s.c.Delete(sl.key)
+		s.c.Delete(key)
 		b.evicted.Add(1)
 		if b.onEvict != nil {
 			b.onEvict()
@@ -217,19 +215,20 @@ const sweepRun = 512
 func (b *Bounded[E]) sweepLocked(s *boundedShard[E], from, to int) (removed int) {
 	var zero E
 	for i := from; i < to && i < len(s.ring); i++ {
-		sl := &s.ring[i]
-		if sl.e == zero {
+		sl := s.ring[i]
+		if sl == zero {
 			continue
 		}
-		v, ok := s.c.Get(sl.key)
-		if ok && v.(E) == sl.e {
+		key := sl.CacheKey()
+		v, ok := s.c.Get(key)
+		if ok && v.(E) == sl {
 			continue
 		}
 		if !ok {
-			s.c.Delete(sl.key) // expired: go-cache keeps it until deleted
+			s.c.Delete(key) // expired: go-cache keeps it until deleted
 			removed++
 		}
-		*sl = ringSlot[E]{} // frees the entry's memory now, not when the slot is reused
+		s.ring[i] = zero // frees the entry's memory now, not when the slot is reused
 	}
 	return removed
 }

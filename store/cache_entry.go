@@ -150,5 +150,6 @@ func (e *tokenEntry) accessExpired(now time.Time) bool {
 	return e.expiresIn > 0 && now.Unix()-int64(e.issuedAt) > int64(e.expiresIn)
 }
 
-func (e *tokenEntry) touch()      { e.used.touch() }
-func (e *tokenEntry) spare() bool { return e.used.spare() }
+func (e *tokenEntry) touch()           { e.used.touch() }
+func (e *tokenEntry) spare() bool      { return e.used.spare() }
+func (e *tokenEntry) CacheKey() string { return e.key() }
