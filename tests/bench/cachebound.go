@@ -361,7 +361,9 @@ func printCacheBound(p func(string, ...any), r *cacheBound) {
 	}
 }
 
-func usf(d time.Duration) string { return fmt.Sprintf("%.2f µs", float64(d)/float64(time.Microsecond)) }
+func usf(d time.Duration) string {
+	return fmt.Sprintf("%.2f µs", float64(d)/float64(time.Microsecond))
+}
 
 // runCacheOnly is -cache-only: the bounded cache's rows alone.
 func runCacheOnly(ctx context.Context, o options, w io.Writer) error {
