@@ -76,7 +76,8 @@ type boundedShard[E HotEntry] struct {
 	// mu guards ring, hand and lastSweep: inserts, evictions and the
 	// sweep of this shard; never a lookup.
 	mu        sync.Mutex
-	ring      []E // nil: a free slot
+	ring      []E     // nil: a free slot
+	free      []int32 // indexes of nil slots in ring (freed by the sweep)
 	hand      int
 	lastSweep time.Time
 	_         [64]byte // keep shards' locks on separate cache lines
@@ -167,14 +168,27 @@ func (b *Bounded[E]) Set(e E, ttl time.Duration) {
 	s.c.Set(key, e, ttl)
 }
 
-// slotLocked returns the index of a free ring slot, evicting if the ring
-// is full. A full lap clears every bit it passes, so the second lap finds
-// a victim: the loop is bounded by two laps.
+// slotLocked returns the index of a free ring slot, evicting only if the
+// shard holds its share of the bound.
+//
+// A slot whose entry was deleted (a revocation) or has expired is free,
+// but only the sweep or the hand finds it out. Below the bound, the hand
+// skips live entries (leaving their bits alone) to the first such slot,
+// which exists: every entry stored has a slot of its own, and there are
+// more slots than entries. At the bound, a full lap clears every bit it
+// passes, so the second lap finds a victim. Either way the loop is bounded
+// by two laps, and a lap is paid for by the inserts it serves.
 func (b *Bounded[E]) slotLocked(s *boundedShard[E]) int {
 	if len(s.ring) < b.perRing {
 		s.ring = append(s.ring, *new(E))
 		return len(s.ring) - 1
 	}
+	if n := len(s.free); n > 0 {
+		i := s.free[n-1]
+		s.free = s.free[:n-1]
+		return int(i)
+	}
+	full := s.c.ItemCount() >= b.perRing
 	var zero E
 	for {
 		i := s.hand
@@ -194,7 +208,7 @@ func (b *Bounded[E]) slotLocked(s *boundedShard[E]) int {
 			return i
 		case v.(E) != sl:
 			return i // the key was stored again, in another slot
-		case sl.spare():
+		case !full, sl.spare():
 			continue
 		}
 		s.c.Delete(key)
@@ -229,6 +243,7 @@ func (b *Bounded[E]) sweepLocked(s *boundedShard[E], from, to int) (removed int)
 			removed++
 		}
 		s.ring[i] = zero // frees the entry's memory now, not when the slot is reused
+		s.free = append(s.free, int32(i))
 	}
 	return removed
 }
@@ -276,7 +291,7 @@ func (b *Bounded[E]) Flush() {
 		s.mu.Lock()
 		s.c.Flush()
 		clear(s.ring)
-		s.ring, s.hand = s.ring[:0], 0
+		s.ring, s.free, s.hand = s.ring[:0], s.free[:0], 0
 		s.mu.Unlock()
 	}
 }

@@ -162,3 +162,48 @@ func TestCachedTokensBounded(t *testing.T) {
 		t.Errorf("%d evictions, %d reported to the metrics; want them equal and >= %d", e, m.n.Load(), 9*max)
 	}
 }
+
+// TestBoundedEvictsOnlyAtTheBound: slots freed by the sweep of expired
+// entries or by deletes (revocations) are reused before any live entry is
+// evicted, however full the ring of slots is. (Expired entries not yet
+// swept still count against the bound.)
+func TestBoundedEvictsOnlyAtTheBound(t *testing.T) {
+	for _, how := range []string{"expired, swept", "deleted"} {
+		t.Run(how, func(t *testing.T) {
+			b := store.NewBounded[*ent](store.BoundedOptions{MaxEntries: 1000, TTL: time.Hour, Shards: 1})
+			for i := range 600 {
+				b.Set(&ent{key: fmt.Sprint("live", i)}, 0)
+			}
+			for round := range 5 {
+				ttl := time.Duration(0)
+				if how != "deleted" {
+					ttl = time.Nanosecond
+				}
+				for i := range 400 {
+					b.Set(&ent{key: fmt.Sprint("gone", round, i)}, ttl)
+				}
+				switch how {
+				case "deleted":
+					for i := range 400 {
+						b.Delete(fmt.Sprint("gone", round, i))
+					}
+				case "expired, swept":
+					for { // until the nanosecond TTL has passed
+						if _, ok := b.Get(fmt.Sprint("gone", round, 0)); !ok {
+							break
+						}
+					}
+					b.Sweep(0)
+				}
+			}
+			if b.Evicted() != 0 {
+				t.Errorf("%d evictions below the bound", b.Evicted())
+			}
+			for i := range 600 {
+				if _, ok := b.Get(fmt.Sprint("live", i)); !ok {
+					t.Fatalf("live entry %d lost below the bound", i)
+				}
+			}
+		})
+	}
+}
