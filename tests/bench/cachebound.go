@@ -349,10 +349,12 @@ func printCacheBound(p func(string, ...any), r *cacheBound) {
 		num(float64(r.Bound)), met(r.Cached <= r.Bound))
 	p("| … live heap after a GC (budget: bound × %d B) | %s | budget %s | %.2f× | ≤ 1.00× | %s |",
 		r.BytesPerEntryGoal, mb(r.HeapLive), mb(budget), float64(r.HeapLive)/float64(budget), met(r.HeapLive <= budget))
-	p("| … live heap and peak RSS after %s tokens (10×) vs after %s (the bound just reached) | %s, %s | %s, %s | %.2f×, %.2f× | ≤ 1.10× (flat) | %s |",
+	// The verdict is on the live heap: the peak RSS right at the bound is
+	// lower only because the GC's target had not yet grown to the full
+	// cache (GOGC=100 lets the heap reach twice the live data).
+	p("| … live heap after %s tokens (10×) vs after %s (the bound just reached); peak RSS at each | %s; %s | %s; %s | %.2f× | heap ≤ 1.10× (flat) | %s |",
 		num(float64(r.Inserted)), num(float64(r.Bound)), mb(r.HeapLive), mb(r.PeakRSS), mb(r.HeapAtBound), mb(r.PeakAtBound),
-		float64(r.HeapLive)/float64(max(r.HeapAtBound, 1)), float64(r.PeakRSS)/float64(max(r.PeakAtBound, 1)),
-		met(float64(r.PeakRSS) <= 1.1*float64(r.PeakAtBound) && float64(r.HeapLive) <= 1.1*float64(r.HeapAtBound)))
+		float64(r.HeapLive)/float64(max(r.HeapAtBound, 1)), met(float64(r.HeapLive) <= 1.1*float64(r.HeapAtBound)))
 	p("| … process RSS at the end / peak, against 2 × the heap budget (GOGC=100 lets the heap reach twice the live data) | %s / %s | %s | %.2f× | | |",
 		mb(r.RSS), mb(r.PeakRSS), mb(2*budget), float64(r.PeakRSS)/float64(2*budget))
 	p("| … insertion rate (each a miss's insert, evicting) | %s tokens/s | | | | |", num(float64(r.Inserted)/r.InsertTook.Seconds()))
