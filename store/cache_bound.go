@@ -149,6 +149,18 @@ func (b *Bounded[E]) Get(key string) (E, bool) {
 	return e, true
 }
 
+// GetWithExpiration is Get with the time the entry expires (zero: never).
+func (b *Bounded[E]) GetWithExpiration(key string) (E, time.Time, bool) {
+	v, exp, ok := b.shard(key).c.GetWithExpiration(key)
+	if !ok {
+		var zero E
+		return zero, time.Time{}, false
+	}
+	e := v.(E)
+	e.touch()
+	return e, exp, true
+}
+
 // Set stores e under e.CacheKey() for ttl (0 = the cache's TTL), evicting
 // from the key's shard if it is full.
 func (b *Bounded[E]) Set(e E, ttl time.Duration) {

@@ -207,3 +207,28 @@ func TestBoundedEvictsOnlyAtTheBound(t *testing.T) {
 		})
 	}
 }
+
+// TestBoundedGetWithExpiration: the entry comes with its expiry, and a
+// lookup by it counts as a use (the entry survives the clock).
+func TestBoundedGetWithExpiration(t *testing.T) {
+	b := store.NewBounded[*ent](store.BoundedOptions{MaxEntries: 4, TTL: time.Hour, Shards: 1})
+	before := time.Now()
+	b.Set(&ent{key: "a"}, time.Minute)
+	b.Set(&ent{key: "forever"}, -1) // go-cache's NoExpiration
+	if e, exp, ok := b.GetWithExpiration("a"); !ok || e.key != "a" || exp.Before(before.Add(time.Minute)) || exp.After(time.Now().Add(time.Minute)) {
+		t.Errorf("a: %v %v %v", e, exp, ok)
+	}
+	if _, exp, ok := b.GetWithExpiration("forever"); !ok || !exp.IsZero() {
+		t.Errorf("forever: %v %v", exp, ok)
+	}
+	if _, _, ok := b.GetWithExpiration("missing"); ok {
+		t.Error("missing key found")
+	}
+	for i := range 8 {
+		b.Set(&ent{key: fmt.Sprint("k", i)}, 0)
+		b.GetWithExpiration("a")
+	}
+	if _, ok := b.Get("a"); !ok {
+		t.Error("an entry used through GetWithExpiration was evicted")
+	}
+}
