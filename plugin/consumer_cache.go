@@ -4,7 +4,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/patrickmn/go-cache"
+	"github.com/oauth2-password/oauth2-password/store"
 )
 
 // negativeTTL bounds how long "no such consumer" is remembered: a consumer
@@ -18,14 +18,24 @@ const negativeTTL = time.Second
 // __ws_id): one username may name two consumers in two workspaces. Kong
 // does not tell a plugin server about consumer changes, so entries live
 // ConsumerTTL.
+//
+// Each workspace's cache is a store.Bounded of at most max entries (a
+// client naming consumers at random must not grow it without end), swept
+// of expired entries by its inserts: the engine has no background work to
+// stop.
 type consumerCache struct {
-	ttl  time.Duration
-	byWS sync.Map // workspace id → *cache.Cache, keyed by reference
+	ttl     time.Duration
+	max     int
+	onEvict func()
+	byWS    sync.Map // workspace id → *store.Bounded[*consumerEntry], keyed by reference
 }
 
 // consumerEntry is one cached answer of load_consumer. It is never
-// modified once cached: every request of the consumer shares it.
+// modified once cached (but for the eviction clock's bit): every request
+// of the consumer shares it.
 type consumerEntry struct {
+	store.HotBit
+	ref      string // the key: the reference looked up
 	consumer Consumer
 	found    bool
 	// The consumer's upstream header values, built once so that a
@@ -33,49 +43,66 @@ type consumerEntry struct {
 	id, customID, username []string
 }
 
-func newConsumerEntry(c Consumer, found bool) *consumerEntry {
+// CacheKey implements store.HotEntry.
+func (e *consumerEntry) CacheKey() string { return e.ref }
+
+func newConsumerEntry(ref string, c Consumer, found bool) *consumerEntry {
 	return &consumerEntry{
-		consumer: c, found: found,
+		ref: ref, consumer: c, found: found,
 		id: headerValue(c.ID), customID: headerValue(c.CustomID), username: headerValue(c.Username),
 	}
 }
 
-func newConsumerCache(ttl time.Duration) *consumerCache {
-	return &consumerCache{ttl: ttl}
+// evictionObserver is an Observer also told of cache evictions (the
+// binary's metrics).
+type evictionObserver interface {
+	CacheEvicted(kind string)
+}
+
+func newConsumerCache(ttl time.Duration, max int, o Observer) *consumerCache {
+	if max <= 0 {
+		max = store.DefaultMaxEntries
+	}
+	cc := &consumerCache{ttl: ttl, max: max}
+	if m, ok := o.(evictionObserver); ok {
+		cc.onEvict = func() { m.CacheEvicted(store.CacheConsumers) }
+	}
+	return cc
 }
 
 // of returns the workspace's cache. A map per workspace rather than a
 // joined key: a cache hit must not allocate.
-func (cc *consumerCache) of(ws string) *cache.Cache {
+func (cc *consumerCache) of(ws string) *store.Bounded[*consumerEntry] {
 	if c, ok := cc.byWS.Load(ws); ok {
-		return c.(*cache.Cache)
+		return c.(*store.Bounded[*consumerEntry])
 	}
-	c, _ := cc.byWS.LoadOrStore(ws, cache.New(cc.ttl, 2*cc.ttl))
-	return c.(*cache.Cache)
+	c, _ := cc.byWS.LoadOrStore(ws, store.NewBounded[*consumerEntry](store.BoundedOptions{
+		MaxEntries: cc.max, TTL: cc.ttl, OnEvict: cc.onEvict, LazySweep: true}))
+	return c.(*store.Bounded[*consumerEntry])
 }
 
 // flush forgets every consumer.
 func (cc *consumerCache) flush() {
-	cc.byWS.Range(func(_, c any) bool { c.(*cache.Cache).Flush(); return true })
+	cc.byWS.Range(func(_, c any) bool { c.(*store.Bounded[*consumerEntry]).Flush(); return true })
 }
 
 // entry returns the cached entry for ref in workspace ws, or asks the
 // gateway on a miss (fresh is then true).
 func (cc *consumerCache) entry(cs Consumers, ws, ref string) (e *consumerEntry, fresh bool, err error) {
 	c := cc.of(ws)
-	if v, ok := c.Get(ref); ok {
-		return v.(*consumerEntry), false, nil
+	if e, ok := c.Get(ref); ok {
+		return e, false, nil
 	}
 	consumer, found, err := cs.LoadConsumer(ref)
 	if err != nil {
 		return nil, false, err
 	}
-	ttl := cache.DefaultExpiration
+	var ttl time.Duration // the cache's: ConsumerTTL
 	if !found {
 		ttl = negativeTTL
 	}
-	e = newConsumerEntry(consumer, found)
-	c.Set(ref, e, ttl)
+	e = newConsumerEntry(ref, consumer, found)
+	c.Set(e, ttl)
 	return e, true, nil
 }
 

@@ -21,6 +21,10 @@ type Options struct {
 	MaxBodyBytes int           // token-request body cap
 	Now          func() time.Time
 
+	// ConsumerMaxEntries bounds the consumers cached per workspace; 0 =
+	// store.DefaultMaxEntries (the binary sets -cache-max-entries).
+	ConsumerMaxEntries int
+
 	// Brute-force protection of the client endpoints (see throttle.go): a
 	// client_id (or, for requests naming none, a client IP) with
 	// ThrottleFailures failed authentications or provision_keys within
@@ -173,7 +177,7 @@ func newEngine(o Options) *Engine {
 	}
 	return &Engine{
 		opt:       o,
-		consumers: newConsumerCache(o.ConsumerTTL),
+		consumers: newConsumerCache(o.ConsumerTTL, o.ConsumerMaxEntries, o.Observer),
 		throttle:  newThrottle(o.ThrottleFailures, o.ThrottleWindow, o.ThrottleMaxKeys, o.Now),
 
 		loginHTTP:     defaultLoginClient,

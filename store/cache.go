@@ -8,8 +8,6 @@ import (
 	"sync/atomic"
 	"time"
 	"unsafe"
-
-	gocache "github.com/patrickmn/go-cache"
 )
 
 // CacheOptions configure Cached. Zero fields take the defaults.
@@ -37,14 +35,25 @@ type CacheOptions struct {
 	Now func() time.Time
 	// Log reports background errors (sync, purge); default: discard.
 	Log *slog.Logger
-	// Metrics is told of cache hits and misses; default: nobody. (Store
-	// calls are reported by wrapping the store with Observed.)
+	// Metrics is told of cache hits and misses, and of evictions if it
+	// implements EvictionMetrics; default: nobody. (Store calls are
+	// reported by wrapping the store with Observed.)
 	Metrics Metrics
+	// MaxEntries bounds the tokens cached, and separately the clients:
+	// storing one more evicts one not used lately (see Bounded).
+	// Default DefaultMaxEntries.
+	MaxEntries int
 }
+
+// DefaultMaxEntries is the default bound of the token cache: about 70 MB
+// of heap at the ~280 bytes a cached token takes (docs/cache.md), which
+// fits a small node; a token not cached costs one indexed read.
+const DefaultMaxEntries = 250_000
 
 // DefaultCacheOptions are the defaults, also those of the binary's flags.
 func DefaultCacheOptions() CacheOptions {
-	return CacheOptions{SyncInterval: 2 * time.Second, MaxTTL: 10 * time.Minute, StaleIfError: 60 * time.Second}
+	return CacheOptions{SyncInterval: 2 * time.Second, MaxTTL: 10 * time.Minute, StaleIfError: 60 * time.Second,
+		MaxEntries: DefaultMaxEntries}
 }
 
 func (o *CacheOptions) defaults() {
@@ -58,6 +67,9 @@ func (o *CacheOptions) defaults() {
 	o.MaxTTL = min(o.MaxTTL, changeRetention/2)
 	if o.StaleIfError <= 0 {
 		o.StaleIfError = d.StaleIfError
+	}
+	if o.MaxEntries <= 0 {
+		o.MaxEntries = d.MaxEntries
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -81,9 +93,9 @@ func (o *CacheOptions) defaults() {
 type Cached struct {
 	s       Store
 	o       CacheOptions
-	tokens  *gocache.Cache
-	clients *gocache.Cache
-	extras  *gocache.Cache // values attached to cached tokens (cache_attach.go)
+	tokens  *Bounded[*tokenEntry]
+	clients *Bounded[*clientEntry]
+	extras  *Bounded[*attachment] // values attached to cached tokens (cache_attach.go)
 	queries atomic.Int64
 
 	// gen changes before every eviction. A read that fetched from the
@@ -117,17 +129,36 @@ var _ Store = (*Cached)(nil)
 // cache at all), Close to stop and close s.
 func NewCached(s Store, o CacheOptions) *Cached {
 	o.defaults()
-	cleanup := min(o.MaxTTL, time.Minute)
+	var onToken, onClient func()
+	if m, ok := o.Metrics.(EvictionMetrics); ok {
+		onToken = func() { m.CacheEvicted(CacheTokens) }
+		onClient = func() { m.CacheEvicted(CacheClients) }
+	}
 	return &Cached{
 		s:       s,
 		o:       o,
-		tokens:  gocache.New(o.MaxTTL, cleanup),
-		clients: gocache.New(o.MaxTTL, cleanup),
-		extras:  gocache.New(o.MaxTTL, cleanup),
+		tokens:  NewBounded[*tokenEntry](BoundedOptions{MaxEntries: o.MaxEntries, TTL: o.MaxTTL, OnEvict: onToken}),
+		clients: NewBounded[*clientEntry](BoundedOptions{MaxEntries: o.MaxEntries, TTL: o.MaxTTL, OnEvict: onClient}),
+		extras:  NewBounded[*attachment](BoundedOptions{MaxEntries: o.MaxEntries, TTL: o.MaxTTL}),
 		syncMu:  make(chan struct{}, 1),
 		created: o.Now(),
 	}
 }
+
+// sweepInterval is how often each shard of the caches is swept of expired
+// entries: memory held by expired entries is bounded anyway (they count
+// against MaxEntries and are evicted first), so the sweep only returns it
+// sooner.
+func (c *Cached) sweepInterval() time.Duration { return min(c.o.MaxTTL, time.Minute) }
+
+// clientEntry is a cached client.
+type clientEntry struct {
+	HotBit
+	id string // the key: the client_id looked up
+	cl Client
+}
+
+func (e *clientEntry) CacheKey() string { return e.id }
 
 // Start syncs once with the change feed (so that the cache works as soon as
 // Start returns, if the store is up) and then keeps syncing every
@@ -140,6 +171,9 @@ func (c *Cached) Start(ctx context.Context) {
 		if err := c.syncTimeout(ctx); err != nil {
 			c.o.Log.Warn(msgSyncFailed, "err", err)
 		}
+		c.wg.Go(func() { c.tokens.Run(ctx, c.sweepInterval()) })
+		c.wg.Go(func() { c.clients.Run(ctx, c.sweepInterval()) })
+		c.wg.Go(func() { c.extras.Run(ctx, c.sweepInterval()) })
 		if n, ok := c.s.(notifier); ok {
 			c.wg.Go(func() { c.listen(ctx, n) })
 		}
@@ -199,6 +233,13 @@ func (c *Cached) Close() error {
 	})
 	return c.s.Close()
 }
+
+// CachedTokens is the number of tokens cached (expired ones not yet swept
+// included): at most MaxEntries.
+func (c *Cached) CachedTokens() int { return c.tokens.Len() }
+
+// Evictions is the number of tokens evicted to keep MaxEntries.
+func (c *Cached) Evictions() int64 { return c.tokens.Evicted() }
 
 // Unwrap returns the store behind the cache.
 func (c *Cached) Unwrap() Store { return c.s }
@@ -318,8 +359,7 @@ func (c *Cached) TokenByAccess(ctx context.Context, access Digest) (Token, error
 	live := c.live(now)
 	if live {
 		// The key aliases access: Get does not keep it.
-		if v, ok := c.tokens.Get(unsafe.String(&access[0], len(access))); ok {
-			e := v.(*tokenEntry)
+		if e, ok := c.tokens.Get(unsafe.String(&access[0], len(access))); ok {
 			if !e.accessExpired(now) {
 				c.o.Metrics.CacheLookup(CacheTokens, true)
 				return e.token(), nil
@@ -352,11 +392,10 @@ func (c *Cached) CachedAccess(access Digest) (t AccessToken, ok bool) {
 	if !c.live(now) {
 		return t, false
 	}
-	v, ok := c.tokens.Get(unsafe.String(&access[0], len(access)))
+	e, ok := c.tokens.Get(unsafe.String(&access[0], len(access)))
 	if !ok {
 		return t, false
 	}
-	e := v.(*tokenEntry)
 	if e.accessExpired(now) {
 		return t, false // TokenByAccess drops it
 	}
@@ -371,12 +410,12 @@ func (c *Cached) CachedClient(clientID string) (Client, bool) {
 	if !c.live(c.o.Now()) {
 		return Client{}, false
 	}
-	v, ok := c.clients.Get(clientID)
+	e, ok := c.clients.Get(clientID)
 	if !ok {
 		return Client{}, false
 	}
 	c.o.Metrics.CacheLookup(CacheClients, true)
-	return cloneClient(v.(Client)), true
+	return cloneClient(e.cl), true
 }
 
 // cloneClient copies the slices of a client, so that a caller cannot
@@ -403,7 +442,7 @@ func (c *Cached) putToken(t *Token, gen uint64, now time.Time) {
 		return
 	}
 	e := newTokenEntry(t)
-	c.tokens.Set(e.key(), e, ttl)
+	c.tokens.Set(e, ttl)
 	c.dirty.Store(true)
 	if c.gen.Load() != gen {
 		c.tokens.Delete(e.key())
@@ -414,9 +453,9 @@ func (c *Cached) putToken(t *Token, gen uint64, now time.Time) {
 func (c *Cached) Client(ctx context.Context, clientID string) (Client, error) {
 	live := c.live(c.o.Now())
 	if live {
-		if v, ok := c.clients.Get(clientID); ok {
+		if e, ok := c.clients.Get(clientID); ok {
 			c.o.Metrics.CacheLookup(CacheClients, true)
-			return cloneClient(v.(Client)), nil
+			return cloneClient(e.cl), nil
 		}
 	}
 	c.o.Metrics.CacheLookup(CacheClients, false)
@@ -426,8 +465,8 @@ func (c *Cached) Client(ctx context.Context, clientID string) (Client, error) {
 	if err != nil || !live {
 		return cl, err
 	}
-	cached := cloneClient(cl)
-	c.clients.Set(clientID, cached, gocache.DefaultExpiration)
+	cached := &clientEntry{id: clientID, cl: cloneClient(cl)}
+	c.clients.Set(cached, 0)
 	c.dirty.Store(true)
 	if c.gen.Load() != gen {
 		c.clients.Delete(clientID)

@@ -12,27 +12,32 @@ import (
 // gone with it even before the delete below reaches the extras map, and a
 // token cached again starts with none.
 type attachment struct {
+	HotBit
 	entry *tokenEntry
 	v     any
 }
+
+// CacheKey is the attached token's key: one attachment per cached token.
+func (a *attachment) CacheKey() string { return a.entry.key() }
 
 // Attach attaches v to the cached copy of the access token, for as long
 // as that copy stays cached and no longer. It does nothing when the token
 // is not cached.
 //
-// The extras map holds at most one value per cached token, expires with
-// it (same TTL) and is deleted where tokens are (evict, Sync, flush).
+// The extras cache holds at most one value per cached token, is bounded
+// like the token cache, expires with the token (same TTL) and is deleted
+// where tokens are (evict, Sync, flush); one left by an evicted token is
+// never returned and goes at its expiry or under pressure.
 func (c *Cached) Attach(access Digest, v any) {
 	now := c.o.Now()
 	if !c.live(now) {
 		return
 	}
 	gen := c.gen.Load()
-	x, exp, ok := c.tokens.GetWithExpiration(unsafe.String(&access[0], len(access)))
+	e, exp, ok := c.tokens.GetWithExpiration(unsafe.String(&access[0], len(access)))
 	if !ok {
 		return
 	}
-	e := x.(*tokenEntry)
 	if e.accessExpired(now) {
 		return
 	}
@@ -43,7 +48,7 @@ func (c *Cached) Attach(access Digest, v any) {
 	if ttl <= 0 {
 		return
 	}
-	c.extras.Set(e.key(), &attachment{entry: e, v: v}, ttl)
+	c.extras.Set(&attachment{entry: e, v: v}, ttl)
 	if c.gen.Load() != gen {
 		c.extras.Delete(e.key())
 	}
@@ -57,16 +62,15 @@ func (c *Cached) Attach(access Digest, v any) {
 // token is still cached, as the same copy.
 func (c *Cached) Attached(access Digest) (any, bool) {
 	k := unsafe.String(&access[0], len(access))
-	x, ok := c.tokens.Get(k)
+	e, ok := c.tokens.Get(k)
 	if !ok {
 		return nil, false
 	}
-	e := x.(*tokenEntry)
 	a, ok := c.extras.Get(k)
-	if !ok || a.(*attachment).entry != e {
+	if !ok || a.entry != e {
 		return nil, false
 	}
-	return a.(*attachment).v, true
+	return a.v, true
 }
 
 // Attach is Cached.Attach once the store is open.

@@ -16,7 +16,8 @@ import (
 //     interned together (one unique.Handle, one pointer; the interned string
 //     is freed once no entry uses it).
 //   - The family id the engine makes (32 hex digits) is kept as 16 bytes.
-//   - Times are unix seconds in 32 bits (good until 2106).
+//   - Times are unix seconds in 32 bits (good until 2106); expires_in
+//     in 32 bits (68 years).
 //
 // A token that does not fit (see cacheable) is simply not cached.
 type tokenEntry struct {
@@ -25,7 +26,8 @@ type tokenEntry struct {
 	family     [16]byte // the family id, if flags&familyHex
 	ids        string   // [family id unless familyHex] + authenticated_userid
 	meta       unique.Handle[string]
-	expiresIn  int64
+	used       HotBit // the clock's "recently used" bit (Bounded)
+	expiresIn  int32
 	issuedAt   uint32
 	refreshExp uint32 // valid if flags&hasRefreshExp
 	clientLen  uint16 // meta = client_id + service_id + scope
@@ -50,7 +52,7 @@ func cacheable(t *Token) bool {
 	return fitsUint32(t.IssuedAt) &&
 		(t.RefreshExpiresAt.IsZero() || fitsUint32(t.RefreshExpiresAt)) &&
 		len(t.ClientID) <= math.MaxUint16 && len(t.ServiceID) <= math.MaxUint16 &&
-		len(t.FamilyID) <= math.MaxUint16
+		len(t.FamilyID) <= math.MaxUint16 && t.ExpiresIn <= math.MaxInt32 && t.ExpiresIn >= math.MinInt32
 }
 
 // newTokenEntry builds the entry of a cacheable token.
@@ -58,7 +60,7 @@ func newTokenEntry(t *Token) *tokenEntry {
 	e := &tokenEntry{
 		access:     t.Access,
 		meta:       unique.Make(t.ClientID + t.ServiceID + t.Scope),
-		expiresIn:  t.ExpiresIn,
+		expiresIn:  int32(t.ExpiresIn),
 		issuedAt:   uint32(t.IssuedAt.Unix()),
 		clientLen:  uint16(len(t.ClientID)),
 		serviceLen: uint16(len(t.ServiceID)),
@@ -110,7 +112,7 @@ func (e *tokenEntry) token() Token {
 		ServiceID:           meta[e.clientLen:svcEnd],
 		Scope:               meta[svcEnd:],
 		IssuedAt:            time.Unix(int64(e.issuedAt), 0),
-		ExpiresIn:           e.expiresIn,
+		ExpiresIn:           int64(e.expiresIn),
 		AuthenticatedUserID: e.ids[e.familyLen:],
 	}
 	if e.flags&familyHex != 0 {
@@ -138,12 +140,16 @@ func (e *tokenEntry) accessToken() AccessToken {
 		ServiceID:           meta[e.clientLen:svcEnd],
 		Scope:               meta[svcEnd:],
 		IssuedAt:            time.Unix(int64(e.issuedAt), 0),
-		ExpiresIn:           e.expiresIn,
+		ExpiresIn:           int64(e.expiresIn),
 		AuthenticatedUserID: e.ids[e.familyLen:],
 	}
 }
 
 // accessExpired is Token.AccessExpired on the entry.
 func (e *tokenEntry) accessExpired(now time.Time) bool {
-	return e.expiresIn > 0 && now.Unix()-int64(e.issuedAt) > e.expiresIn
+	return e.expiresIn > 0 && now.Unix()-int64(e.issuedAt) > int64(e.expiresIn)
 }
+
+func (e *tokenEntry) touch()           { e.used.touch() }
+func (e *tokenEntry) spare() bool      { return e.used.spare() }
+func (e *tokenEntry) CacheKey() string { return e.key() }

@@ -19,10 +19,20 @@ type Metrics interface {
 	StoreCall(op string, took time.Duration, result string)
 }
 
+// EvictionMetrics is a Metrics also told of cache evictions: entries
+// dropped to keep CacheOptions.MaxEntries (not expired or revoked ones).
+// Called on a cache miss's insert, never on a hit.
+type EvictionMetrics interface {
+	CacheEvicted(kind string)
+}
+
 // Cache kinds (Metrics.CacheLookup).
 const (
 	CacheTokens  = "token"
 	CacheClients = "client"
+	// CacheConsumers is the Kong consumer cache of the engine (evictions
+	// only).
+	CacheConsumers = "consumer"
 )
 
 // Results of a store call (Metrics.StoreCall). A "no such row" or "already

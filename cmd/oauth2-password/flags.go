@@ -45,6 +45,7 @@ func (f *engineFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.ListenURL, "listen-database-url", "", "PostgreSQL URL of the session that LISTENs for change notifications (default: the database URL); set a direct URL when the database URL goes through pgbouncer in transaction pooling")
 	fs.DurationVar(&c.SyncInterval, "cache-sync-interval", c.SyncInterval, "how often the change feed is read: the bound within which a revocation by another process is honoured")
 	fs.DurationVar(&c.MaxTTL, "cache-max-ttl", c.MaxTTL, "longest a token or client stays cached")
+	fs.IntVar(&c.MaxEntries, "cache-max-entries", c.MaxEntries, "most tokens cached (about 280 bytes each), and separately most clients and most consumers per workspace; one more evicts one not used lately")
 	fs.DurationVar(&c.StaleIfError, "cache-stale-if-error", c.StaleIfError, "while the store is unreachable, cached tokens keep validating this long after the last successful sync")
 	fs.DurationVar(&e.ConsumerTTL, "consumer-cache-ttl", e.ConsumerTTL, "how long a consumer looked up by the plugin is cached")
 	fs.IntVar(&e.MaxBodyBytes, "max-body-bytes", e.MaxBodyBytes, "largest token-request body accepted (at most 1 MiB)")
@@ -84,6 +85,8 @@ func (f *engineFlags) check() error {
 		return usagef("-cache-max-ttl must be more than 0 and at most 30m")
 	case e.UnknownLookups < 0:
 		return usagef("-unknown-lookups must be 0 or more")
+	case c.MaxEntries <= 0:
+		return usagef("-cache-max-entries must be more than 0")
 	case e.ThrottleFailures < 0 || e.ThrottleWindow <= 0 || e.ThrottleMaxKeys <= 0:
 		return usagef("-throttle-failures must be 0 or more, -throttle-window and -throttle-max-keys more than 0")
 	case e.LoginThrottleFailures < 0 || e.LoginUserThrottleFailures < 0 || e.LoginUserThrottleWindow <= 0 || e.LoginFailureFloor < 0:
@@ -134,6 +137,7 @@ func (f *engineFlags) start(ctx context.Context, defaultPath string, log *slog.L
 	if o.Signer, _, err = f.signing.signer(); err != nil {
 		return nil, nil, err
 	}
+	o.ConsumerMaxEntries = f.cache.MaxEntries
 	var m *metrics.Metrics
 	if f.metricsAddr != "" {
 		m = metrics.New(version)

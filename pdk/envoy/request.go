@@ -35,10 +35,11 @@ type request struct {
 	trusted        Trusted
 }
 
-func newRequest(attrs *authv3.AttributeContext, trusted Trusted) *request {
+// reset makes q the request attrs describes.
+func (q *request) reset(attrs *authv3.AttributeContext, trusted Trusted) {
 	h := attrs.GetRequest().GetHttp()
 	path, rawQuery, _ := strings.Cut(h.GetPath(), "?")
-	return &request{http: h, peer: attrs.GetSource().GetAddress().GetSocketAddress().GetAddress(),
+	*q = request{http: h, peer: attrs.GetSource().GetAddress().GetSocketAddress().GetAddress(),
 		path: path, rawQuery: rawQuery, trusted: trusted}
 }
 

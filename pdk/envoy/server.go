@@ -2,6 +2,7 @@ package envoy
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
@@ -49,13 +50,21 @@ func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.C
 		return failure("the check request has no attributes.request.http"), nil
 	}
 	start := time.Now()
-	q := newRequest(attrs, s.Trusted)
+	q := requests.Get().(*request)
+	q.reset(attrs, s.Trusted)
 	d := c.Authorize(ctx, q, s.Consumers)
 	resp := checkResponse(&d, q)
 	c.Observe(plugin.FrontExtAuthzGRPC, &d, start)
 	d.Release()
+	// Nothing keeps q past here: the decision and the answer hold
+	// strings of the CheckRequest, never q.
+	*q = request{}
+	requests.Put(q)
 	return resp, nil
 }
+
+// requests are reused request wrappers: one allocation less per Check.
+var requests = sync.Pool{New: func() any { return new(request) }}
 
 // failure denies with 500 and Kong's {"message": …} body.
 func failure(msg string) *authv3.CheckResponse {

@@ -46,7 +46,9 @@ type request struct {
 func (q *request) Method() (string, error) { return q.method, nil }
 func (q *request) Path() (string, error)   { return q.path, nil }
 func (q *request) Header(name string) (string, error) {
-	return q.r.Header.Get(name), nil
+	// The engine asks in lower case, which Get would canonicalize, an
+	// allocation, on every request.
+	return q.r.Header.Get(canonical(name)), nil
 }
 
 // Headers are the request's headers with lower-case names, as Kong's

@@ -29,6 +29,7 @@ const (
 	TokensIssued      = namespace + "_tokens_issued_total"
 	FamilyRevocations = namespace + "_token_family_revocations_total"
 	CacheLookups      = namespace + "_cache_lookups_total"
+	CacheEvictions    = namespace + "_cache_evictions_total"
 	StoreCalls        = namespace + "_store_calls_total"
 	StoreCallDuration = namespace + "_store_call_duration_seconds"
 	StoreReady        = namespace + "_store_ready"
@@ -63,6 +64,7 @@ type Metrics struct {
 	storeDurCells                  []atomic.Pointer[prometheus.Observer] // op
 	issuedPassword, issuedRefresh  prometheus.Counter
 	tokenHit, tokenMiss            prometheus.Counter
+	evictions                      *prometheus.CounterVec // cache
 	clientHit, clientMiss          prometheus.Counter
 	replicaCells                   [4]prometheus.Counter // kind (token, client) × result (hit, fallback)
 }
@@ -119,12 +121,18 @@ func New(version string) *Metrics {
 		m.replicaCells[2*i] = replica.WithLabelValues(kind, "hit")
 		m.replicaCells[2*i+1] = replica.WithLabelValues(kind, "fallback")
 	}
+	m.evictions = prometheus.NewCounterVec(prometheus.CounterOpts{Name: CacheEvictions,
+		Help: "Entries evicted to keep the caches' bound (-cache-max-entries), by cache (token, client, consumer); expired and revoked entries are not counted."},
+		[]string{"cache"})
+	for _, k := range []string{store.CacheTokens, store.CacheClients, store.CacheConsumers} {
+		m.evictions.WithLabelValues(k)
+	}
 
 	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: BuildInfo,
 		Help: "Always 1; the version label says which build runs."}, []string{"version"})
 	build.WithLabelValues(version).Set(1)
 
-	m.reg.MustRegister(m.requests, m.duration, m.issued, m.replays, cache, m.storeCalls, m.storeDur, replica, build,
+	m.reg.MustRegister(m.requests, m.duration, m.issued, m.replays, cache, m.evictions, m.storeCalls, m.storeDur, replica, build,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -184,6 +192,11 @@ func (m *Metrics) CacheLookup(kind string, hit bool) {
 		m.clientMiss.Inc()
 	}
 }
+
+// CacheEvicted implements store.EvictionMetrics (and the engine's consumer
+// cache's). Evictions happen on a miss's insert: the label lookup is not on
+// the hit path.
+func (m *Metrics) CacheEvicted(kind string) { m.evictions.WithLabelValues(kind).Inc() }
 
 // StoreCall implements store.Metrics.
 func (m *Metrics) StoreCall(op string, took time.Duration, result string) {

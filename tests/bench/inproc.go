@@ -126,7 +126,9 @@ func (nullStore) Changes(context.Context, int64) ([]store.Change, int64, error) 
 // distinct user id each, a refresh token) and returns the heap growth per
 // token after a GC: store.Cached's entry, key and map slot together.
 func heapPerCachedToken(ctx context.Context, n int) (float64, error) {
-	c := store.NewCached(nullStore{}, store.CacheOptions{StaleIfError: time.Hour, MaxTTL: time.Hour})
+	// A bound with room to spare (shards fill unevenly): this measures
+	// entries, not evictions.
+	c := store.NewCached(nullStore{}, store.CacheOptions{StaleIfError: time.Hour, MaxTTL: time.Hour, MaxEntries: n + n/8})
 	defer c.Close()
 	if err := c.Sync(ctx); err != nil {
 		return 0, err

@@ -82,9 +82,17 @@ type options struct {
 	haproxyOnly    bool
 	validOnly      bool
 	jwtOnly        bool
+	// The bounded cache (cachebound.go).
+	cacheOnly    bool
+	cacheBound   int
+	cacheInserts int
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == cacheBoundChildFlag {
+		cacheBoundChild(os.Args[2:])
+		return
+	}
 	var o options
 	var conc string
 	flag.StringVar(&conc, "concurrency", "8,1", "validation concurrencies (comma-separated)")
@@ -102,6 +110,9 @@ func main() {
 	flag.BoolVar(&o.haproxyOnly, "haproxy-only", false, "measure only the HAProxy SPOE rows")
 	flag.BoolVar(&o.validOnly, "validation-only", false, "measure only the validation rows (metrics off and on, against the floor plugin)")
 	flag.BoolVar(&o.jwtOnly, "upstream-jwt-only", false, "measure only the upstream JWT rows (validation with upstream_jwt vs without, Kong socket and forward auth; first-use signing cost)")
+	flag.BoolVar(&o.cacheOnly, "cache-only", false, "measure only the bounded token cache (memory after -cache-inserts tokens, lookup latency during expiry sweeps)")
+	flag.IntVar(&o.cacheBound, "cache-bound", 1_000_000, "-cache-max-entries of the bounded-cache measurement")
+	flag.IntVar(&o.cacheInserts, "cache-inserts", 10_000_000, "distinct tokens cached in the bounded-cache measurement")
 	flag.Parse()
 	for _, s := range strings.Split(conc, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
@@ -139,6 +150,9 @@ func run(o options) error {
 		rep.wall = time.Since(start)
 		rep.printUpstreamJWTOnly(os.Stdout)
 		return nil
+	}
+	if o.cacheOnly {
+		return runCacheOnly(ctx, o, os.Stdout)
 	}
 	if o.shortOnly {
 		rep, err := runShortSecretOnly(ctx, o)
@@ -249,6 +263,10 @@ func run(o options) error {
 
 	progress("heap per cached token (%d tokens)", o.tokens)
 	if rep.heapPerToken, err = heapPerCachedToken(ctx, o.tokens); err != nil {
+		return err
+	}
+	progress("bounded token cache: %d tokens into a bound of %d; lookups during expiry sweeps", o.cacheInserts, o.cacheBound)
+	if rep.cacheBound, err = measureCacheBound(ctx, o.cacheBound, o.cacheInserts); err != nil {
 		return err
 	}
 

@@ -30,6 +30,7 @@ type report struct {
 	crossNode     crossNode
 	heapPerToken  float64
 	upstreamJWT   upstreamJWTRows
+	cacheBound    *cacheBound
 	goBench       *goBench
 	wall          time.Duration
 }
@@ -141,6 +142,9 @@ func (r *report) print(w io.Writer) {
 				cn.nodes, cn.revocations, cn.nodes, ms(harness.Quantile(cn.lags, 0.5)), ms(p99), ms(harness.Quantile(cn.lags, 1)), met(p99 <= time.Second))
 		}
 		p("| Heap bytes per cached token (%s tokens in store.Cached) | %.0f B | | | ≤ 256 B | %s |", num(float64(r.opts.tokens)), r.heapPerToken, met(r.heapPerToken <= 256))
+		if r.cacheBound != nil {
+			printCacheBound(p, r.cacheBound)
+		}
 	}
 	if g := r.goBench; g != nil {
 		for _, b := range []struct{ name, label string }{

@@ -20,6 +20,7 @@ func TestKongModeFlagErrors(t *testing.T) {
 		{[]string{"-cache-sync-interval", "2m"}, "-cache-sync-interval"},
 		{[]string{"-cache-sync-interval", "0s"}, "-cache-sync-interval"},
 		{[]string{"-cache-max-ttl", "1h"}, "-cache-max-ttl"},
+		{[]string{"-cache-max-entries", "0"}, "-cache-max-entries"},
 		{[]string{"-store-timeout", "0s"}, "-store-timeout"},
 		{[]string{"-purge-batch", "0"}, "-purge-batch"},
 		{[]string{"-max-body-bytes", "0"}, "-max-body-bytes"},
