@@ -6,6 +6,7 @@ require (
 	github.com/Kong/go-pdk v0.11.0
 	github.com/compose-spec/compose-go/v2 v2.16.2
 	github.com/envoyproxy/go-control-plane/envoy v1.40.0
+	github.com/go-jose/go-jose/v4 v4.1.9
 	github.com/lib/pq v1.12.3
 	github.com/negasus/haproxy-spoe-go v1.0.7
 	github.com/patrickmn/go-cache v2.1.0+incompatible

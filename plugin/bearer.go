@@ -124,15 +124,22 @@ type identity struct {
 	vals     [3]string // upstream header values (authenticatedHeaders)
 }
 
-func (r *request) tokenByAccess(access oauth.Digest) (oauth.AccessToken, error) {
+// tokenByAccess finds the access token tok (digest access): from the
+// cache, else from the store if lookupGate allows (unknown_budget.go).
+func (r *request) tokenByAccess(tok string, access oauth.Digest) (oauth.AccessToken, error) {
 	if m, ok := r.e.opt.Store.(CachedLookup); ok {
 		if t, ok := m.CachedAccess(access); ok {
 			return t, nil
 		}
 	}
+	ticket, err := r.lookupGate(tok)
+	if err != nil {
+		return oauth.AccessToken{}, err
+	}
 	ctx, cancel := r.e.storeCtx(r.ctx)
 	defer cancel()
 	t, err := r.e.opt.Store.TokenByAccess(ctx, access)
+	r.settle(ticket, err == nil)
 	if err != nil {
 		return oauth.AccessToken{}, err
 	}
@@ -174,7 +181,13 @@ func (r *request) validate(tok string) (*identity, *authFailure, error) {
 	if tok == "" {
 		return nil, failMissing, nil
 	}
-	t, err := r.tokenByAccess(oauth.DigestOf(tok))
+	r.access = oauth.DigestOf(tok)
+	t, err := r.tokenByAccess(tok, r.access)
+	if err != nil {
+		if gw, ok := asGatewayError(err); ok {
+			return nil, nil, gw
+		}
+	}
 	switch {
 	case isNotFound(err):
 		return nil, failInvalid, nil
@@ -198,7 +211,9 @@ func (r *request) validate(tok string) (*identity, *authFailure, error) {
 			return nil, failInvalid, nil
 		}
 	}
-	if t.AccessExpired(r.e.now()) {
+	now := r.e.now()
+	r.validAt = now.Unix()
+	if t.AccessExpired(now) {
 		return nil, failExpired, nil
 	}
 
@@ -238,6 +253,9 @@ func (r *request) bearer() error {
 			h := newHeaderMap()
 			h[hAuthenticatedScope] = clearHeader
 			h[hAuthenticatedUserID] = clearHeader
+			if r.s.upstreamJWT {
+				h[r.s.jwtHeader] = clearHeader // only our own JWT may reach the upstream there
+			}
 			r.d.Upstream = h
 			r.d.Outcome = OutcomeOtherCredential
 			return nil
@@ -262,6 +280,9 @@ func (r *request) bearer() error {
 	r.d.AuthenticatedUserID, r.d.Scope = id.token.AuthenticatedUserID, id.token.Scope
 	r.d.Outcome = OutcomeAllowed
 	r.applyUpstream(authenticatedHeaders(id), ex)
+	if r.s.upstreamJWT {
+		return r.setUpstreamJWT(id)
+	}
 	return nil
 }
 

@@ -15,6 +15,18 @@ type clientCredentials struct {
 	id         string
 	secret     any  // nil when absent; a non-string when the body sent one
 	fromHeader bool // the Basic header was used: failures are 401 (RFC 6749 §2.3.1, §5.2)
+	// idMaybeSecret: a Basic value without ':' is all client_id to Kong,
+	// but a client that meant "id:secret" and got it wrong may have sent
+	// its secret alone; such an id is never logged.
+	idMaybeSecret bool
+}
+
+// logged is the client_id to log for cc: "" when it may be a secret.
+func (cc clientCredentials) logged() string {
+	if cc.idMaybeSecret {
+		return ""
+	}
+	return cc.id
 }
 
 // basicRe is Kong's unanchored `\s*[Bb]asic\s*(.+)`.
@@ -46,6 +58,8 @@ func extractClientCredentials(p params, authHeader []string) clientCredentials {
 		cc.id = uid
 		if hasColon {
 			cc.secret = sec
+		} else {
+			cc.idMaybeSecret = true
 		}
 		return cc
 	}
@@ -87,9 +101,25 @@ func (r *request) lookupClient(id string) (oauth.Client, bool, error) {
 	if id == "" {
 		return oauth.Client{}, false, nil
 	}
+	if m, ok := r.e.opt.Store.(CachedLookup); ok {
+		if c, ok := m.CachedClient(id); ok {
+			return c, true, nil
+		}
+	}
+	// A client_id carries no check value: one not cached (nor found
+	// before) is looked up within the address's budget
+	// (unknown_budget.go), and past it answered as an unknown client.
+	ticket, err := r.takeClientLookup(id)
+	switch {
+	case errors.Is(err, errOverBudget):
+		return oauth.Client{}, false, nil
+	case err != nil:
+		return oauth.Client{}, false, err
+	}
 	ctx, cancel := r.e.storeCtx(r.ctx)
 	defer cancel()
 	c, err := r.e.opt.Store.Client(ctx, id)
+	r.settle(ticket, err == nil)
 	switch {
 	case err == nil:
 		return c, true, nil

@@ -46,6 +46,11 @@ type Config struct {
 	AuthenticateHeaders map[string]string `json:"authenticate_headers"`
 	AuthenticateParams  []string          `json:"authenticate_params"`
 
+	// Upstream identity (upstream_jwt.go): a signed JWT for the upstream.
+	UpstreamJWT       *bool   `json:"upstream_jwt"`
+	UpstreamJWTHeader *string `json:"upstream_jwt_header"`
+	UpstreamJWTTTL    *int    `json:"upstream_jwt_ttl"`
+
 	// Added by Kong to every instance config (kong/PROTOCOL.md);
 	// unexported so that they stay out of the schema.
 	serviceID   string
@@ -133,6 +138,9 @@ func (c *Config) UnmarshalJSON(data []byte) error {
 			}
 			return nil
 		}},
+		{"upstream_jwt", boolField(&c.UpstreamJWT)},
+		{"upstream_jwt_header", strField(&c.UpstreamJWTHeader)},
+		{"upstream_jwt_ttl", intField(&c.UpstreamJWTTTL)},
 		{"service_id", plainStr(&c.serviceID)},
 		{"route_id", plainStr(&c.routeID)},
 		{"__ws_id", plainStr(&c.workspaceID)},
@@ -216,6 +224,11 @@ type settings struct {
 	login        loginBackend
 	loginTimeout time.Duration
 	loginParams  []string // request parameters passed to the backend
+
+	// upstream_jwt (upstream_jwt.go)
+	upstreamJWT bool
+	jwtHeader   string // the header it is sent in, spelled as authHeader when the same
+	jwtTTL      int64  // seconds
 }
 
 // settings validates the config once per instance. The error message names
@@ -289,6 +302,9 @@ func (c *Config) validate() (*settings, error) {
 	s.hide = boolOr(c.HideCredentials)
 	s.acceptHTTP = boolOr(c.AcceptHTTPIfAlreadyTerminated)
 	if err := c.validateLogin(s); err != nil {
+		return nil, err
+	}
+	if err := c.validateUpstreamJWT(s); err != nil {
 		return nil, err
 	}
 	return s, nil

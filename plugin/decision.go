@@ -27,6 +27,15 @@ type Decision struct {
 	// removed, so that copies a client sent never reach the upstream. It
 	// comes from a pool: call Release once it has been used.
 	Upstream map[string][]string
+	// UpstreamJWT is the signed JWT for the upstream (upstream_jwt), ""
+	// when none, and UpstreamJWTHeader the header it goes in (set to
+	// "Bearer " + UpstreamJWT). Both are already in Upstream: a front that
+	// copies Upstream needs nothing more; a front with a fixed set of
+	// headers (HAProxy's SPOE variables) copies this one. With
+	// upstream_jwt, a request let through without a JWT has the header
+	// cleared in Upstream.
+	UpstreamJWT       string
+	UpstreamJWTHeader string
 	// UpstreamQuery and UpstreamBody replace the upstream request's query
 	// and body when not nil (hide_credentials on a token sent there).
 	UpstreamQuery *string

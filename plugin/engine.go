@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -27,6 +29,11 @@ type Options struct {
 	ThrottleFailures int
 	ThrottleWindow   time.Duration
 	ThrottleMaxKeys  int
+	// UnknownLookups bounds the store lookups of credentials that cannot
+	// be checked without one (tokens without our check value, client_ids)
+	// and are not found: per client address, per ThrottleWindow (see
+	// unknown_budget.go). 0 turns the bound off.
+	UnknownLookups int
 
 	// The standard password grant (flow_login.go). Failed logins are
 	// counted per (username, client address), LoginThrottleFailures within
@@ -49,6 +56,10 @@ type Options struct {
 	// token, secret, password or provision key.
 	Log *slog.Logger
 
+	// Signer signs upstream JWTs (upstream_jwt) and publishes their keys;
+	// nil: no signing key, and upstream_jwt is refused.
+	Signer Signer
+
 	// Observer, when set, is told of every request a front carried out
 	// (Engine.Observe): the binary's metrics.
 	Observer Observer
@@ -62,6 +73,7 @@ const (
 	DefaultThrottleFailures = 10
 	DefaultThrottleWindow   = time.Minute
 	DefaultThrottleMaxKeys  = 65536
+	DefaultUnknownLookups   = 60
 
 	DefaultLoginThrottleFailures     = 5
 	DefaultLoginUserThrottleFailures = 50
@@ -78,6 +90,7 @@ func DefaultOptions() Options {
 		ThrottleFailures: DefaultThrottleFailures,
 		ThrottleWindow:   DefaultThrottleWindow,
 		ThrottleMaxKeys:  DefaultThrottleMaxKeys,
+		UnknownLookups:   DefaultUnknownLookups,
 
 		LoginThrottleFailures:     DefaultLoginThrottleFailures,
 		LoginUserThrottleFailures: DefaultLoginUserThrottleFailures,
@@ -98,6 +111,12 @@ type Engine struct {
 	loginHTTP     *http.Client // every instance's login backend
 	loginThrottle *throttle    // per (username, client address); nil when off
 	userThrottle  *throttle    // per username; nil when off
+
+	unknown      *lookupBudget // lookups of credentials that cannot be checked; nil when off
+	knownClients *knownIDs     // client_ids found before: their lookups skip the budget
+	check        atomic.Pointer[tokenChecker]
+	checkMu      sync.Mutex // one read of the check key at a time
+	checkRetry   time.Time  // no read of the check key before then (guarded by checkMu)
 }
 
 // NewEngine checks o and returns the engine. Durations and sizes must be
@@ -109,6 +128,8 @@ func NewEngine(o Options) (*Engine, error) {
 		return nil, errors.New("engine: no store")
 	case o.StoreTimeout <= 0, o.ConsumerTTL <= 0, o.MaxBodyBytes <= 0:
 		return nil, errors.New("engine: store timeout, consumer TTL and body cap must be more than 0")
+	case o.UnknownLookups < 0:
+		return nil, errors.New("engine: unknown-credential lookups must be 0 or more")
 	case o.ThrottleFailures < 0 || o.ThrottleWindow <= 0 || o.ThrottleMaxKeys <= 0:
 		return nil, errors.New("engine: throttle failures must be 0 or more, its window and key bound more than 0")
 	case o.LoginThrottleFailures < 0 || o.LoginUserThrottleFailures < 0 || o.LoginUserThrottleWindow <= 0 || o.LoginFailureFloor < 0:
@@ -138,6 +159,9 @@ func newEngine(o Options) *Engine {
 		loginHTTP:     defaultLoginClient,
 		loginThrottle: newThrottle(o.LoginThrottleFailures, o.ThrottleWindow, o.ThrottleMaxKeys, o.Now),
 		userThrottle:  newThrottle(o.LoginUserThrottleFailures, o.LoginUserThrottleWindow, o.ThrottleMaxKeys, o.Now),
+
+		unknown:      newLookupBudget(o.UnknownLookups, o.ThrottleWindow, o.ThrottleMaxKeys, o.Now),
+		knownClients: newKnownIDs(o.ThrottleMaxKeys),
 	}
 }
 

@@ -102,7 +102,7 @@ func (r *request) refreshGrant(p params, client oauth.Client, state any) error {
 // row (the old access token stops working), the same refresh token, and a
 // refresh lifetime that slides to now + refresh_token_ttl.
 func (r *request) reissueAccess(old oauth.Digest, presented string, now time.Time, invalid *Error, state any) error {
-	access, err := RandomString()
+	access, err := r.newSecretToken()
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"strings"
+
+	"github.com/oauth2-password/oauth2-password/plugin/oauth"
 )
 
 // request is the state of one call into the engine.
@@ -26,6 +28,9 @@ type request struct {
 	throttleClient string // ... for this client_id (and the client's address)
 
 	narrowedScope *string // the issued scope, when the login backend narrowed the request's
+
+	access  oauth.Digest // the validated token's digest: the key of its cache entry
+	validAt int64        // unix seconds at which it was found valid
 
 	clientID string    // the client the request named or its token belongs to, for the log
 	logs     []logLine // lines about this request, written when it ends (logging.go)
@@ -124,6 +129,9 @@ func (r *request) dispatch() error {
 	path, err := r.k.Path()
 	if err != nil {
 		return readErr("path", err)
+	}
+	if r.e.opt.Signer != nil && jwksPath(path) {
+		return r.jwksEndpoint()
 	}
 	switch endpointOf(path) {
 	case endpointToken:

@@ -28,11 +28,13 @@ type introspection struct {
 // token endpoint. A token is active when it would be accepted on this
 // service now: known, not revoked or expired, bound to this service (or
 // global where global_credentials is set), its client and consumer still
-// there. sub is the authenticated_userid, username the consumer's.
+// there, and the caller may see it (mayIntrospect). sub is the
+// authenticated_userid, username the consumer's.
 func (r *request) introspectEndpoint() error {
 	r.d.Endpoint = endpointIntrospect
 	c, ok, err := r.clientCall("introspection", nil)
 	if err != nil || !ok {
+		r.introspectionUnauthorized(c)
 		return err
 	}
 	if c.client.Type == oauth.Public {
@@ -44,6 +46,12 @@ func (r *request) introspectEndpoint() error {
 		return err
 	}
 	t := found.token
+	if may, err := r.mayIntrospect(c.client, t.ClientID); err != nil || !may {
+		if err == nil {
+			r.exitIntrospection(introspection{})
+		}
+		return err
+	}
 	now := r.e.now()
 	if t.Revoked || (!found.isRefresh && t.AccessExpired(now)) || (found.isRefresh && t.RefreshExpired(now)) {
 		r.exitIntrospection(introspection{})
@@ -88,6 +96,41 @@ func (r *request) introspectEndpoint() error {
 	}
 	r.exitIntrospection(answer)
 	return nil
+}
+
+// mayIntrospect reports whether caller may learn about a token of client
+// owner bound here. RFC 7662 §4: the endpoint must keep a client from
+// learning about tokens it has no business with, and "the authorization
+// server MAY ... limit which protected resources may query for which
+// tokens". A client sees the tokens issued to it; a resource server the
+// operator granted this service (`clients grant-introspection`) sees every
+// token of the service. Anything else is answered as an unknown token, so
+// that a caller cannot tell a token it may not see from one that does not
+// exist.
+func (r *request) mayIntrospect(caller oauth.Client, owner string) (bool, error) {
+	if caller.ID == owner {
+		return true, nil
+	}
+	if len(caller.IntrospectServices) == 0 {
+		return false, nil
+	}
+	svc, err := r.serviceID()
+	if err != nil {
+		return false, err
+	}
+	return svc != "" && caller.MayIntrospect(svc), nil
+}
+
+// introspectionUnauthorized turns the token endpoint's 400 invalid_client
+// (Kong's answer when the credentials came in the body) into 401: RFC 7662
+// §2.3 answers a protected resource's invalid credentials "with an HTTP 401
+// (Unauthorized) as described in Section 5.2 of OAuth 2.0", with the Basic
+// challenge exitTokenError adds to every 401.
+func (r *request) introspectionUnauthorized(c clientCall) {
+	if r.d.Outcome != OutcomeInvalidClient || r.d.Answer == nil || r.d.Answer.Status != 400 {
+		return
+	}
+	r.exitTokenError(ErrInvalidClient.WithStatus(401), c.state)
 }
 
 // exitIntrospection answers 200 with the introspection response; it

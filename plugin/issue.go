@@ -10,7 +10,7 @@ import (
 // newToken mints an access token (and a refresh token unless tokens never
 // expire) and the row that stores only their digests.
 func (r *request) newToken(clientID, svc, uid, scope, family string, now time.Time) (t oauth.Token, access, refresh string, err error) {
-	if access, err = RandomString(); err != nil {
+	if access, err = r.newSecretToken(); err != nil {
 		return
 	}
 	t = oauth.Token{
@@ -26,7 +26,7 @@ func (r *request) newToken(clientID, svc, uid, scope, family string, now time.Ti
 	// token_expiration = 0: the access token never expires, so Kong issues
 	// no refresh token.
 	if r.s.tokenExp > 0 {
-		if refresh, err = RandomString(); err != nil {
+		if refresh, err = r.newSecretToken(); err != nil {
 			return
 		}
 		d := oauth.DigestOf(refresh)

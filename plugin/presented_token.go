@@ -54,6 +54,15 @@ func (r *request) presentedToken(c clientCall, unknown func()) (found presented,
 // global_credentials, is errNoSuchToken.
 func (r *request) findPresented(tok, hint string) (presented, error) {
 	d := oauth.DigestOf(tok)
+	// A presented token is gated like a bearer token (unknown_budget.go):
+	// one budget lookup covers both of its lookups.
+	ticket, err := r.lookupGate(tok)
+	switch {
+	case errors.Is(err, oauth.ErrNotFound):
+		return presented{}, errNoSuchToken
+	case err != nil:
+		return presented{}, err
+	}
 	lookups := []func() (oauth.Token, bool, error){r.byAccess(d), r.byRefresh(d)}
 	if hint == "refresh_token" {
 		lookups[0], lookups[1] = lookups[1], lookups[0]
@@ -63,6 +72,7 @@ func (r *request) findPresented(tok, hint string) (presented, error) {
 		if errors.Is(err, oauth.ErrNotFound) {
 			continue
 		}
+		r.settle(ticket, err == nil)
 		if err != nil {
 			return presented{}, fmt.Errorf("%w: %w", errUnavailable, err)
 		}
@@ -75,6 +85,7 @@ func (r *request) findPresented(tok, hint string) (presented, error) {
 		}
 		return presented{token: t, isRefresh: isRefresh, digest: d}, nil
 	}
+	r.settle(ticket, false)
 	return presented{}, errNoSuchToken
 }
 

@@ -106,8 +106,8 @@ func TestRevokeAndIntrospectRejectOtherMethods(t *testing.T) {
 		f := v.kong()
 		f.path = path
 		access(c, f)
-		if f.status != 405 || f.json()["error"] != "invalid_method" {
-			t.Errorf("GET %s: %d %s", path, f.status, f.respBody)
+		if f.status != 405 || f.json()["error"] != "invalid_method" || f.respHeader("Allow") != "POST" {
+			t.Errorf("GET %s: %d %s %v, want 405 invalid_method with Allow: POST", path, f.status, f.respBody, f.respHeaders)
 		}
 	}
 }

@@ -88,7 +88,7 @@ func (r *request) clientCall(endpoint string, pre func(params) *Error) (c client
 	// Steps 3-5: client authentication. Redirect URIs play no part in
 	// these endpoints (README, where we differ from Kong).
 	cc := extractClientCredentials(p, headers[r.s.authHeader])
-	r.clientID = cc.id
+	r.clientID = cc.logged()
 	// Brute-force protection (RFC 6749 §4.3.2): a locked-out client_id is
 	// refused, from the address that failed, before its credentials are
 	// looked at.

@@ -95,6 +95,12 @@ func (r *request) applyUpstream(h map[string][]string, ex extracted) {
 	if r.s.hide && ex.fromHeader {
 		h[r.s.authHeader] = clearHeader
 	}
+	if r.s.upstreamJWT {
+		// The header is ours: a JWT the client sent there (forged, or
+		// one of ours replayed) never reaches the upstream. An allowed
+		// request's own JWT replaces this (setUpstreamJWT).
+		h[r.s.jwtHeader] = clearHeader
+	}
 	r.d.Upstream = h
 	if r.s.hide {
 		r.d.UpstreamQuery = ex.newQuery

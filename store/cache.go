@@ -83,6 +83,7 @@ type Cached struct {
 	o       CacheOptions
 	tokens  *gocache.Cache
 	clients *gocache.Cache
+	extras  *gocache.Cache // values attached to cached tokens (cache_attach.go)
 	queries atomic.Int64
 
 	// gen changes before every eviction. A read that fetched from the
@@ -120,6 +121,7 @@ func NewCached(s Store, o CacheOptions) *Cached {
 		o:       o,
 		tokens:  gocache.New(o.MaxTTL, cleanup),
 		clients: gocache.New(o.MaxTTL, cleanup),
+		extras:  gocache.New(o.MaxTTL, cleanup),
 		syncMu:  make(chan struct{}, 1),
 		created: o.Now(),
 	}
@@ -256,6 +258,7 @@ func (c *Cached) Sync(ctx context.Context) error {
 					continue
 				}
 				c.tokens.Delete(string(ch.Access[:]))
+				c.extras.Delete(string(ch.Access[:]))
 			}
 		}
 		c.after = newest
@@ -285,12 +288,14 @@ func (c *Cached) flush() {
 	c.gen.Add(1)
 	c.tokens.Flush()
 	c.clients.Flush()
+	c.extras.Flush()
 }
 
 // evict drops one cached token.
 func (c *Cached) evict(access Digest) {
 	c.gen.Add(1)
 	c.tokens.Delete(string(access[:]))
+	c.extras.Delete(string(access[:]))
 }
 
 // afterWrite brings this process's cache up to date with a write it just
@@ -369,9 +374,15 @@ func (c *Cached) CachedClient(clientID string) (Client, bool) {
 		return Client{}, false
 	}
 	c.o.Metrics.CacheLookup(CacheClients, true)
-	cl := v.(Client)
+	return cloneClient(v.(Client)), true
+}
+
+// cloneClient copies the slices of a client, so that a caller cannot
+// change the cached copy.
+func cloneClient(cl Client) Client {
 	cl.RedirectURIs = slices.Clone(cl.RedirectURIs)
-	return cl, true
+	cl.IntrospectServices = slices.Clone(cl.IntrospectServices)
+	return cl
 }
 
 // putToken caches t unless it is revoked or expired, for at most MaxTTL and
@@ -403,9 +414,7 @@ func (c *Cached) Client(ctx context.Context, clientID string) (Client, error) {
 	if live {
 		if v, ok := c.clients.Get(clientID); ok {
 			c.o.Metrics.CacheLookup(CacheClients, true)
-			cl := v.(Client)
-			cl.RedirectURIs = slices.Clone(cl.RedirectURIs)
-			return cl, nil
+			return cloneClient(v.(Client)), nil
 		}
 	}
 	c.o.Metrics.CacheLookup(CacheClients, false)
@@ -415,8 +424,7 @@ func (c *Cached) Client(ctx context.Context, clientID string) (Client, error) {
 	if err != nil || !live {
 		return cl, err
 	}
-	cached := cl
-	cached.RedirectURIs = slices.Clone(cl.RedirectURIs)
+	cached := cloneClient(cl)
 	c.clients.Set(clientID, cached, gocache.DefaultExpiration)
 	c.dirty.Store(true)
 	if c.gen.Load() != gen {
@@ -447,6 +455,22 @@ func (c *Cached) DeleteClient(ctx context.Context, clientID string) error {
 		c.afterWrite(ctx)
 	}
 	return err
+}
+
+// SetIntrospection implements Store.
+func (c *Cached) SetIntrospection(ctx context.Context, clientID, svc string, allow bool) error {
+	err := c.s.SetIntrospection(ctx, clientID, svc, allow)
+	if err == nil {
+		c.flush()
+		c.afterWrite(ctx)
+	}
+	return err
+}
+
+// TokenCheckKey implements Store, uncached: the engine asks once.
+func (c *Cached) TokenCheckKey(ctx context.Context) ([]byte, error) {
+	c.queries.Add(1)
+	return c.s.TokenCheckKey(ctx)
 }
 
 // CreateToken implements Store. The new token is cached at once: it is

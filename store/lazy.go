@@ -185,3 +185,12 @@ func (l *Lazy) CachedClient(id string) (Client, bool) {
 	}
 	return Client{}, false
 }
+
+// TokenCheckKey waits for the store like every other call.
+func (l *Lazy) TokenCheckKey(ctx context.Context) ([]byte, error) {
+	c, err := l.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return c.TokenCheckKey(ctx)
+}

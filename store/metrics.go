@@ -48,12 +48,15 @@ const (
 	OpRevoke         = "revoke"
 	OpPurgeExpired   = "purge_expired"
 	OpChanges        = "changes"
+	OpSetIntrospect  = "set_introspection"
+	OpTokenCheckKey  = "token_check_key"
 )
 
 // Ops lists every op.
 func Ops() []string {
 	return []string{OpMigrate, OpCreateClient, OpClient, OpClients, OpDeleteClient, OpCreateToken,
-		OpTokenByAccess, OpTokenByRefresh, OpRotateRefresh, OpReissueAccess, OpRevoke, OpPurgeExpired, OpChanges}
+		OpTokenByAccess, OpTokenByRefresh, OpRotateRefresh, OpReissueAccess, OpRevoke, OpPurgeExpired, OpChanges,
+		OpSetIntrospect, OpTokenCheckKey}
 }
 
 // resultOf classifies a store call's error.

@@ -49,6 +49,14 @@ func (o observed) DeleteClient(ctx context.Context, clientID string) error {
 	return call0(o, OpDeleteClient, func() error { return o.s.DeleteClient(ctx, clientID) })
 }
 
+func (o observed) SetIntrospection(ctx context.Context, clientID, svc string, allow bool) error {
+	return call0(o, OpSetIntrospect, func() error { return o.s.SetIntrospection(ctx, clientID, svc, allow) })
+}
+
+func (o observed) TokenCheckKey(ctx context.Context) ([]byte, error) {
+	return call(o, OpTokenCheckKey, func() ([]byte, error) { return o.s.TokenCheckKey(ctx) })
+}
+
 func (o observed) CreateToken(ctx context.Context, t Token) error {
 	return call0(o, OpCreateToken, func() error { return o.s.CreateToken(ctx, t) })
 }

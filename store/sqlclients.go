@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-const clientColumns = `client_id, secret_digest, secret_hash, name, consumer, client_type, redirect_uris, created_at`
+const clientColumns = `client_id, secret_digest, secret_hash, name, consumer, client_type, redirect_uris, created_at, introspect_services`
 
 // checkClient rejects a client the schema would reject, with a message a
 // CLI user can act on.
@@ -39,6 +39,14 @@ func (s *sqlStore) CreateClient(ctx context.Context, c Client) error {
 	if err != nil {
 		return fmt.Errorf("store: encode redirect_uris: %w", err)
 	}
+	grants := c.IntrospectServices
+	if grants == nil {
+		grants = []string{}
+	}
+	grantsJSON, err := json.Marshal(grants)
+	if err != nil {
+		return fmt.Errorf("store: encode introspect_services: %w", err)
+	}
 	var secret, hash any // NULL for public clients
 	if c.SecretDigest != (Digest{}) {
 		secret = c.SecretDigest[:]
@@ -52,8 +60,8 @@ func (s *sqlStore) CreateClient(ctx context.Context, c Client) error {
 	}
 	return s.write(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `INSERT INTO clients (`+clientColumns+`)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (client_id) DO NOTHING`,
-			c.ID, secret, hash, c.Name, c.Consumer, c.Type, string(urisJSON), created.Unix())
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (client_id) DO NOTHING`,
+			c.ID, secret, hash, c.Name, c.Consumer, c.Type, string(urisJSON), created.Unix(), string(grantsJSON))
 		if err != nil {
 			return fmt.Errorf("store: create client: %w", err)
 		}
@@ -75,8 +83,9 @@ func scanClient(row scanner) (Client, error) {
 		hash    sql.NullString
 		uris    string
 		created int64
+		grants  string
 	)
-	if err := row.Scan(&c.ID, &secret, &hash, &c.Name, &c.Consumer, &c.Type, &uris, &created); err != nil {
+	if err := row.Scan(&c.ID, &secret, &hash, &c.Name, &c.Consumer, &c.Type, &uris, &created, &grants); err != nil {
 		return Client{}, err
 	}
 	if secret != nil {
@@ -92,6 +101,12 @@ func scanClient(row scanner) (Client, error) {
 	}
 	if len(c.RedirectURIs) == 0 {
 		c.RedirectURIs = nil
+	}
+	if err := json.Unmarshal([]byte(grants), &c.IntrospectServices); err != nil {
+		return Client{}, fmt.Errorf("store: client %q: bad introspect_services: %w", c.ID, err)
+	}
+	if len(c.IntrospectServices) == 0 {
+		c.IntrospectServices = nil
 	}
 	c.CreatedAt = time.Unix(created, 0)
 	return c, nil

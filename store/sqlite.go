@@ -20,6 +20,10 @@ type SQLite struct {
 var sqliteDialect = dialect{
 	purgeTokens: `DELETE FROM tokens WHERE rowid IN (
     SELECT rowid FROM tokens WHERE purge_after < $1 LIMIT $2)`,
+	purgeChanges: `DELETE FROM token_changes WHERE seq IN (
+    SELECT seq FROM token_changes
+    WHERE created_at < $1 AND seq < (SELECT MAX(seq) FROM token_changes)
+    ORDER BY seq LIMIT $2)`,
 	// Every read-write transaction starts with BEGIN IMMEDIATE: it holds
 	// the file's write lock from its first statement, so there is neither
 	// a row to lock nor a feed order to protect.
@@ -75,7 +79,8 @@ func OpenSQLite(ctx context.Context, path string) (*SQLite, error) {
 		db.Close()
 		return nil, fmt.Errorf("store: open SQLite %s: journal_mode is %q, want wal", path, mode)
 	}
-	return &SQLite{&sqlStore{db: db, d: sqliteDialect, wmu: make(chan struct{}, 1)}}, nil
+	// One token writer: the file has one writer at a time anyway.
+	return &SQLite{newSQLStore(db, sqliteDialect, make(chan struct{}, 1), 1)}, nil
 }
 
 // Migrate implements Store: one BEGIN IMMEDIATE transaction, so a second

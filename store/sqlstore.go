@@ -15,6 +15,9 @@ type dialect struct {
 	// the physical row id so that the LIMIT needs no sort and no lock on
 	// rows it will not delete.
 	purgeTokens string
+	// purgeChanges deletes at most $2 change-feed entries created before
+	// $1, never the newest.
+	purgeChanges string
 	// forUpdate locks the row read before it is updated ("" where the
 	// whole database is already write-locked).
 	forUpdate string
@@ -40,6 +43,16 @@ type sqlStore struct {
 	// (honouring ctx) is fairer and faster than every connection spinning
 	// in SQLite's busy handler.
 	wmu chan struct{}
+	// batch, when not nil, groups concurrent CreateToken calls into one
+	// statement and commit (see batch.go).
+	batch *tokenBatcher
+}
+
+// newSQLStore is a store over db with group commit by writers writers.
+func newSQLStore(db *sql.DB, d dialect, wmu chan struct{}, writers int) *sqlStore {
+	s := &sqlStore{db: db, d: d, wmu: wmu}
+	s.batch = newTokenBatcher(s, writers)
+	return s
 }
 
 // DB returns the underlying database handle, for tests and tools that
@@ -47,7 +60,14 @@ type sqlStore struct {
 func (s *sqlStore) DB() *sql.DB { return s.db }
 
 // Close closes the database handle.
-func (s *sqlStore) Close() error { return s.db.Close() }
+// Close answers the token writes under way, then closes the database
+// handle.
+func (s *sqlStore) Close() error {
+	if s.batch != nil {
+		s.batch.stop()
+	}
+	return s.db.Close()
+}
 
 // queueWriter waits for this process's turn to write (SQLite; a no-op
 // where the database serializes writers itself) and returns the function
@@ -184,10 +204,7 @@ func (s *sqlStore) PurgeExpired(ctx context.Context, now time.Time, limit int) (
 		if n, err = res.RowsAffected(); err != nil {
 			return fmt.Errorf("store: purge tokens: %w", err)
 		}
-		_, err = tx.ExecContext(ctx, `DELETE FROM token_changes WHERE seq IN (
-    SELECT seq FROM token_changes
-    WHERE created_at < $1 AND seq < (SELECT MAX(seq) FROM token_changes)
-    ORDER BY seq LIMIT $2)`, now.Add(-changeRetention).Unix(), limit)
+		_, err = tx.ExecContext(ctx, s.d.purgeChanges, now.Add(-changeRetention).Unix(), limit)
 		if err != nil {
 			return fmt.Errorf("store: purge change feed: %w", err)
 		}

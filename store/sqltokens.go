@@ -73,17 +73,7 @@ func (s *sqlStore) insertToken(ctx context.Context, db execer, t Token) error {
 	if err := checkToken(t); err != nil {
 		return err
 	}
-	var refresh, service any // NULL
-	if t.Refresh != nil {
-		refresh = t.Refresh[:]
-	}
-	if t.ServiceID != "" {
-		service = t.ServiceID
-	}
-	res, err := db.ExecContext(ctx, InsertTokenSQL,
-		t.Access[:], refresh, t.ClientID, service, t.AuthenticatedUserID, t.Scope,
-		t.IssuedAt.Unix(), t.ExpiresIn, nullTime(t.RefreshExpiresAt), t.FamilyID, t.Revoked,
-		purgeAfter(t.IssuedAt, t.ExpiresIn, t.Refresh != nil, t.RefreshExpiresAt))
+	res, err := db.ExecContext(ctx, InsertTokenSQL, tokenArgs(t)...)
 	if err != nil {
 		if isForeignKeyViolation(err) {
 			return ErrClientGone
@@ -98,20 +88,36 @@ func (s *sqlStore) insertToken(ctx context.Context, db execer, t Token) error {
 	return nil
 }
 
-// CreateToken implements Store. The row is one statement, so it runs in
-// autocommit: committed (and, on PostgreSQL, durable per the server's
-// settings) when ExecContext returns, one database round trip instead of
-// three (BEGIN, INSERT, COMMIT). On SQLite it still waits in the writer
-// queue; an autocommit write statement takes the file's write lock when it
-// starts (waiting up to the busy timeout for another process), so it needs
-// no BEGIN IMMEDIATE: there is no earlier read whose lock it would upgrade.
+// tokenArgs are InsertTokenSQL's parameters for t.
+func tokenArgs(t Token) []any {
+	var refresh, service any // NULL
+	if t.Refresh != nil {
+		refresh = t.Refresh[:]
+	}
+	if t.ServiceID != "" {
+		service = t.ServiceID
+	}
+	return []any{t.Access[:], refresh, t.ClientID, service, t.AuthenticatedUserID, t.Scope,
+		t.IssuedAt.Unix(), t.ExpiresIn, nullTime(t.RefreshExpiresAt), t.FamilyID, t.Revoked,
+		purgeAfter(t.IssuedAt, t.ExpiresIn, t.Refresh != nil, t.RefreshExpiresAt)}
+}
+
+// CreateToken implements Store. Concurrent calls share one statement and
+// one commit (group commit, see batch.go); a call alone is one autocommit
+// INSERT: committed (and, on PostgreSQL, durable per the server's
+// settings) when it returns, one database round trip instead of three
+// (BEGIN, INSERT, COMMIT). On SQLite it still waits in the writer queue; an
+// autocommit write statement takes the file's write lock when it starts
+// (waiting up to the busy timeout for another process), so it needs no
+// BEGIN IMMEDIATE: there is no earlier read whose lock it would upgrade.
 func (s *sqlStore) CreateToken(ctx context.Context, t Token) error {
-	release, err := s.queueWriter(ctx)
-	if err != nil {
+	if err := checkToken(t); err != nil {
 		return err
 	}
-	defer release()
-	return s.insertToken(ctx, s.db, t)
+	if s.batch == nil {
+		return s.createOne(ctx, t)
+	}
+	return s.batch.create(ctx, t)
 }
 
 func scanToken(row scanner) (Token, error) {

@@ -64,6 +64,15 @@ type Store interface {
 	Clients(ctx context.Context, consumer string) ([]Client, error) // "" = all
 	// DeleteClient deletes the client and every token issued to it.
 	DeleteClient(ctx context.Context, clientID string) error // ErrNotFound
+	// SetIntrospection grants (allow) or withdraws the client's right to
+	// introspect the tokens of service svc (Client.IntrospectServices).
+	// Granting twice or withdrawing what was not granted changes nothing.
+	SetIntrospection(ctx context.Context, clientID, svc string, allow bool) error // ErrNotFound
+
+	// TokenCheckKey returns the key of the check value inside issued
+	// tokens (plugin/tokengen.go), the same on every node: the first call
+	// on a database makes it. It is not a credential.
+	TokenCheckKey(ctx context.Context) ([]byte, error)
 
 	// CreateToken stores a token; it is committed when CreateToken returns.
 	// ErrClientGone if its client does not exist.

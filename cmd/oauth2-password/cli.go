@@ -28,7 +28,10 @@ var usage = `usage:
   oauth2-password clients create --consumer REF --name NAME [--client-id ID] [--client-secret SECRET] [--public] [--redirect-uri URI]...
   oauth2-password clients list [--consumer REF]
   oauth2-password clients delete CLIENT_ID
+  oauth2-password clients get CLIENT_ID
+  oauth2-password clients (grant-introspection | revoke-introspection) CLIENT_ID --service SERVICE
   oauth2-password tokens revoke (--access-token T | --refresh-token T | --client CLIENT_ID | --user USERID)
+  oauth2-password keys generate [--type ed25519|es256] [--out FILE]   (a signing key for upstream JWTs)
   oauth2-password serve -config FILE   (standalone server; see README)
   oauth2-password help | version
 The store: -database-url URL or -database-url-file PATH (every command takes them),
@@ -85,7 +88,7 @@ func (c *cli) dispatch(args []string) error {
 		return c.migrate(rest)
 	case "import-kong":
 		return c.importKong(rest)
-	case "clients", "tokens":
+	case "clients", "tokens", "keys":
 		if len(rest) == 0 {
 			return usagef("%s needs a subcommand (see 'oauth2-password help')", cmd)
 		}
@@ -97,8 +100,14 @@ func (c *cli) dispatch(args []string) error {
 			return c.clientsList(rest[1:])
 		case "clients delete":
 			return c.clientsDelete(rest[1:])
+		case "clients get":
+			return c.clientsGet(rest[1:])
+		case "clients grant-introspection", "clients revoke-introspection":
+			return c.clientsIntrospection(sub, rest[0] == "grant-introspection", rest[1:])
 		case "tokens revoke":
 			return c.tokensRevoke(rest[1:])
+		case "keys generate":
+			return c.keysGenerate(rest[1:])
 		}
 		return usagef("unknown command %q (see 'oauth2-password help')", sub)
 	case "help", "-h", "-help", "--help":

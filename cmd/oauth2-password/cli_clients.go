@@ -30,6 +30,9 @@ type clientJSON struct {
 	ClientType   string   `json:"client_type"`
 	RedirectURIs []string `json:"redirect_uris,omitempty"`
 	CreatedAt    string   `json:"created_at,omitempty"`
+	// IntrospectServices: the services whose tokens the client may
+	// introspect besides its own (`clients grant-introspection`).
+	IntrospectServices []string `json:"introspect_services,omitempty"`
 }
 
 func (c *cli) clientsCreate(args []string) error {
@@ -135,10 +138,7 @@ func (c *cli) clientsList(args []string) error {
 		}
 		out := make([]clientJSON, 0, len(cls))
 		for _, cl := range cls {
-			out = append(out, clientJSON{
-				ClientID: cl.ID, Consumer: cl.Consumer, Name: cl.Name, ClientType: cl.Type,
-				RedirectURIs: cl.RedirectURIs, CreatedAt: cl.CreatedAt.UTC().Format(time.RFC3339),
-			})
+			out = append(out, clientView(cl))
 		}
 		return c.printJSON(out)
 	})

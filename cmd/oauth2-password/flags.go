@@ -27,6 +27,7 @@ type engineFlags struct {
 	purgeBatch  int
 	metricsAddr string // "" = no metrics listener
 	logFormat   string
+	signing     signingFlags // upstream JWT keys (cli_keys.go)
 }
 
 func (f *engineFlags) register(fs *flag.FlagSet) {
@@ -45,6 +46,7 @@ func (f *engineFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&e.ThrottleFailures, "throttle-failures", e.ThrottleFailures, "failed client authentications or provision_keys per client_id and client address (IPv6 by /64) within -throttle-window before the client endpoints answer 429 to that address for the rest of the window; 0 turns throttling off")
 	fs.DurationVar(&e.ThrottleWindow, "throttle-window", e.ThrottleWindow, "window of -throttle-failures, and the longest lockout")
 	fs.IntVar(&e.ThrottleMaxKeys, "throttle-max-keys", e.ThrottleMaxKeys, "most keys the throttle tracks at once (about 150 bytes each)")
+	fs.IntVar(&e.UnknownLookups, "unknown-lookups", e.UnknownLookups, "store lookups per client address and -throttle-window of credentials that carry no check value and are not found (made-up tokens and client_ids); 0 = unbounded")
 	// The standard password grant (authenticate_url).
 	fs.IntVar(&e.LoginThrottleFailures, "login-throttle-failures", e.LoginThrottleFailures, "failed logins (the login backend said 401/403) per username and client address within -throttle-window before that pair is answered 429; 0 turns it off")
 	fs.IntVar(&e.LoginUserThrottleFailures, "login-user-throttle-failures", e.LoginUserThrottleFailures, "failed logins per username from any address within -login-user-throttle-window before the username is answered 429; 0 turns it off")
@@ -53,6 +55,7 @@ func (f *engineFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&e.AuthenticateCAFile, "authenticate-ca-file", "", "PEM file of CA certificates trusted for an https authenticate_url, besides the system's")
 	fs.StringVar(&f.metricsAddr, "metrics", "", "serve Prometheus metrics on /metrics at this address (e.g. 127.0.0.1:9542), a listener of their own; default off")
 	fs.StringVar(&f.logFormat, "log-format", "text", "log line format on stderr: text or json")
+	f.signing.register(fs)
 }
 
 // check refuses values the engine or the cache would bend silently: a sync
@@ -69,6 +72,8 @@ func (f *engineFlags) check() error {
 		return usagef("-cache-sync-interval must be more than 0 and less than -cache-stale-if-error")
 	case c.MaxTTL <= 0 || c.MaxTTL > 30*time.Minute:
 		return usagef("-cache-max-ttl must be more than 0 and at most 30m")
+	case e.UnknownLookups < 0:
+		return usagef("-unknown-lookups must be 0 or more")
 	case e.ThrottleFailures < 0 || e.ThrottleWindow <= 0 || e.ThrottleMaxKeys <= 0:
 		return usagef("-throttle-failures must be 0 or more, -throttle-window and -throttle-max-keys more than 0")
 	case e.LoginThrottleFailures < 0 || e.LoginUserThrottleFailures < 0 || e.LoginUserThrottleWindow <= 0 || e.LoginFailureFloor < 0:
@@ -105,6 +110,9 @@ func (f *engineFlags) start(ctx context.Context, defaultPath string, log *slog.L
 	lo := store.LazyOptions{Cache: f.cache, PurgeEvery: f.purgeEvery, PurgeBatch: f.purgeBatch, Log: log}
 	o := f.engine
 	o.Log = log
+	if o.Signer, _, err = f.signing.signer(); err != nil {
+		return nil, nil, err
+	}
 	var m *metrics.Metrics
 	if f.metricsAddr != "" {
 		m = metrics.New(version)

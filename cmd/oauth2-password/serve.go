@@ -6,9 +6,11 @@ import (
 	"flag"
 	"io"
 	"log"
+	"maps"
 	"net"
 	"net/http"
 	"os/signal"
+	"slices"
 	"syscall"
 	"time"
 
@@ -30,6 +32,7 @@ type serveFlags struct {
 	spoe    string
 	tlsCert string
 	tlsKey  string
+	limits  connLimits
 }
 
 func (f *serveFlags) register(fs *flag.FlagSet) {
@@ -40,6 +43,7 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.spoe, "spoe", "", "address of the HAProxy SPOE agent listener (SPOP, plaintext: keep it on loopback or a private network); off when empty")
 	fs.StringVar(&f.tlsCert, "tls-cert", "", "certificate file (PEM) for HTTPS")
 	fs.StringVar(&f.tlsKey, "tls-key", "", "private key file (PEM) for HTTPS")
+	f.limits.register(fs)
 }
 
 // runServe is `oauth2-password serve`: the engine as a standalone server.
@@ -67,6 +71,9 @@ func runServe(args []string, stderr io.Writer) error {
 	if err := f.check(); err != nil {
 		return err
 	}
+	if err := f.limits.check(); err != nil {
+		return err
+	}
 	conf, err := loadServeConfig(f.config)
 	if err != nil {
 		return err
@@ -92,10 +99,11 @@ func runServe(args []string, stderr io.Writer) error {
 		return errorf("serve: %v", err)
 	}
 	srv := &http.Server{
-		Handler:           newServeMux(conf, services, st, f.engine.MaxBodyBytes),
+		Handler:           addWellKnown(newServeMux(conf, services, st, f.engine.MaxBodyBytes), engine, f.signing.issuer, slices.Collect(maps.Keys(services))),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          log.New(libraryLog{logger, "http server"}, "", 0),
 	}
+	ln = f.limits.apply(srv, ln)
 	scheme := "http"
 	if f.tlsCert != "" {
 		scheme = "https"

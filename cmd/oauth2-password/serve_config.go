@@ -46,6 +46,10 @@ func (lc *loadedConfig) configs(e *plugin.Engine) (map[string]*plugin.Config, er
 		if err := json.Unmarshal(raw, c); err != nil {
 			return nil, err
 		}
+		// Checked again with the engine: upstream_jwt needs its keys.
+		if err := c.Err(); err != nil {
+			return nil, usagef("config: services.%s: %s", name, strings.TrimPrefix(err.Error(), "invalid plugin configuration: "))
+		}
 		out[name] = c
 	}
 	return out, nil

@@ -26,19 +26,40 @@ func (s *Service) request(r *http.Request) *request {
 // Token serves POST …/oauth2/token (RFC 6749 §3.2).
 func (s *Service) Token(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	s.answer(w, s.Config.Token(r.Context(), s.request(r), s.Consumers), start)
+	if s.refuseQueryCredentials(w, r, "token", start) {
+		return
+	}
+	q := s.request(r)
+	if !s.readBody(w, q, "token", start) {
+		return
+	}
+	s.answer(w, s.Config.Token(r.Context(), q, s.Consumers), start)
 }
 
 // Revoke serves POST …/oauth2/revoke (RFC 7009).
 func (s *Service) Revoke(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	s.answer(w, s.Config.Revoke(r.Context(), s.request(r), s.Consumers), start)
+	if s.refuseQueryCredentials(w, r, "revoke", start) {
+		return
+	}
+	q := s.request(r)
+	if !s.readBody(w, q, "revoke", start) {
+		return
+	}
+	s.answer(w, s.Config.Revoke(r.Context(), q, s.Consumers), start)
 }
 
 // Introspect serves POST …/oauth2/introspect (RFC 7662).
 func (s *Service) Introspect(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	s.answer(w, s.Config.Introspect(r.Context(), s.request(r), s.Consumers), start)
+	if s.refuseQueryCredentials(w, r, "introspect", start) {
+		return
+	}
+	q := s.request(r)
+	if !s.readBody(w, q, "introspect", start) {
+		return
+	}
+	s.answer(w, s.Config.Introspect(r.Context(), q, s.Consumers), start)
 }
 
 // answer writes a decision of an endpoint that always answers, and

@@ -30,6 +30,12 @@ type Config struct {
 	AuthenticateTimeout int               `json:"authenticate_timeout"`
 	AuthenticateHeaders map[string]string `json:"authenticate_headers"`
 	AuthenticateParams  []string          `json:"authenticate_params"`
+	// Upstream identity: in the schema so that it matches Kong mode's; a
+	// Kong 2.x plugin has no signing key, so upstream_jwt: true is
+	// answered with a 500 naming the field.
+	UpstreamJWT       bool   `json:"upstream_jwt"`
+	UpstreamJWTHeader string `json:"upstream_jwt_header"`
+	UpstreamJWTTTL    int    `json:"upstream_jwt_ttl"`
 
 	cfg *plugin.Config
 }

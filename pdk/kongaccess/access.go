@@ -48,6 +48,7 @@ type PDK interface {
 //	  ... same with hide_credentials                             4  (the header is cleared in the same SetUpstreamHeaders)
 //	  ... consumer not cached yet                                5  + LoadConsumer
 //	  ... plugin on a route (no service_id in the config)        5  + ServiceID (only for a service-scoped token)
+//	  ... upstream_jwt, first use or cached                      4  (the JWT is one more header of SetUpstreamHeaders)
 //	bearer in the query, GET                                     6  Path Header Method RawQuery Authenticate SetUpstreamHeaders
 //	  ... with hide_credentials                                  7  + SetUpstreamRawQuery
 //	bearer in a form body, POST                                  8  Path Header Method RawQuery Header(content-type) RawBody Authenticate SetUpstreamHeaders
@@ -57,6 +58,7 @@ type PDK interface {
 //	anonymous: valid token, consumer cached                      5  Path HasCredential Header Authenticate SetUpstreamHeaders
 //	anonymous: bad token, anonymous consumer cached              5  Path HasCredential Header Authenticate SetUpstreamHeaders
 //	token endpoint, method not POST                              3  Path Method Exit
+//	<route>/oauth2/jwks (with -signing-key)                      3  Path Method Exit
 //	token endpoint, HTTPS, form/JSON/multipart body              7  Path Method Headers RawQuery RawBody Scheme Exit
 //	  ... plain HTTP with accept_http_if_already_terminated      9  + ClientIP IsTrustedIP
 //	  ... non-global plugin on a route, password grant           8  + ServiceID

@@ -20,6 +20,8 @@ func TestPDKCallCounts(t *testing.T) {
 	anon := v.config(`{"anonymous":"` + testConsumer.ID + `"}`)
 	accept := v.config(`{"accept_http_if_already_terminated":true}`)
 	invalid := v.config(`{"provision_key":null}`)
+	jwt := v.config(`{"upstream_jwt":true}`)
+	jwtAnon := v.config(`{"upstream_jwt":true,"anonymous":"` + testConsumer.ID + `"}`)
 	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		io.WriteString(w, `{"authenticated_userid":"user-1"}`)
 	}))
@@ -52,6 +54,13 @@ func TestPDKCallCounts(t *testing.T) {
 		{"bearer in header, hide_credentials", req{hide, bearer}, []string{"Path", "Header", "Authenticate", "SetUpstreamHeaders"}},
 		{"consumer not cached", req{cold(), bearer},
 			[]string{"Path", "Header", "LoadConsumer", "Authenticate", "SetUpstreamHeaders"}},
+		// The upstream JWT is one more header of the same call, signed
+		// on first use, then taken from the token's cache entry.
+		{"bearer in header, upstream_jwt, first use", req{jwt, bearer}, []string{"Path", "Header", "Authenticate", "SetUpstreamHeaders"}},
+		{"bearer in header, upstream_jwt, cached", req{jwt, bearer}, []string{"Path", "Header", "Authenticate", "SetUpstreamHeaders"}},
+		{"anonymous, bad token, upstream_jwt", req{jwtAnon, func(f *fakePDK) { f.path = "/api"; f.headers["authorization"] = []string{"Bearer x"} }},
+			[]string{"Path", "HasCredential", "Header", "Authenticate", "SetUpstreamHeaders"}},
+		{"jwks endpoint", req{svc, func(f *fakePDK) { f.path = "/oauth2/jwks" }}, []string{"Path", "Method", "Exit"}},
 		{"plugin on a route", req{route, bearer}, []string{"Path", "Header", "ServiceID", "Authenticate", "SetUpstreamHeaders"}},
 		{"bearer in query", req{svc, func(f *fakePDK) { f.path, f.query = "/api", "access_token="+tok }},
 			[]string{"Path", "Header", "Method", "RawQuery", "Authenticate", "SetUpstreamHeaders"}},

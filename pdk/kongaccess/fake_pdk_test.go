@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/oauth2-password/oauth2-password/plugin"
+	"github.com/oauth2-password/oauth2-password/plugin/jwtkeys"
 	"github.com/oauth2-password/oauth2-password/store"
 )
 
@@ -126,6 +127,7 @@ func (v *kongEnv) newEngine() *plugin.Engine {
 	v.t.Helper()
 	o := plugin.DefaultOptions()
 	o.Store, o.Log = v.st, slog.New(slog.NewTextHandler(testWriter{v.t}, nil))
+	o.Signer = testSigner(v.t)
 	e, err := plugin.NewEngine(o)
 	if err != nil {
 		v.t.Fatal(err)
@@ -159,6 +161,23 @@ func (v *kongEnv) configOn(e *plugin.Engine, extra string) *plugin.Config {
 		v.t.Fatal(err)
 	}
 	return c
+}
+
+// testSigner is a key set of one fresh Ed25519 key (upstream_jwt).
+func testSigner(t *testing.T) *jwtkeys.Set {
+	pem, err := jwtkeys.Generate(jwtkeys.TypeEd25519)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := jwtkeys.ParseKey(pem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := jwtkeys.NewSet("https://auth.example.com", []*jwtkeys.Key{k})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 func (v *kongEnv) pdk() *fakePDK {

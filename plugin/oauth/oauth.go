@@ -63,6 +63,21 @@ type Client struct {
 	Type         string // Confidential or Public
 	RedirectURIs []string
 	CreatedAt    time.Time
+	// IntrospectServices are the services (serve-mode SERVICE names, Kong
+	// service ids) whose tokens this client may introspect besides its
+	// own: the operator's grant to a resource server (RFC 7662 §4).
+	IntrospectServices []string
+}
+
+// MayIntrospect reports whether c was granted introspection of the tokens
+// of service svc.
+func (c *Client) MayIntrospect(svc string) bool {
+	for _, s := range c.IntrospectServices {
+		if s == svc {
+			return true
+		}
+	}
+	return false
 }
 
 // Token is one issued access token and its (optional) refresh token.

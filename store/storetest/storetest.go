@@ -46,10 +46,13 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"client/list-by-consumer", testClientsByConsumer},
 		{"client/delete-cascades-to-tokens", testDeleteClientCascades},
 		{"client/gone-before-token-stored", testClientGone},
+		{"client/introspection-grant", testIntrospectionGrant},
+		{"settings/token-check-key-is-shared", testTokenCheckKey},
 		{"token/create-and-read", testTokenRoundTrip},
 		{"token/not-found", testTokenNotFound},
 		{"token/conflict", testTokenConflict},
 		{"token/revoked-flag", testRevokedFlag},
+		{"token/concurrent-creates-each-answered", testTokenConcurrentCreates},
 		{"rotate/revokes-old-stores-next", testRotate},
 		{"rotate/reuse-is-detected", testRotateReuse},
 		{"rotate/unknown", testRotateUnknown},
@@ -416,6 +419,54 @@ func testTokenConflict(t *testing.T, s store.Store) {
 		t.Errorf("CreateToken(same refresh) = %v, want ErrConflict", err)
 	}
 	sameToken(t, getAccess(t, s, a.Access), a)
+}
+
+// testTokenConcurrentCreates writes many tokens at once (stores may group
+// them into one statement and commit): good ones, ones whose digest is
+// taken and ones whose client does not exist, interleaved. Each call gets
+// the answer it would have had alone, and every token answered nil reads
+// back whole.
+func testTokenConcurrentCreates(t *testing.T, s store.Store) {
+	mustClient(t, s, "c")
+	mustClient(t, s, "d")
+	taken := mustToken(t, s, token(t, "c", "f", "u"))
+	const n = 48
+	toks := make([]store.Token, n)
+	want := make([]error, n)
+	for i := range toks {
+		switch i % 4 {
+		case 0, 2:
+			toks[i] = token(t, []string{"c", "d"}[i%8/4], fmt.Sprintf("f%d", i), "u")
+		case 1:
+			toks[i] = token(t, "c", "f", "u")
+			toks[i].Access = taken.Access
+			want[i] = store.ErrConflict
+		case 3:
+			toks[i] = token(t, "no-such-client", "f", "u")
+			want[i] = store.ErrClientGone
+		}
+	}
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range toks {
+		wg.Go(func() {
+			<-start
+			errs[i] = s.CreateToken(ctx(t), toks[i])
+		})
+	}
+	close(start)
+	wg.Wait()
+	for i, err := range errs {
+		if (want[i] == nil && err != nil) || !errors.Is(err, want[i]) {
+			t.Errorf("token %d: CreateToken = %v, want %v", i, err, want[i])
+			continue
+		}
+		if want[i] == nil {
+			sameToken(t, getAccess(t, s, toks[i].Access), toks[i])
+		}
+	}
+	sameToken(t, getAccess(t, s, taken.Access), taken)
 }
 
 func testRevokedFlag(t *testing.T, s store.Store) {
@@ -908,6 +959,92 @@ func testMigrateConcurrent(t *testing.T, s store.Store) {
 	mustClient(t, s, "after-migrate")
 }
 
+// testIntrospectionGrant: a grant is stored, shown by Client and Clients,
+// idempotent, withdrawn, refused for an unknown client; and it is a
+// change every cache hears of.
+func testIntrospectionGrant(t *testing.T, s store.Store) {
+	c := mustClient(t, s, "rs")
+	mustClient(t, s, "other")
+	_, seq, err := s.Changes(ctx(t), -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, svc := range []string{"orders", "orders", "billing"} {
+		if err := s.SetIntrospection(ctx(t), c.ID, svc, true); err != nil {
+			t.Fatalf("grant %s: %v", svc, err)
+		}
+	}
+	got, err := s.Client(ctx(t), c.ID)
+	if err != nil || !reflect.DeepEqual(got.IntrospectServices, []string{"orders", "billing"}) {
+		t.Fatalf("after granting orders twice and billing: %v, %v", got.IntrospectServices, err)
+	}
+	if !got.MayIntrospect("orders") || got.MayIntrospect("shipping") {
+		t.Errorf("MayIntrospect: orders %v shipping %v", got.MayIntrospect("orders"), got.MayIntrospect("shipping"))
+	}
+	if other, _ := s.Client(ctx(t), "other"); other.IntrospectServices != nil {
+		t.Errorf("a grant to %s reached another client: %v", c.ID, other.IntrospectServices)
+	}
+	changes, _, err := s.Changes(ctx(t), seq)
+	if err != nil || len(changes) == 0 || changes[len(changes)-1].Access != nil {
+		t.Errorf("a grant is not a flush-everything change: %+v, %v", changes, err)
+	}
+	for _, svc := range []string{"orders", "never-granted"} {
+		if err := s.SetIntrospection(ctx(t), c.ID, svc, false); err != nil {
+			t.Fatalf("withdraw %s: %v", svc, err)
+		}
+	}
+	all, err := s.Clients(ctx(t), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cl := range all {
+		if cl.ID == c.ID && !reflect.DeepEqual(cl.IntrospectServices, []string{"billing"}) {
+			t.Errorf("Clients after withdrawing orders: %v, want [billing]", cl.IntrospectServices)
+		}
+	}
+	if err := s.SetIntrospection(ctx(t), c.ID, "billing", false); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Client(ctx(t), c.ID); got.IntrospectServices != nil {
+		t.Errorf("after withdrawing every grant: %v, want none", got.IntrospectServices)
+	}
+	if err := s.SetIntrospection(ctx(t), "nobody", "orders", true); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("grant to an unknown client: %v, want ErrNotFound", err)
+	}
+	if err := s.SetIntrospection(ctx(t), c.ID, "", true); err == nil {
+		t.Errorf("a grant for an empty service was accepted")
+	}
+}
+
+// testTokenCheckKey: the first call makes the key, every later call (and
+// so every node on the database) gets the same one, also when several ask
+// at once.
+func testTokenCheckKey(t *testing.T, s store.Store) {
+	const n = 4
+	keys := make([][]byte, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { keys[i], errs[i] = s.TokenCheckKey(ctx(t)) })
+	}
+	wg.Wait()
+	for i := range n {
+		if errs[i] != nil {
+			t.Fatalf("TokenCheckKey #%d: %v", i, errs[i])
+		}
+		if len(keys[i]) != store.TokenCheckKeyLen || string(keys[i]) != string(keys[0]) {
+			t.Fatalf("TokenCheckKey #%d = %x, #0 = %x: not one shared key", i, keys[i], keys[0])
+		}
+	}
+	again, err := s.TokenCheckKey(ctx(t))
+	if err != nil || string(again) != string(keys[0]) {
+		t.Errorf("a later TokenCheckKey = %x, %v; want the first key", again, err)
+	}
+	if string(keys[0]) == string(make([]byte, store.TokenCheckKeyLen)) {
+		t.Errorf("the key is all zeros")
+	}
+}
+
 // testMigrateUpgrade takes the database back to the schema of migration
 // 0001 with a client in it, migrates, and reads the client back: the
 // upgrade keeps data and adds the slow-hash column.
@@ -916,7 +1053,8 @@ func testMigrateUpgrade(t *testing.T, s store.Store) {
 	if db == nil {
 		t.Fatalf("%T gives no access to its database (storetest.DBer)", s)
 	}
-	for _, q := range []string{`DELETE FROM schema_migrations WHERE version >= 2`, `ALTER TABLE clients DROP COLUMN secret_hash`} {
+	for _, q := range []string{`DELETE FROM schema_migrations WHERE version >= 2`, `ALTER TABLE clients DROP COLUMN secret_hash`,
+		`ALTER TABLE clients DROP COLUMN introspect_services`, `DROP TABLE settings`} {
 		if _, err := db.ExecContext(ctx(t), q); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}
@@ -932,6 +1070,9 @@ VALUES ($1, $2, $3, $4, $5, $6)`, old.ID, old.SecretDigest[:], old.Name, old.Con
 	got, err := s.Client(ctx(t), old.ID)
 	if err != nil || got.SecretDigest != old.SecretDigest || got.SecretHash != "" {
 		t.Fatalf("after the upgrade Client = %+v, %v", got, err)
+	}
+	if len(got.IntrospectServices) != 0 {
+		t.Errorf("after the upgrade the old client may introspect %v, want nothing", got.IntrospectServices)
 	}
 	short := client(t, "short-after-upgrade")
 	short.SecretDigest, short.SecretHash = store.Digest{}, kongTofu

@@ -34,6 +34,9 @@
 //  7. Cross-node revocation: three plugin processes on one PostgreSQL, the
 //     time from a revocation (admin CLI, replayed refresh token) to the
 //     first 401 on each.
+//  9. Upstream JWTs: validation of a cached token with upstream_jwt against
+//     without, through the socket and forward auth (upstreamjwt.go), and
+//     the first-use signing cost.
 //  8. Envoy's gRPC ext_authz Check of a cached token: `serve -grpc` (built
 //     without -race) against the floor ext_authz server
 //     (tests/envoy/floorauthz: the same grpc-go stack answering OK with the
@@ -67,15 +70,18 @@ type options struct {
 	rounds      int
 	round       time.Duration
 	issueConc   int
-	benchtime   string
-	count       int
-	goBench     bool
-	tokens      int
-	durable     bool
-	shortOnly   bool
-	envoyOnly   bool
-	haproxyOnly bool
-	validOnly   bool
+	// serveIssueOnly runs only runServeIssuanceOnly.
+	serveIssueOnly bool
+	benchtime      string
+	count          int
+	goBench        bool
+	tokens         int
+	durable        bool
+	shortOnly      bool
+	envoyOnly      bool
+	haproxyOnly    bool
+	validOnly      bool
+	jwtOnly        bool
 }
 
 func main() {
@@ -90,10 +96,12 @@ func main() {
 	flag.BoolVar(&o.goBench, "gobench", true, "run the go test benchmarks")
 	flag.IntVar(&o.tokens, "cached-tokens", 1_000_000, "tokens cached for the heap measurement")
 	flag.BoolVar(&o.durable, "durable", true, "also measure PostgreSQL issuance with fsync=on")
+	flag.BoolVar(&o.serveIssueOnly, "serve-issuance-only", false, "measure only serve's issuance on a durable PostgreSQL vs the raw lib/pq loop, at -issue-concurrency and 1")
 	flag.BoolVar(&o.shortOnly, "short-secret-only", false, "measure only the short-secret issuance rows")
 	flag.BoolVar(&o.envoyOnly, "envoy-only", false, "measure only the gRPC ext_authz rows and the Go benchmarks")
 	flag.BoolVar(&o.haproxyOnly, "haproxy-only", false, "measure only the HAProxy SPOE rows")
 	flag.BoolVar(&o.validOnly, "validation-only", false, "measure only the validation rows (metrics off and on, against the floor plugin)")
+	flag.BoolVar(&o.jwtOnly, "upstream-jwt-only", false, "measure only the upstream JWT rows (validation with upstream_jwt vs without, Kong socket and forward auth; first-use signing cost)")
 	flag.Parse()
 	for _, s := range strings.Split(conc, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
@@ -120,6 +128,18 @@ func progress(format string, args ...any) {
 func run(o options) error {
 	start := time.Now()
 	ctx := context.Background()
+	if o.serveIssueOnly {
+		return runServeIssuanceOnly(ctx, o)
+	}
+	if o.jwtOnly {
+		rep, err := runUpstreamJWTOnly(ctx, o)
+		if err != nil {
+			return err
+		}
+		rep.wall = time.Since(start)
+		rep.printUpstreamJWTOnly(os.Stdout)
+		return nil
+	}
 	if o.shortOnly {
 		rep, err := runShortSecretOnly(ctx, o)
 		if err != nil {
@@ -211,6 +231,9 @@ func run(o options) error {
 	}
 
 	if rep.forwardAuth, rep.serveIssuance, err = env.serveRows(ctx, o); err != nil {
+		return err
+	}
+	if rep.upstreamJWT, err = measureUpstreamJWT(ctx, env.bin, env.dir, o); err != nil {
 		return err
 	}
 

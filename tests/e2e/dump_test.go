@@ -43,6 +43,10 @@ func TestDump(t *testing.T) {
 		"authenticate_timeout": "integer",
 		"authenticate_headers": "map",
 		"authenticate_params":  "array",
+		// Upstream identity (docs/upstream-jwt.md).
+		"upstream_jwt":        "boolean",
+		"upstream_jwt_header": "string",
+		"upstream_jwt_ttl":    "integer",
 	}
 	var got []string
 	for _, f := range info.Fields {

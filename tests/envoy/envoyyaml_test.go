@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	extauthzv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_authz/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
@@ -198,4 +199,29 @@ func serveServices(t *testing.T, path string) map[string]bool {
 		out[k] = true
 	}
 	return out
+}
+
+// TestEnvoyYAMLRejectsUnderscoreHeaders: the example refuses header names
+// with underscores (X_Authenticated_Userid), which an upstream reading
+// CGI-style variables would take for the identity headers ext_authz sets;
+// Envoy's default is to allow them.
+func TestEnvoyYAMLRejectsUnderscoreHeaders(t *testing.T) {
+	b := loadBootstrap(t, "../../deploy/envoy/envoy.yaml")
+	for _, l := range b.GetStaticResources().GetListeners() {
+		for _, fc := range l.GetFilterChains() {
+			for _, f := range fc.GetFilters() {
+				hcm := &hcmv3.HttpConnectionManager{}
+				if !f.GetTypedConfig().MessageIs(hcm) {
+					continue
+				}
+				if err := f.GetTypedConfig().UnmarshalTo(hcm); err != nil {
+					t.Fatal(err)
+				}
+				got := hcm.GetCommonHttpProtocolOptions().GetHeadersWithUnderscoresAction()
+				if got != corev3.HttpProtocolOptions_REJECT_REQUEST && got != corev3.HttpProtocolOptions_DROP_HEADER {
+					t.Errorf("listener %s: headers_with_underscores_action is %v, want REJECT_REQUEST or DROP_HEADER", l.GetName(), got)
+				}
+			}
+		}
+	}
 }

@@ -1,0 +1,60 @@
+package httpfront
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/oauth2-password/oauth2-password/plugin"
+)
+
+// queryCredentials are the request parameters that are credentials. RFC
+// 6749 §2.3.1: client credentials "MUST NOT be included in the request
+// URI"; §3.2 sends the token request as a form body; URLs end up in proxy
+// and access logs. Serve mode therefore refuses them in the query string.
+// Kong mode keeps Kong's merge of query and body (kong/BEHAVIOUR.md), which
+// apps written against Kong may rely on.
+var queryCredentials = []string{"client_secret", "provision_key", "password", "refresh_token"}
+
+// credentialInQuery returns the first credential parameter named in the
+// raw query, or "". Names are matched after percent-decoding, as the
+// engine's own parser would read them; an unparsable pair is skipped (the
+// engine refuses the request on its own terms).
+func credentialInQuery(rawQuery string) string {
+	if rawQuery == "" {
+		return ""
+	}
+	for pair := range strings.SplitSeq(rawQuery, "&") {
+		name, _, _ := strings.Cut(pair, "=")
+		if n, err := url.QueryUnescape(name); err == nil {
+			name = n
+		}
+		for _, c := range queryCredentials {
+			if name == c {
+				return c
+			}
+		}
+	}
+	return ""
+}
+
+// refuseQueryCredentials answers 400 invalid_request, and reports the
+// refusal, when the request carries a credential in its query string; the
+// engine is not asked, so nothing is issued, revoked or looked up.
+func (s *Service) refuseQueryCredentials(w http.ResponseWriter, r *http.Request, endpoint string, start time.Time) bool {
+	name := credentialInQuery(r.URL.RawQuery)
+	if name == "" {
+		return false
+	}
+	a := plugin.JSONResponse(http.StatusBadRequest, map[string]string{
+		"error":             "invalid_request",
+		"error_description": name + " must be sent in the request body, not in the URL",
+	})
+	a.Header["Cache-Control"] = []string{"no-store"}
+	a.Header["Pragma"] = []string{"no-cache"}
+	WriteResponse(w, &a)
+	d := plugin.Decision{Answer: &a, Outcome: plugin.OutcomeInvalidRequest, Endpoint: endpoint}
+	s.Config.Observe(plugin.FrontToken, &d, start)
+	return true
+}
