@@ -50,6 +50,9 @@ type Config struct {
 	UpstreamJWT       *bool   `json:"upstream_jwt"`
 	UpstreamJWTHeader *string `json:"upstream_jwt_header"`
 	UpstreamJWTTTL    *int    `json:"upstream_jwt_ttl"`
+	// RefreshTokenGracePeriod (seconds, default 0: Kong's behaviour) lets
+	// a client retry a refresh whose answer it lost (flow_refresh_grace.go).
+	RefreshTokenGracePeriod *int `json:"refresh_token_grace_period"`
 
 	// Added by Kong to every instance config (kong/PROTOCOL.md);
 	// unexported so that they stay out of the schema.
@@ -76,6 +79,10 @@ const (
 	defaultRefreshTokenTTL = 1209600
 	defaultAuthHeaderName  = "authorization"
 	maxRefreshTokenTTL     = 100000000 // Kong's DAO_MAX_TTL
+	// maxRefreshGrace bounds refresh_token_grace_period: a retry comes
+	// within seconds; a long window would let a stolen refresh token be
+	// used beside the client's without revoking the family.
+	maxRefreshGrace = 300
 )
 
 // UnmarshalJSON decodes Kong's instance config. It never fails: an error
@@ -141,6 +148,7 @@ func (c *Config) UnmarshalJSON(data []byte) error {
 		{"upstream_jwt", boolField(&c.UpstreamJWT)},
 		{"upstream_jwt_header", strField(&c.UpstreamJWTHeader)},
 		{"upstream_jwt_ttl", intField(&c.UpstreamJWTTTL)},
+		{"refresh_token_grace_period", intField(&c.RefreshTokenGracePeriod)},
 		{"service_id", plainStr(&c.serviceID)},
 		{"route_id", plainStr(&c.routeID)},
 		{"__ws_id", plainStr(&c.workspaceID)},
@@ -229,6 +237,8 @@ type settings struct {
 	upstreamJWT bool
 	jwtHeader   string // the header it is sent in, spelled as authHeader when the same
 	jwtTTL      int64  // seconds
+	// refreshGrace is refresh_token_grace_period; 0 = off.
+	refreshGrace time.Duration
 }
 
 // settings validates the config once per instance. The error message names
@@ -306,6 +316,12 @@ func (c *Config) validate() (*settings, error) {
 	}
 	if err := c.validateUpstreamJWT(s); err != nil {
 		return nil, err
+	}
+	if g := c.RefreshTokenGracePeriod; g != nil {
+		if *g < 0 || *g > maxRefreshGrace {
+			return nil, fmt.Errorf("refresh_token_grace_period: value should be between 0 and %d", maxRefreshGrace)
+		}
+		s.refreshGrace = time.Duration(*g) * time.Second
 	}
 	return s, nil
 }

@@ -45,6 +45,8 @@ func TestInvalidConfigAnswers500NamingTheField(t *testing.T) {
 		{"fractional token_expiration", `{"provision_key":"` + testProvisionKey + `","token_expiration":1.5}`, "token_expiration"},
 		{"refresh_token_ttl too big", `{"provision_key":"` + testProvisionKey + `","refresh_token_ttl":100000001}`, "refresh_token_ttl"},
 		{"refresh_token_ttl negative", `{"provision_key":"` + testProvisionKey + `","refresh_token_ttl":-5}`, "refresh_token_ttl"},
+		{"refresh_token_grace_period negative", `{"provision_key":"` + testProvisionKey + `","refresh_token_grace_period":-1}`, "refresh_token_grace_period"},
+		{"refresh_token_grace_period too long", `{"provision_key":"` + testProvisionKey + `","refresh_token_grace_period":301}`, "refresh_token_grace_period"},
 		{"mandatory_scope without scopes", `{"provision_key":"` + testProvisionKey + `","mandatory_scope":true}`, "scopes"},
 		{"scope with a space", `{"provision_key":"` + testProvisionKey + `","scopes":["a b"]}`, "scopes"},
 		{"empty scope", `{"provision_key":"` + testProvisionKey + `","scopes":[""]}`, "scopes"},

@@ -47,6 +47,13 @@ type Options struct {
 	LoginUserThrottleFailures int
 	LoginUserThrottleWindow   time.Duration
 	LoginFailureFloor         time.Duration
+	// LoginConcurrency bounds the login-backend calls the process makes
+	// at once; SlowWait is the longest a request waits for a login slot
+	// or a slow client-secret hash slot (package clientsecret) before it
+	// is answered 503 temporarily_unavailable with Retry-After (see
+	// slow_work.go).
+	LoginConcurrency int
+	SlowWait         time.Duration
 	// AuthenticateCAFile holds PEM certificates trusted for an https
 	// authenticate_url, besides the system's roots.
 	AuthenticateCAFile string
@@ -79,6 +86,8 @@ const (
 	DefaultLoginUserThrottleFailures = 50
 	DefaultLoginUserThrottleWindow   = 15 * time.Minute
 	DefaultLoginFailureFloor         = 250 * time.Millisecond
+	DefaultLoginConcurrency          = 32
+	DefaultSlowWait                  = 2 * time.Second
 )
 
 // DefaultOptions returns the defaults, with no store.
@@ -96,6 +105,8 @@ func DefaultOptions() Options {
 		LoginUserThrottleFailures: DefaultLoginUserThrottleFailures,
 		LoginUserThrottleWindow:   DefaultLoginUserThrottleWindow,
 		LoginFailureFloor:         DefaultLoginFailureFloor,
+		LoginConcurrency:          DefaultLoginConcurrency,
+		SlowWait:                  DefaultSlowWait,
 
 		Now: time.Now,
 		Log: slog.Default(),
@@ -108,9 +119,10 @@ type Engine struct {
 	consumers *consumerCache
 	throttle  *throttle // nil when off
 
-	loginHTTP     *http.Client // every instance's login backend
-	loginThrottle *throttle    // per (username, client address); nil when off
-	userThrottle  *throttle    // per username; nil when off
+	loginHTTP     *http.Client  // every instance's login backend
+	loginThrottle *throttle     // per (username, client address); nil when off
+	userThrottle  *throttle     // per username; nil when off
+	loginSlots    chan struct{} // one token per login-backend call running
 
 	unknown      *lookupBudget // lookups of credentials that cannot be checked; nil when off
 	knownClients *knownIDs     // client_ids found before: their lookups skip the budget
@@ -134,6 +146,8 @@ func NewEngine(o Options) (*Engine, error) {
 		return nil, errors.New("engine: throttle failures must be 0 or more, its window and key bound more than 0")
 	case o.LoginThrottleFailures < 0 || o.LoginUserThrottleFailures < 0 || o.LoginUserThrottleWindow <= 0 || o.LoginFailureFloor < 0:
 		return nil, errors.New("engine: login throttle failures and failure floor must be 0 or more, the per-user window more than 0")
+	case o.LoginConcurrency <= 0 || o.SlowWait <= 0:
+		return nil, errors.New("engine: login concurrency and slow wait must be more than 0")
 	}
 	hc, err := newLoginClient(o.AuthenticateCAFile)
 	if err != nil {
@@ -151,6 +165,12 @@ func newEngine(o Options) *Engine {
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
+	if o.LoginConcurrency <= 0 {
+		o.LoginConcurrency = DefaultLoginConcurrency
+	}
+	if o.SlowWait <= 0 {
+		o.SlowWait = DefaultSlowWait
+	}
 	return &Engine{
 		opt:       o,
 		consumers: newConsumerCache(o.ConsumerTTL),
@@ -159,6 +179,7 @@ func newEngine(o Options) *Engine {
 		loginHTTP:     defaultLoginClient,
 		loginThrottle: newThrottle(o.LoginThrottleFailures, o.ThrottleWindow, o.ThrottleMaxKeys, o.Now),
 		userThrottle:  newThrottle(o.LoginUserThrottleFailures, o.LoginUserThrottleWindow, o.ThrottleMaxKeys, o.Now),
+		loginSlots:    make(chan struct{}, o.LoginConcurrency),
 
 		unknown:      newLookupBudget(o.UnknownLookups, o.ThrottleWindow, o.ThrottleMaxKeys, o.Now),
 		knownClients: newKnownIDs(o.ThrottleMaxKeys),

@@ -43,6 +43,7 @@ func (k *benchKong) RawQuery() (string, error)             { return "", nil }
 func (k *benchKong) RawBody() ([]byte, error)              { return k.body, nil }
 func (k *benchKong) Scheme() (string, error)               { return k.scheme, nil }
 func (k *benchKong) ClientIP() (string, error)             { return "127.0.0.1", nil }
+func (k *benchKong) ForwardedIP() (string, error)          { return "127.0.0.1", nil }
 func (k *benchKong) IsTrustedIP(string) (bool, error)      { return false, nil }
 func (k *benchKong) ServiceID() (string, error)            { return testService, nil }
 func (k *benchKong) HasCredential() (bool, error)          { return false, nil }

@@ -66,6 +66,10 @@ func newEnvOpts(t *testing.T, wrap func(Store) Store, opts func(*Options)) *env 
 	}
 	o := DefaultOptions()
 	o.Store, o.StoreTimeout, o.Now = ts, 200*time.Millisecond, v.clock
+	// Parallel tests share the process's slow-hash slots, and a -race
+	// build on a busy machine hashes slowly: no test but the one about it
+	// should see a 503 for want of a slot.
+	o.SlowWait = time.Minute
 	// Every line in both of the binary's formats, so that the tests
 	// searching the log (for secrets, among others) cover both.
 	w := lockedWriter{v}

@@ -17,6 +17,7 @@ type fakeKong struct {
 
 	method, path, scheme, clientIP string
 	trustedIP                      bool
+	forwardedIP                    string
 	headers                        map[string][]string // lower-case names
 	query                          string
 	body                           []byte
@@ -84,6 +85,16 @@ func (f *fakeKong) RawQuery() (string, error) { f.call("RawQuery"); return f.que
 func (f *fakeKong) RawBody() ([]byte, error)  { f.call("RawBody"); return f.body, nil }
 func (f *fakeKong) Scheme() (string, error)   { f.call("Scheme"); return f.scheme, nil }
 func (f *fakeKong) ClientIP() (string, error) { f.call("ClientIP"); return f.clientIP, nil }
+
+// ForwardedIP is forwardedIP when a test sets one (a client behind a
+// trusted proxy), else the peer.
+func (f *fakeKong) ForwardedIP() (string, error) {
+	f.call("ForwardedIP")
+	if f.forwardedIP != "" {
+		return f.forwardedIP, nil
+	}
+	return f.clientIP, nil
+}
 func (f *fakeKong) IsTrustedIP(ip string) (bool, error) {
 	f.call("IsTrustedIP")
 	return f.trustedIP, nil

@@ -76,21 +76,28 @@ func (r *request) loginGrant(p params, client oauth.Client, state any) error {
 
 	// RFC 6749 §4.3.2: "the authorization server MUST protect the endpoint
 	// against brute force attacks". A locked-out login never reaches the
-	// backend.
+	// backend, and no more logins reach it at once than the counts have
+	// failures left (login_throttle.go).
 	lk, err := r.loginKeys(user)
 	if err != nil {
 		return err
 	}
-	if r.loginLocked(lk, state) {
+	if !r.reserveLogin(lk, state) {
 		return nil
 	}
 	started := time.Now() // the floor is wall-clock time, whatever Options.Now says
+	if !r.acquireLogin() {
+		r.settleLogin(lk, false)
+		r.exitBusy("login backend", state)
+		return nil
+	}
 	ctx, cancel := context.WithTimeout(r.ctx, r.s.loginTimeout)
 	res, err := r.s.login.checkLogin(ctx, loginAttempt{username: user, password: pass, clientID: client.ID, scope: scope, params: passed})
 	cancel()
+	r.releaseLogin()
+	r.settleLogin(lk, errors.Is(err, errLoginRefused))
 	switch {
 	case errors.Is(err, errLoginRefused):
-		r.loginFailed(lk)
 		r.failureFloor(started)
 		r.exitTokenError(ErrInvalidGrant, state)
 		return nil

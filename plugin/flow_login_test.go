@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -383,5 +385,89 @@ func TestLoginConfigErrors(t *testing.T) {
 		if _, err := c.settings(); err != nil {
 			t.Errorf("%s refused: %v", ok, err)
 		}
+	}
+}
+
+// TestLoginConcurrentGuessesReachTheBackendAtMostTheAllowance: 200 wrong
+// passwords for one user from one address at once. The backend holds the
+// calls it gets until every other request has been answered, so all of
+// them are in flight together: it is called at most the allowance (5),
+// those answer invalid_grant, every other one 429.
+func TestLoginConcurrentGuessesReachTheBackendAtMostTheAllowance(t *testing.T) {
+	v := newLoginEnv(t, nil)
+	release := make(chan struct{})
+	fake := &fakeLogin{answer: func(ctx context.Context, _ loginAttempt) (loginResult, error) {
+		<-release
+		return loginResult{}, errLoginRefused
+	}}
+	c := v.loginConfig("", fake)
+	const n = 200
+	var wg sync.WaitGroup
+	var throttled atomic.Int32
+	statuses := make([]int, n)
+	start := make(chan struct{})
+	for i := range n {
+		f := v.tokenReq(loginForm("password", fmt.Sprintf("guess-%d", i)))
+		wg.Go(func() {
+			<-start
+			access(c, f)
+			statuses[i] = f.status
+			if f.status == 429 {
+				throttled.Add(1)
+			}
+		})
+	}
+	close(start)
+	for throttled.Load() < n-DefaultLoginThrottleFailures && fake.calls() <= DefaultLoginThrottleFailures {
+		runtime.Gosched()
+	}
+	close(release)
+	wg.Wait()
+	count := map[int]int{}
+	for _, s := range statuses {
+		count[s]++
+	}
+	if fake.calls() > DefaultLoginThrottleFailures || count[400] != fake.calls() || count[429] != n-fake.calls() {
+		t.Errorf("backend called %d times, answers %v; want at most %d calls, each a 400, the rest 429",
+			fake.calls(), count, DefaultLoginThrottleFailures)
+	}
+}
+
+// TestLoginBusy: with every login slot of the process taken for longer
+// than SlowWait, a login is answered 503 temporarily_unavailable with
+// Retry-After, without reaching the backend, and counts as no failure.
+func TestLoginBusy(t *testing.T) {
+	v := newLoginEnv(t, func(o *Options) { o.LoginConcurrency, o.SlowWait = 1, 20*time.Millisecond })
+	release, entered := make(chan struct{}), make(chan struct{}, 1)
+	fake := &fakeLogin{answer: func(ctx context.Context, a loginAttempt) (loginResult, error) {
+		if a.username == "slow" {
+			entered <- struct{}{}
+			<-release
+		}
+		return checkPassword(nil)(ctx, a)
+	}}
+	c := v.loginConfig("", fake)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		access(c, v.tokenReq(loginForm("username", "slow")))
+	}()
+	<-entered
+	for range DefaultLoginThrottleFailures + 1 {
+		f := v.tokenReq(loginForm())
+		access(c, f)
+		f.expectError(503, "temporarily_unavailable", ErrTemporarilyUnavailable.Description)
+		if f.respHeader("Retry-After") != "1" || f.outcome != OutcomeBusy {
+			t.Errorf("Retry-After %q, outcome %q; want 1, %s", f.respHeader("Retry-After"), f.outcome, OutcomeBusy)
+		}
+	}
+	close(release)
+	<-done
+	f := v.tokenReq(loginForm())
+	if access(c, f); f.status != 200 {
+		t.Errorf("after the slot came free: %d %s (busy answers must not count as failures)", f.status, f.respBody)
+	}
+	if fake.calls() != 2 {
+		t.Errorf("the backend was called %d times, want 2", fake.calls())
 	}
 }

@@ -25,11 +25,14 @@ func (r *request) passwordGrant(p params, client oauth.Client, state any) error 
 	pk, _ := p.str("provision_key")
 	d := sha256.Sum256([]byte(pk))
 	if subtle.ConstantTimeCompare(d[:], r.s.provisionKey[:]) != 1 {
-		if err := r.authFailed(); err != nil {
+		if answered, err := r.authFailed(state); err != nil || answered {
 			return err
 		}
 		r.exitTokenError(ErrInvalidProvisionKey, state)
 		return nil
+	}
+	if answered, err := r.authPassed(state); err != nil || answered {
+		return err
 	}
 	// b. authenticated_userid: stored as sent, but blank is missing.
 	uid, _ := p.str("authenticated_userid")

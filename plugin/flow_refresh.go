@@ -35,6 +35,9 @@ func (r *request) refreshGrant(p params, client oauth.Client, state any) error {
 		return nil
 	}
 	if t.Revoked {
+		if handled, err := r.refreshRetry(t, old, client, now, state); handled || err != nil {
+			return err
+		}
 		return r.refreshReplayed(t.FamilyID, old, invalid, state)
 	}
 	if t.RefreshExpired(now) {
@@ -83,6 +86,9 @@ func (r *request) refreshGrant(p params, client oauth.Client, state any) error {
 	switch {
 	case errors.Is(err, oauth.ErrRefreshReused):
 		// Lost a race with another use of the same refresh token.
+		if handled, err := r.refreshRetry(t, old, client, now, state); handled || err != nil {
+			return err
+		}
 		return r.refreshReplayed(t.FamilyID, old, invalid, state)
 	case errors.Is(err, oauth.ErrClientGone):
 		r.exitTokenError(ErrInvalidClient, state)

@@ -291,7 +291,7 @@ var configFields = []string{
 	"provision_key", "scopes", "mandatory_scope", "token_expiration", "refresh_token_ttl",
 	"reuse_refresh_token", "global_credentials", "hide_credentials",
 	"accept_http_if_already_terminated", "anonymous", "auth_header_name", "realm",
-	"service_id", "route_id",
+	"refresh_token_grace_period", "service_id", "route_id",
 }
 
 // FuzzConfig: any bytes as Kong's instance config. Decoding never fails

@@ -15,6 +15,11 @@ type Request interface {
 	Scheme() (string, error)             // "http" or "https", as the client spoke to the gateway
 	ClientIP() (string, error)           // the direct peer
 	IsTrustedIP(ip string) (bool, error) // may X-Forwarded-* from ip be believed
+	// ForwardedIP is the client's address as the gateway determines it:
+	// the direct peer, or from a trusted proxy the address it forwarded
+	// (Kong: kong.client.get_forwarded_ip, which follows Kong's
+	// trusted_ips and real_ip_header). Throttling keys on it.
+	ForwardedIP() (string, error)
 	// ServiceID names the service the request is for, when the instance
 	// config does not (a Kong plugin on a route only); "" when none.
 	ServiceID() (string, error)

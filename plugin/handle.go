@@ -21,11 +21,12 @@ type request struct {
 
 	svc      string // current service id, once known
 	svcKnown bool
-	ip       string // client IP, once known
+	ip       string // the client's address (Request.ForwardedIP), once known
 	ipKnown  bool
 
 	throttleOn     bool   // failures of this request are counted
 	throttleClient string // ... for this client_id (and the client's address)
+	authSlot       bool   // a failure slot is reserved for a slow secret check (throttle.go)
 
 	narrowedScope *string // the issued scope, when the login backend narrowed the request's
 

@@ -15,9 +15,14 @@ import "time"
 //     user out for everyone.
 //
 // A locked-out login is answered 429 slow_down without asking the backend.
-// The client address is the gateway's direct peer (Kong:
-// kong.client.get_ip): behind a load balancer all clients share its
-// address, and the first count then acts per username too.
+// The client address is the gateway's notion of it (Request.ForwardedIP:
+// behind a trusted proxy, the address the proxy forwarded), an IPv6
+// address by its /64 as in the client throttle.
+//
+// A login reserves a failure slot in both counts before the backend is
+// called, and settles them when it answers (a failure counted, a success
+// or a failing backend given back): however many logins arrive at once,
+// no more reach the backend for one key than its count has left.
 
 // loginKeys are the two keys of one login attempt.
 type loginKeys struct {
@@ -27,7 +32,7 @@ type loginKeys struct {
 func (r *request) loginKeys(username string) (loginKeys, error) {
 	var k loginKeys
 	if r.e.loginThrottle != nil {
-		ip, err := r.clientIP()
+		ip, err := r.clientAddr()
 		if err != nil {
 			return k, err
 		}
@@ -37,26 +42,30 @@ func (r *request) loginKeys(username string) (loginKeys, error) {
 	return k, nil
 }
 
-// loginLocked answers 429 when either key is locked out, with the longer
-// of the two waits.
-func (r *request) loginLocked(k loginKeys, state any) bool {
-	left1, locked1 := r.e.loginThrottle.blocked(k.pair)
-	left2, locked2 := r.e.userThrottle.blocked(k.user)
-	if !locked1 && !locked2 {
+// reserveLogin takes a failure slot in both counts, or answers 429 with
+// the longer of the two waits when either has none left.
+func (r *request) reserveLogin(k loginKeys, state any) bool {
+	left1, ok1 := r.e.loginThrottle.reserve(k.pair)
+	if !ok1 {
+		// A locked-out user answers with the user's longer wait.
+		if left2, locked := r.e.userThrottle.blocked(k.user); locked && left2 > left1 {
+			left1 = left2
+		}
+		r.exitSlowDown(left1, state)
 		return false
 	}
-	left := left1
-	if locked2 && (!locked1 || left2 > left) {
-		left = left2
+	if left2, ok2 := r.e.userThrottle.reserve(k.user); !ok2 {
+		r.e.loginThrottle.settle(k.pair, false)
+		r.exitSlowDown(left2, state)
+		return false
 	}
-	r.exitSlowDown(left, state)
 	return true
 }
 
-// loginFailed counts a refused login against both keys.
-func (r *request) loginFailed(k loginKeys) {
-	r.e.loginThrottle.fail(k.pair)
-	r.e.userThrottle.fail(k.user)
+// settleLogin settles both reserved slots: failed counts a refused login.
+func (r *request) settleLogin(k loginKeys, failed bool) {
+	r.e.loginThrottle.settle(k.pair, failed)
+	r.e.userThrottle.settle(k.user, failed)
 }
 
 // failureFloor waits until LoginFailureFloor has passed since started, so

@@ -34,6 +34,7 @@ const (
 	OutcomeLoginUnavailable    = "login_unavailable" // 503 temporarily_unavailable: the login backend (authenticate_url)
 	OutcomeConfigError         = "config_error"      // invalid plugin configuration: 500
 	OutcomeError               = "error"             // a failure of ours or of the gateway: 500
+	OutcomeBusy                = "busy"              // 503 temporarily_unavailable: no slow-hash or login slot within SlowWait
 )
 
 // Outcomes lists every outcome the engine reports.
@@ -43,7 +44,8 @@ func Outcomes() []string {
 		OutcomeInvalidRequest, OutcomeInvalidMethod, OutcomeHTTPSRequired, OutcomeUnsupportedGrant,
 		OutcomeInvalidClient, OutcomeInvalidGrant, OutcomeRefreshReplayed, OutcomeInvalidProvisionKey,
 		OutcomeInvalidUserID, OutcomeInvalidScope, OutcomeUnauthorizedClient, OutcomeThrottled,
-		OutcomeStoreUnavailable, OutcomeLoginUnavailable, OutcomeConfigError, OutcomeError}
+		OutcomeStoreUnavailable, OutcomeLoginUnavailable, OutcomeConfigError, OutcomeError,
+		OutcomeBusy}
 }
 
 // outcomeOf is the outcome of an answer with OAuth error e, for the

@@ -4,6 +4,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -197,25 +199,26 @@ func TestThrottleIsPerClientAndAddress(t *testing.T) {
 }
 
 // TestThrottleAsksTheAddressOnlyWhenNeeded: a client in good standing
-// costs no ClientIP read (a PDK round trip in Kong); a failure does.
+// costs no read of its address (kong.client.get_forwarded_ip, a PDK round
+// trip in Kong); a failure does.
 func TestThrottleAsksTheAddressOnlyWhenNeeded(t *testing.T) {
 	v := newEnv(t)
 	c := v.config("")
-	count := func(f *fakeKong) int { return strings.Count(strings.Join(f.calls, " "), "ClientIP") }
+	count := func(f *fakeKong) int { return strings.Count(strings.Join(f.calls, " "), "ForwardedIP") }
 	f := v.tokenReq(passwordForm())
 	access(c, f)
 	if f.status != 200 || count(f) != 0 {
-		t.Errorf("success: %d, %d ClientIP reads", f.status, count(f))
+		t.Errorf("success: %d, %d address reads", f.status, count(f))
 	}
 	f = v.tokenReq(wrongSecret("app"))
 	access(c, f)
 	if count(f) != 1 {
-		t.Errorf("failure: %d ClientIP reads, want 1", count(f))
+		t.Errorf("failure: %d address reads, want 1", count(f))
 	}
 	f = v.tokenReq(passwordForm())
 	access(c, f)
 	if f.status != 200 || count(f) != 1 {
-		t.Errorf("success after a failure on record: %d, %d ClientIP reads, want 1", f.status, count(f))
+		t.Errorf("success after a failure on record: %d, %d address reads, want 1", f.status, count(f))
 	}
 }
 
@@ -254,5 +257,101 @@ func TestThrottleMemoryIsBounded(t *testing.T) {
 	}
 	if _, ok := th.blocked(locked); ok {
 		t.Error("lockout outlived its window")
+	}
+}
+
+// TestThrottleRacesCannotPassTheAllowance: however many attempts for one
+// key arrive at once, the slots reserved before a slow check, and the
+// failures counted at once for a fast one, never pass the allowance; a
+// success gives its slot back, and other keys are untouched.
+func TestThrottleRacesCannotPassTheAllowance(t *testing.T) {
+	tests := []struct {
+		name string
+		try  func(th *throttle, k throttleKey) bool // true: the attempt got through
+	}{
+		{"reserved before a slow check", func(th *throttle, k throttleKey) bool {
+			_, ok := th.reserve(k)
+			if ok {
+				th.settle(k, true)
+			}
+			return ok
+		}},
+		{"counted after a fast check", func(th *throttle, k throttleKey) bool {
+			_, locked := th.failOrRefuse(k)
+			return !locked
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			th := newThrottle(10, time.Minute, 100, time.Now)
+			k := clientAddrThrottleKey("app", "192.0.2.1")
+			var wg sync.WaitGroup
+			var through atomic.Int32
+			start := make(chan struct{})
+			for range 100 {
+				wg.Go(func() {
+					<-start
+					if tt.try(th, k) {
+						through.Add(1)
+					}
+				})
+			}
+			close(start)
+			wg.Wait()
+			if n := through.Load(); n != 10 {
+				t.Errorf("%d of 100 concurrent failures got through, want the allowance, 10", n)
+			}
+			if _, locked := th.blocked(k); !locked {
+				t.Error("the key is not locked out after its allowance failed")
+			}
+			if _, ok := th.reserve(clientAddrThrottleKey("app", "192.0.2.2")); !ok {
+				t.Error("another address of the same client_id was refused")
+			}
+		})
+	}
+}
+
+// TestThrottleSlotsInFlight: slots held by checks still running count
+// against the allowance, and are given back when those succeed.
+func TestThrottleSlotsInFlight(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	th := newThrottle(3, time.Minute, 100, func() time.Time { return now })
+	k := clientAddrThrottleKey("app", "192.0.2.1")
+	for i := range 3 {
+		if _, ok := th.reserve(k); !ok {
+			t.Fatalf("reservation %d refused", i+1)
+		}
+	}
+	if left, ok := th.reserve(k); ok || left != time.Second {
+		t.Fatalf("a fourth reservation while three are in flight: ok=%v, retry after %v; want refused, 1s", ok, left)
+	}
+	if _, locked := th.failOrRefuse(k); !locked {
+		t.Error("a fast failure was counted past the slots in flight")
+	}
+	if _, locked := th.blocked(k); locked {
+		t.Error("slots in flight lock the key out before anything failed")
+	}
+	th.settle(k, false) // a success: the slot comes back
+	if _, ok := th.reserve(k); !ok {
+		t.Error("a slot given back by a success cannot be reserved again")
+	}
+	for range 3 {
+		th.settle(k, true)
+	}
+	if left, locked := th.blocked(k); !locked || left != time.Minute {
+		t.Errorf("after three failures: locked=%v for %v, want locked for the window", locked, left)
+	}
+}
+
+// TestLoginThrottleGroupsIPv6By64: one IPv6 host holds a whole /64.
+func TestLoginThrottleGroupsIPv6By64(t *testing.T) {
+	if loginThrottleKey("alice", "2001:db8:1:2::1") != loginThrottleKey("Alice", "2001:db8:1:2:ffff::9") {
+		t.Error("two addresses of one /64 are counted apart")
+	}
+	if loginThrottleKey("alice", "2001:db8:1:2::1") == loginThrottleKey("alice", "2001:db8:1:3::1") {
+		t.Error("two /64s are counted together")
+	}
+	if loginThrottleKey("alice", "192.0.2.1") == loginThrottleKey("alice", "192.0.2.2") {
+		t.Error("two IPv4 addresses are counted together")
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/oauth2-password/oauth2-password/plugin/oauth"
+	"github.com/oauth2-password/oauth2-password/store/clientsecret"
 )
 
 // tokenEndpoint implements POST .../oauth2/token for the password and
@@ -100,13 +101,19 @@ func (r *request) clientCall(endpoint string, pre func(params) *Error) (c client
 		r.exitTokenError(ErrTemporarilyUnavailable, c.state)
 		return c, false, nil
 	}
-	if e := authenticateClient(client, found, cc); e != nil {
+	e, answered, err := r.checkClient(client, found, cc, c.state)
+	if err != nil || answered {
+		return c, false, err
+	}
+	if e != nil {
 		oerr = e
 		if errors.Is(e, ErrInvalidClient) {
-			if err := r.authFailed(); err != nil {
+			if answered, err := r.authFailed(c.state); err != nil || answered {
 				return c, false, err
 			}
 		}
+	} else if answered, err := r.authPassed(c.state); err != nil || answered {
+		return c, false, err
 	}
 	if oerr != nil {
 		r.exitTokenError(oerr, c.state)
@@ -114,6 +121,33 @@ func (r *request) clientCall(endpoint string, pre func(params) *Error) (c client
 	}
 	c.client = client
 	return c, true, nil
+}
+
+// checkClient is authenticateClient, with a secret kept as a slow hash
+// checked under the throttle's reservation and the process's bound on
+// slow hashes (slow_work.go). answered is true when the request has been
+// answered: 429 (no allowance left for another slow check) or 503 (no
+// slot for the hash within the wait).
+func (r *request) checkClient(client oauth.Client, found bool, cc clientCredentials, state any) (e *Error, answered bool, err error) {
+	secret, isString := cc.secret.(string)
+	if !found || client.Type != oauth.Confidential || !isString || !clientsecret.SlowAhead(client, secret) {
+		return authenticateClient(client, found, cc), false, nil
+	}
+	if answered, err := r.reserveAuth(state); err != nil || answered {
+		return nil, answered, err
+	}
+	ctx, cancel := r.slowCtx()
+	ok, err := clientsecret.VerifyWithin(ctx, client, secret, oauth.DigestOf(secret))
+	cancel()
+	if err != nil {
+		r.releaseAuth()
+		r.exitBusy("client secret hash", state)
+		return nil, true, nil
+	}
+	if !ok {
+		return clientAuthError(cc.fromHeader), false, nil
+	}
+	return nil, false, nil
 }
 
 // tokenParams returns the query parameters merged with the body ones (the
@@ -165,9 +199,11 @@ func (r *request) checkHTTPS(headers map[string][]string) (*Error, error) {
 	if !r.s.acceptHTTP {
 		return ErrAccessDenied, nil
 	}
-	ip, err := r.clientIP()
+	// Kong's check_https asks about the direct peer (kong.client.get_ip),
+	// not the forwarded address.
+	ip, err := r.k.ClientIP()
 	if err != nil {
-		return nil, err
+		return nil, readErr("client ip", err)
 	}
 	trusted, err := r.k.IsTrustedIP(ip)
 	if err != nil {

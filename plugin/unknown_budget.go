@@ -175,7 +175,7 @@ func (r *request) settle(t lookupTicket, found bool) {
 	case found && t.addr != "":
 		r.e.unknown.refund(t.addr)
 	case !found && t.charge:
-		if ip, err := r.clientIP(); err == nil {
+		if ip, err := r.clientAddr(); err == nil {
 			r.e.unknown.charge(addressKey(ip))
 		}
 	}
@@ -202,7 +202,7 @@ func (r *request) takeUnknownLookup() (lookupTicket, error) {
 	if b.quiet() {
 		return lookupTicket{charge: true}, nil
 	}
-	ip, err := r.clientIP()
+	ip, err := r.clientAddr()
 	if err != nil {
 		return lookupTicket{}, err
 	}

@@ -97,6 +97,8 @@ type Cached struct {
 	lastOK atomic.Int64
 	// created is when NewCached ran: the sync age of a cache never synced.
 	created time.Time
+	// listenState is the LISTEN session's (listener* constants).
+	listenState atomic.Int32
 
 	syncMu chan struct{} // one sync at a time; guards after and based
 	after  int64

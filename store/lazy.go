@@ -39,6 +39,9 @@ type LazyOptions struct {
 	// Metrics, when set, is told of every database call and cache
 	// lookup.
 	Metrics Metrics
+	// ReadURL, when set, is a PostgreSQL read replica for the lookups
+	// that miss the cache (WithReadReplica).
+	ReadURL string
 }
 
 // OpenLazy starts opening the store at url in the background and returns
@@ -56,6 +59,9 @@ func OpenLazy(ctx context.Context, url string, o LazyOptions) *Lazy {
 func (l *Lazy) open(ctx context.Context, url string, o LazyOptions) {
 	for attempt := 0; ; attempt++ {
 		s, err := Open(ctx, url)
+		if err == nil && o.ReadURL != "" {
+			s, err = addReplica(ctx, s, o)
+		}
 		if err == nil {
 			co := o.Cache
 			co.Log, co.Metrics = o.Log, o.Metrics
@@ -84,6 +90,22 @@ func (l *Lazy) open(ctx context.Context, url string, o LazyOptions) {
 	}
 }
 
+// addReplica puts the read replica of o.ReadURL behind s (PostgreSQL).
+func addReplica(ctx context.Context, s Store, o LazyOptions) (Store, error) {
+	p, ok := s.(*Postgres)
+	if !ok {
+		s.Close()
+		return nil, errors.New("store: a read replica needs a PostgreSQL store")
+	}
+	db, err := OpenReadReplica(ctx, o.ReadURL)
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	rm, _ := o.Metrics.(ReplicaMetrics)
+	return WithReadReplica(p, db, rm), nil
+}
+
 // Ready reports whether the store is open.
 func (l *Lazy) Ready() bool { return l.cur.Load() != nil }
 
@@ -94,6 +116,12 @@ func (l *Lazy) SyncAge() time.Duration {
 		return c.SyncAge()
 	}
 	return time.Since(l.created)
+}
+
+// ListenerUp is Cached.ListenerUp once the store is open, else false.
+func (l *Lazy) ListenerUp() bool {
+	c := l.cur.Load()
+	return c != nil && c.ListenerUp()
 }
 
 // Close closes the store if it was opened.

@@ -176,3 +176,35 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 	defer l.mu.Unlock()
 	return l.w.Write(p)
 }
+
+// TestListenerUp: the LISTEN session reports itself up once it hears its
+// own probe (the change_listener_up gauge reads it).
+func TestListenerUp(t *testing.T) {
+	url := pg.NewDatabase(t)
+	s, err := store.Open(t.Context(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	node := store.NewCached(s, store.CacheOptions{SyncInterval: time.Minute, StaleIfError: 2 * time.Minute, Log: slog.New(slog.NewTextHandler(t.Output(), nil))})
+	node.Start(t.Context())
+	defer node.Close()
+	eventually(t, "listener up", node.ListenerUp)
+}
+
+// TestObservedStillListens: a store watched by metrics (every binary
+// started with -metrics) still listens for change notifications.
+func TestObservedStillListens(t *testing.T) {
+	s, err := store.Open(t.Context(), pg.NewDatabase(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	node := store.NewCached(store.Observed(s, nopMetrics{}), store.CacheOptions{SyncInterval: time.Minute, StaleIfError: 2 * time.Minute})
+	node.Start(t.Context())
+	defer node.Close()
+	eventually(t, "listener up behind Observed", node.ListenerUp)
+}
+
+type nopMetrics struct{}
+
+func (nopMetrics) CacheLookup(string, bool)                {}
+func (nopMetrics) StoreCall(string, time.Duration, string) {}

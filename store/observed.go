@@ -12,8 +12,22 @@ type observed struct {
 	m Metrics
 }
 
-// Observed wraps s so that every call is reported to m.
-func Observed(s Store, m Metrics) Store { return observed{s, m} }
+// Observed wraps s so that every call is reported to m. A store whose
+// writes are announced (PostgreSQL) stays one, so that Cached still
+// listens for the announcements.
+func Observed(s Store, m Metrics) Store {
+	if n, ok := s.(notifier); ok {
+		return observedNotifier{observed{s, m}, n}
+	}
+	return observed{s, m}
+}
+
+// observedNotifier is an observed PostgreSQL store: Cached finds its
+// notifier through it.
+type observedNotifier struct {
+	observed
+	notifier
+}
 
 // call runs f, one call of op, and reports it.
 func call[T any](o observed, op string, f func() (T, error)) (T, error) {

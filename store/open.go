@@ -64,7 +64,8 @@ func isDir(p string) bool {
 // store that keeps failing to open. The error never shows a password.
 func CheckURL(databaseURL string) error {
 	if IsPostgresURL(databaseURL) {
-		return nil
+		_, err := NormalizePostgresURL(databaseURL)
+		return err
 	}
 	if _, ok := SQLitePath(databaseURL); !ok {
 		return fmt.Errorf("store: unsupported database URL %s: want postgres://…, postgresql://…, sqlite:PATH or file:PATH", redactURL(databaseURL))

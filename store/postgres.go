@@ -14,7 +14,8 @@ import (
 // Postgres is the store for Kong clusters: every node shares one database.
 type Postgres struct {
 	*sqlStore
-	url string
+	url   string
+	guard *demoteGuard // drops connections to a demoted primary
 }
 
 var _ notifier = (*Postgres)(nil)
@@ -63,11 +64,16 @@ const migrateLockKey int64 = 0x6f61757468327077
 // OpenPostgres connects to the PostgreSQL database at url (postgres:// or
 // postgresql://). It does not migrate; Open does.
 func OpenPostgres(ctx context.Context, url string) (*Postgres, error) {
+	url, err := NormalizePostgresURL(url)
+	if err != nil {
+		return nil, err
+	}
 	connector, err := PostgresConnector(url)
 	if err != nil {
 		return nil, err
 	}
-	db := sql.OpenDB(connector)
+	guard := &demoteGuard{}
+	db := sql.OpenDB(guardedConnector{connector, guard})
 	// A plugin process serves one Kong worker's requests; 16 connections
 	// keep latency flat under bursts without starving a shared server
 	// (max_connections is 100 by default and a cluster has many nodes).
@@ -79,7 +85,7 @@ func OpenPostgres(ctx context.Context, url string) (*Postgres, error) {
 		db.Close()
 		return nil, fmt.Errorf("store: connect to PostgreSQL %s: %w", redactURL(url), err)
 	}
-	return &Postgres{newSQLStore(db, pgDialect, nil, pgTokenWriters), url}, nil
+	return &Postgres{newSQLStore(db, pgDialect, nil, pgTokenWriters), url, guard}, nil
 }
 
 // PostgresConnector is lib/pq's connector for url as the store uses it:
@@ -102,6 +108,10 @@ func PostgresConnector(url string) (*pq.Connector, error) {
 	// Parsed here rather than at the first connection, whose error would
 	// carry lib/pq's parse error: url.Parse's quote the URL, password
 	// included. lib/pq's own (a bad sslmode…) name the setting only.
+	url, err := NormalizePostgresURL(url)
+	if err != nil {
+		return nil, err
+	}
 	cfg, err := pq.NewConfig(url)
 	if err != nil {
 		if ue := (*neturl.Error)(nil); errors.As(err, &ue) {

@@ -12,6 +12,7 @@ import (
 	"github.com/oauth2-password/oauth2-password/plugin"
 	"github.com/oauth2-password/oauth2-password/plugin/metrics"
 	"github.com/oauth2-password/oauth2-password/store"
+	"github.com/oauth2-password/oauth2-password/store/clientsecret"
 )
 
 // engineFlags are the process settings Kong mode and serve mode share:
@@ -26,6 +27,8 @@ type engineFlags struct {
 	purgeEvery  time.Duration
 	purgeBatch  int
 	metricsAddr string // "" = no metrics listener
+	slowHashes  int    // -slow-hash-concurrency: clientsecret.Default's bound
+	readURL     string // -database-read-url: "" = no read replica
 	logFormat   string
 	signing     signingFlags // upstream JWT keys (cli_keys.go)
 }
@@ -35,6 +38,7 @@ func (f *engineFlags) register(fs *flag.FlagSet) {
 	e, c := &f.engine, &f.cache
 	f.db.register(fs)
 	fs.DurationVar(&e.StoreTimeout, "store-timeout", e.StoreTimeout, "deadline of each store call; past it the request is answered 503")
+	fs.StringVar(&f.readURL, "database-read-url", "", "PostgreSQL read replica for the lookups that miss the cache (bearer validation, introspection, client lookup); a miss there is asked again of the primary before a token or client is refused")
 	fs.StringVar(&c.ListenURL, "listen-database-url", "", "PostgreSQL URL of the session that LISTENs for change notifications (default: the database URL); set a direct URL when the database URL goes through pgbouncer in transaction pooling")
 	fs.DurationVar(&c.SyncInterval, "cache-sync-interval", c.SyncInterval, "how often the change feed is read: the bound within which a revocation by another process is honoured")
 	fs.DurationVar(&c.MaxTTL, "cache-max-ttl", c.MaxTTL, "longest a token or client stays cached")
@@ -52,6 +56,9 @@ func (f *engineFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&e.LoginUserThrottleFailures, "login-user-throttle-failures", e.LoginUserThrottleFailures, "failed logins per username from any address within -login-user-throttle-window before the username is answered 429; 0 turns it off")
 	fs.DurationVar(&e.LoginUserThrottleWindow, "login-user-throttle-window", e.LoginUserThrottleWindow, "window of -login-user-throttle-failures")
 	fs.DurationVar(&e.LoginFailureFloor, "login-failure-floor", e.LoginFailureFloor, "least time a failed login takes to answer, so that a fast \"no such user\" looks like a slow \"wrong password\"")
+	fs.IntVar(&f.slowHashes, "slow-hash-concurrency", clientsecret.DefaultConcurrency, "most slow client-secret hashes (argon2id, 19 MiB each; Kong's PBKDF2) run at once in the process; default: the number of CPUs")
+	fs.IntVar(&e.LoginConcurrency, "login-concurrency", e.LoginConcurrency, "most calls to login backends (authenticate_url) in flight at once in the process")
+	fs.DurationVar(&e.SlowWait, "slow-wait", e.SlowWait, "longest a token request waits for a slow-hash or login-backend slot before it is answered 503 temporarily_unavailable with Retry-After")
 	fs.StringVar(&e.AuthenticateCAFile, "authenticate-ca-file", "", "PEM file of CA certificates trusted for an https authenticate_url, besides the system's")
 	fs.StringVar(&f.metricsAddr, "metrics", "", "serve Prometheus metrics on /metrics at this address (e.g. 127.0.0.1:9542), a listener of their own; default off")
 	fs.StringVar(&f.logFormat, "log-format", "text", "log line format on stderr: text or json")
@@ -78,6 +85,8 @@ func (f *engineFlags) check() error {
 		return usagef("-throttle-failures must be 0 or more, -throttle-window and -throttle-max-keys more than 0")
 	case e.LoginThrottleFailures < 0 || e.LoginUserThrottleFailures < 0 || e.LoginUserThrottleWindow <= 0 || e.LoginFailureFloor < 0:
 		return usagef("-login-throttle-failures, -login-user-throttle-failures and -login-failure-floor must be 0 or more, -login-user-throttle-window more than 0")
+	case f.slowHashes <= 0 || e.LoginConcurrency <= 0 || e.SlowWait <= 0:
+		return usagef("-slow-hash-concurrency, -login-concurrency and -slow-wait must be more than 0")
 	case f.logFormat != "text" && f.logFormat != "json":
 		return usagef("-log-format must be text or json, not %q", f.logFormat)
 	}
@@ -104,10 +113,19 @@ func (f *engineFlags) start(ctx context.Context, defaultPath string, log *slog.L
 	if l := f.cache.ListenURL; l != "" && !(store.IsPostgresURL(l) && store.IsPostgresURL(url)) {
 		return nil, nil, usagef("-listen-database-url needs a PostgreSQL database URL and is one itself (postgres://…)")
 	}
+	if r := f.readURL; r != "" {
+		if !store.IsPostgresURL(r) || !store.IsPostgresURL(url) {
+			return nil, nil, usagef("-database-read-url needs a PostgreSQL database URL and is one itself (postgres://…)")
+		}
+		if err := store.CheckURL(r); err != nil {
+			return nil, nil, usagef("-database-read-url: %v", err)
+		}
+	}
 	if url == "" {
 		url = "sqlite:" + defaultPath
 	}
-	lo := store.LazyOptions{Cache: f.cache, PurgeEvery: f.purgeEvery, PurgeBatch: f.purgeBatch, Log: log}
+	lo := store.LazyOptions{Cache: f.cache, PurgeEvery: f.purgeEvery, PurgeBatch: f.purgeBatch, Log: log, ReadURL: f.readURL}
+	clientsecret.Default.SetConcurrency(f.slowHashes)
 	o := f.engine
 	o.Log = log
 	if o.Signer, _, err = f.signing.signer(); err != nil {

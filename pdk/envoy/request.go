@@ -6,6 +6,7 @@
 package envoy
 
 import (
+	"net/netip"
 	"strings"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
@@ -105,6 +106,22 @@ func (q *request) Scheme() (string, error) { return q.http.GetScheme(), nil }
 func (q *request) ClientIP() (string, error) { return q.peer, nil }
 
 func (q *request) IsTrustedIP(ip string) (bool, error) { return q.trusted.Contains(ip), nil }
+
+// ForwardedIP is the client's address: attributes.source is Envoy's
+// downstream peer (already the client when Envoy is the edge, or what its
+// xff_num_trusted_hops made of X-Forwarded-For); when that peer is in
+// trusted_ips (a load balancer in front of Envoy),
+// x-envoy-external-address, which Envoy sets to the client address it
+// found, is believed instead. Throttling keys on it.
+func (q *request) ForwardedIP() (string, error) {
+	if q.trusted != nil && q.trusted.Contains(q.peer) {
+		ext, _ := q.Header("x-envoy-external-address")
+		if a, err := netip.ParseAddr(strings.TrimSpace(ext)); err == nil {
+			return a.Unmap().String(), nil
+		}
+	}
+	return q.peer, nil
+}
 
 // ServiceID is never asked: every serve-mode service config names its
 // service.

@@ -94,5 +94,54 @@ func (q *request) ClientIP() (string, error) {
 
 func (q *request) IsTrustedIP(ip string) (bool, error) { return q.trusted.Contains(ip), nil }
 
+// ForwardedIP is the client's address: from a peer in trusted_ips, the
+// right-most X-Forwarded-For hop that is not itself in trusted_ips (every
+// proxy appends the address it got the request from, so the hops right of
+// the first untrusted one were written by proxies we trust, and anything
+// left of it may be the client's invention); from any other peer, the peer
+// itself, whatever it sent. Throttling keys on it, so a client behind the
+// proxy cannot pick its key by sending its own X-Forwarded-For.
+func (q *request) ForwardedIP() (string, error) {
+	peer, _ := q.ClientIP()
+	if !q.trusted.Contains(peer) {
+		return peer, nil
+	}
+	return rightmostUntrusted(q.r.Header.Values("X-Forwarded-For"), peer, q.trusted), nil
+}
+
+// rightmostUntrusted walks the hops of X-Forwarded-For (repeated headers
+// in order, comma-separated) from the right. All trusted (or none), it is
+// the left-most hop seen; a hop that is no address ends the walk at the
+// trusted hop right of it.
+func rightmostUntrusted(xff []string, peer string, trusted Trusted) string {
+	addr := peer
+	for i := len(xff) - 1; i >= 0; i-- {
+		hops := strings.Split(xff[i], ",")
+		for j := len(hops) - 1; j >= 0; j-- {
+			hop, ok := hopAddr(strings.TrimSpace(hops[j]))
+			if !ok {
+				return addr
+			}
+			addr = hop
+			if !trusted.Contains(hop) {
+				return hop
+			}
+		}
+	}
+	return addr
+}
+
+// hopAddr is one X-Forwarded-For entry as an address; some proxies add the
+// port ("192.0.2.1:4711", "[2001:db8::1]:4711").
+func hopAddr(s string) (string, bool) {
+	if a, err := netip.ParseAddr(s); err == nil {
+		return a.Unmap().String(), true
+	}
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return ap.Addr().Unmap().String(), true
+	}
+	return "", false
+}
+
 // ServiceID is never asked: every serve-mode config names its service.
 func (q *request) ServiceID() (string, error) { return "", nil }

@@ -42,6 +42,10 @@ func (a Adapter) Scheme() (string, error)             { return a.k.Request.GetSc
 func (a Adapter) ClientIP() (string, error)           { return a.k.Client.GetIp() }
 func (a Adapter) IsTrustedIP(ip string) (bool, error) { return a.k.IP.IsTrusted(ip) }
 
+// ForwardedIP is kong.client.get_forwarded_ip: the client's address as
+// Kong's real_ip_header and trusted_ips make it, what throttling keys on.
+func (a Adapter) ForwardedIP() (string, error) { return a.k.Client.GetForwardedIp() }
+
 // Path, Header and RawQuery carry the client's bytes, which need not be
 // UTF-8 (obs-text in a header, raw bytes in the query). Kong sends Lua
 // strings as they are, but go-pdk decodes them into a proto3 string, which

@@ -42,6 +42,10 @@ func (a adapter) Header(name string) (string, error) {
 
 func (a adapter) IsTrustedIP(ip string) (bool, error) { return a.k.IP.IsTrusted(ip) }
 
+// ForwardedIP is kong.client.get_forwarded_ip (Kong's real_ip_header and
+// trusted_ips), what throttling keys on.
+func (a adapter) ForwardedIP() (string, error) { return a.k.Client.GetForwardedIp() }
+
 // Headers asks for at most 100 headers (Kong's default); mp_rpc.lua sends
 // every value as a list.
 func (a adapter) Headers() (map[string][]string, error) { return a.k.Request.GetHeaders(100) }

@@ -52,19 +52,20 @@ type PDK interface {
 //	bearer in the query, GET                                     6  Path Header Method RawQuery Authenticate SetUpstreamHeaders
 //	  ... with hide_credentials                                  7  + SetUpstreamRawQuery
 //	bearer in a form body, POST                                  8  Path Header Method RawQuery Header(content-type) RawBody Authenticate SetUpstreamHeaders
-//	invalid or expired token in the header                       3  Path Header Exit
+//	invalid or expired token in the header                       3  Path Header Exit (+ ForwardedIP: see below)
 //	no token, GET                                                5  Path Header Method RawQuery Exit
 //	anonymous: another plugin already authenticated              3  Path HasCredential SetUpstreamHeaders
 //	anonymous: valid token, consumer cached                      5  Path HasCredential Header Authenticate SetUpstreamHeaders
-//	anonymous: bad token, anonymous consumer cached              5  Path HasCredential Header Authenticate SetUpstreamHeaders
+//	anonymous: bad token, anonymous consumer cached              6  Path HasCredential Header ForwardedIP Authenticate SetUpstreamHeaders
 //	token endpoint, method not POST                              3  Path Method Exit
 //	<route>/oauth2/jwks (with -signing-key)                      3  Path Method Exit
 //	token endpoint, HTTPS, form/JSON/multipart body              7  Path Method Headers RawQuery RawBody Scheme Exit
 //	  ... plain HTTP with accept_http_if_already_terminated      9  + ClientIP IsTrustedIP
 //	  ... non-global plugin on a route, password grant           8  + ServiceID
 //	  ... body of another content type (not read)                6  - RawBody
-//	  ... failed client authentication or provision_key         +1  + ClientIP (the throttling key; also every request of that client_id for a window after)
-//	  ... username and password (authenticate_url)              +1  + ClientIP (the login throttling key)
+//	  ... failed client authentication or provision_key         +1  + ForwardedIP (the throttling key; also every request of that client_id for a window after, and a secret kept as a slow hash)
+//	  ... username and password (authenticate_url)              +1  + ForwardedIP (the login throttling key)
+//	  ... a token without a valid check value (made up, legacy)  +1  + ForwardedIP (the unknown-lookup budget's key)
 //	revoke / introspect endpoint: as the token endpoint          7+
 //
 // Store calls are not PDK calls: they go to the token store (cached).

@@ -61,6 +61,7 @@ func (f *fakePDK) RawBody() ([]byte, error)              { f.call("RawBody"); re
 func (f *fakePDK) Scheme() (string, error)               { f.call("Scheme"); return f.scheme, nil }
 func (f *fakePDK) ClientIP() (string, error)             { f.call("ClientIP"); return "10.0.0.1", nil }
 func (f *fakePDK) IsTrustedIP(string) (bool, error)      { f.call("IsTrustedIP"); return f.trustedIP, nil }
+func (f *fakePDK) ForwardedIP() (string, error)          { f.call("ForwardedIP"); return "10.0.0.1", nil }
 func (f *fakePDK) ServiceID() (string, error)            { f.call("ServiceID"); return testService, nil }
 func (f *fakePDK) HasCredential() (bool, error) {
 	f.call("HasCredential")

@@ -146,6 +146,11 @@ func (q *request) Scheme() (string, error) { return "", nil }
 // ClientIP is the ip arg: HAProxy's client.
 func (q *request) ClientIP() (string, error) { return q.ip, nil }
 
+// ForwardedIP is the same ip arg: the message's "ip" is HAProxy's own
+// notion of the client (its src, or what the operator's haproxy.cfg sets
+// it to behind another proxy), what throttling keys on.
+func (q *request) ForwardedIP() (string, error) { return q.ip, nil }
+
 func (q *request) IsTrustedIP(ip string) (bool, error) { return q.trusted.Contains(ip), nil }
 
 // ServiceID is never asked: every serve-mode service config names its

@@ -33,6 +33,8 @@ const (
 	StoreCallDuration = namespace + "_store_call_duration_seconds"
 	StoreReady        = namespace + "_store_ready"
 	CacheSyncAge      = namespace + "_cache_sync_age_seconds"
+	ListenerUp        = namespace + "_change_listener_up"
+	ReplicaReads      = namespace + "_replica_reads_total"
 	ThrottleKeys      = namespace + "_throttle_keys"
 	BuildInfo         = namespace + "_build_info"
 )
@@ -62,6 +64,7 @@ type Metrics struct {
 	issuedPassword, issuedRefresh  prometheus.Counter
 	tokenHit, tokenMiss            prometheus.Counter
 	clientHit, clientMiss          prometheus.Counter
+	replicaCells                   [4]prometheus.Counter // kind (token, client) × result (hit, fallback)
 }
 
 var (
@@ -109,13 +112,33 @@ func New(version string) *Metrics {
 	m.tokenHit, m.tokenMiss = cache.WithLabelValues(store.CacheTokens, "hit"), cache.WithLabelValues(store.CacheTokens, "miss")
 	m.clientHit, m.clientMiss = cache.WithLabelValues(store.CacheClients, "hit"), cache.WithLabelValues(store.CacheClients, "miss")
 
+	replica := prometheus.NewCounterVec(prometheus.CounterOpts{Name: ReplicaReads,
+		Help: "Cache-miss lookups sent to the read replica (-database-read-url), by kind (token, client) and result: hit (the replica answered), fallback (asked again of the primary: not there yet, or the replica failed)."},
+		[]string{"kind", "result"})
+	for i, kind := range []string{store.CacheTokens, store.CacheClients} {
+		m.replicaCells[2*i] = replica.WithLabelValues(kind, "hit")
+		m.replicaCells[2*i+1] = replica.WithLabelValues(kind, "fallback")
+	}
+
 	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: BuildInfo,
 		Help: "Always 1; the version label says which build runs."}, []string{"version"})
 	build.WithLabelValues(version).Set(1)
 
-	m.reg.MustRegister(m.requests, m.duration, m.issued, m.replays, cache, m.storeCalls, m.storeDur, build,
+	m.reg.MustRegister(m.requests, m.duration, m.issued, m.replays, cache, m.storeCalls, m.storeDur, replica, build,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// ReplicaRead implements store.ReplicaMetrics.
+func (m *Metrics) ReplicaRead(kind string, hit bool) {
+	i := 0
+	if kind == store.CacheClients {
+		i = 2
+	}
+	if !hit {
+		i++
+	}
+	m.replicaCells[i].Inc()
 }
 
 // Registry is where the metrics are registered (the handler's Gatherer).
@@ -199,6 +222,16 @@ func (m *Metrics) WatchStore(s StoreState) {
 			Help: "Seconds since the last successful read of the change feed began: how late a revocation made elsewhere may be honoured here."},
 			func() float64 { return s.SyncAge().Seconds() }),
 	)
+	if l, ok := s.(interface{ ListenerUp() bool }); ok {
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: ListenerUp,
+			Help: "1 while the PostgreSQL LISTEN session is open and hears its own probe (revocations elsewhere honoured within milliseconds), else 0: reconnecting, switched off behind pgbouncer, or the embedded store (the change-feed poll, -cache-sync-interval, covers)."},
+			func() float64 {
+				if l.ListenerUp() {
+					return 1
+				}
+				return 0
+			}))
+	}
 }
 
 // EngineState is what the engine gauges read at scrape time

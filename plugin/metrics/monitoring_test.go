@@ -13,7 +13,7 @@ import (
 // exported are the metric families this package exports (histograms also
 // as their _bucket, _sum and _count series).
 var exported = []string{Requests, RequestDuration, TokensIssued, FamilyRevocations, CacheLookups,
-	StoreCalls, StoreCallDuration, StoreReady, CacheSyncAge, ThrottleKeys, BuildInfo}
+	StoreCalls, StoreCallDuration, StoreReady, CacheSyncAge, ListenerUp, ReplicaReads, ThrottleKeys, BuildInfo}
 
 var ourMetric = regexp.MustCompile(`\boauth2_password_[a-z_]+`)
 

@@ -15,6 +15,7 @@
 package clientsecret
 
 import (
+	"context"
 	"errors"
 	"unicode"
 	"unicode/utf8"
@@ -78,6 +79,22 @@ func Verify(c oauth.Client, presented string, digest oauth.Digest) bool {
 		return digest.Equal(c.SecretDigest)
 	}
 	return Default.Verify(c.ID, presented, c.SecretHash)
+}
+
+// SlowAhead reports whether verifying presented for c would run a slow
+// hash: c's secret is kept as one and Default does not remember presented
+// as correct. The caller may then bound who waits for it (VerifyWithin).
+func SlowAhead(c oauth.Client, presented string) bool {
+	return c.SecretHash != "" && !Default.Remembered(c.ID, presented, c.SecretHash)
+}
+
+// VerifyWithin is Verify that waits for a slow-hash slot only until ctx
+// ends, and then answers ErrBusy.
+func VerifyWithin(ctx context.Context, c oauth.Client, presented string, digest oauth.Digest) (bool, error) {
+	if c.SecretHash == "" {
+		return digest.Equal(c.SecretDigest), nil
+	}
+	return Default.VerifyWithin(ctx, c.ID, presented, c.SecretHash)
 }
 
 // verifySlow checks presented against a stored slow hash of either form.

@@ -1,7 +1,12 @@
 package clientsecret
 
 import (
+	"context"
+	"errors"
+	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -188,5 +193,50 @@ func TestVerify(t *testing.T) {
 		if got := Verify(tt.c, tt.secret, oauth.DigestOf(tt.secret)); got != tt.want {
 			t.Errorf("Verify(%s, %q) = %v, want %v", tt.c.ID, tt.secret, got, tt.want)
 		}
+	}
+}
+
+// TestVerifierBoundsSlowHashes: no more slow hashes run at once than the
+// concurrency; a caller whose context ends while it waits gets ErrBusy
+// without hashing; a remembered secret needs no slot.
+func TestVerifierBoundsSlowHashes(t *testing.T) {
+	v := NewVerifier(time.Minute, 10)
+	v.SetConcurrency(2)
+	if !v.Verify("warm", "tofu", kongVector) {
+		t.Fatal("warm-up failed")
+	}
+	var running, peak atomic.Int32
+	release := make(chan struct{})
+	v.slow = func(string, string) bool {
+		n := running.Add(1)
+		for {
+			old := peak.Load()
+			if n <= old || peak.CompareAndSwap(old, n) {
+				break
+			}
+		}
+		<-release
+		running.Add(-1)
+		return false // the test is about the slots, not the hash
+	}
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() { v.Verify("c", "bun", kongVector) })
+	}
+	for running.Load() < 2 {
+		runtime.Gosched()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancel()
+	if ok, err := v.VerifyWithin(ctx, "c", "tofu", kongVector); ok || !errors.Is(err, ErrBusy) {
+		t.Errorf("with every slot busy: %v, %v; want ErrBusy", ok, err)
+	}
+	if ok, err := v.VerifyWithin(ctx, "warm", "tofu", kongVector); !ok || err != nil {
+		t.Errorf("a remembered secret waited for a slot: %v, %v", ok, err)
+	}
+	close(release)
+	wg.Wait()
+	if p := peak.Load(); p != 2 {
+		t.Errorf("%d slow hashes ran at once, want the bound, 2", p)
 	}
 }

@@ -1,12 +1,16 @@
 package clientsecret
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"hash"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -15,6 +19,15 @@ const (
 	DefaultRememberFor = 10 * time.Minute
 	DefaultRememberMax = 10_000 // ≈ 100 bytes each
 )
+
+// DefaultConcurrency is how many slow hashes the process-wide Verifier runs
+// at once unless told otherwise: one per CPU Go schedules on. argon2id is
+// CPU-bound, so more at once would not finish sooner, only hold more
+// memory (19 MiB each).
+var DefaultConcurrency = runtime.GOMAXPROCS(0)
+
+// ErrBusy: no slow-hash slot came free before the caller's context ended.
+var ErrBusy = errors.New("clientsecret: every slow-hash slot is busy")
 
 // Default is the process-wide Verifier that Verify uses.
 var Default = NewVerifier(DefaultRememberFor, DefaultRememberMax)
@@ -33,6 +46,9 @@ type Verifier struct {
 	max         int
 	now         func() time.Time
 	slow        func(presented, stored string) bool // verifySlow; tests count calls
+	// slots bounds the slow hashes running at once: one token each.
+	// Replaced only by SetConcurrency, read atomically.
+	slots atomic.Pointer[chan struct{}]
 
 	mac sync.Pool // of hash.Hash, keyed
 
@@ -50,28 +66,72 @@ func NewVerifier(rememberFor time.Duration, max int) *Verifier {
 	}
 	v := &Verifier{rememberFor: rememberFor, max: max, now: time.Now, slow: verifySlow, seen: map[[32]byte]int64{}}
 	v.mac.New = func() any { return hmac.New(sha256.New, key) }
+	v.SetConcurrency(DefaultConcurrency)
 	return v
 }
 
-// Verify reports whether presented is the secret whose slow hash (Kong's
-// PBKDF2 or argon2id) is stored for clientID.
-func (v *Verifier) Verify(clientID, presented, stored string) bool {
+// SetConcurrency bounds the slow hashes v runs at once to n (at least 1).
+// Each argon2id hash holds 19 MiB while it runs, so the bound is what
+// keeps a flood of wrong secrets from holding memory without limit:
+// callers past it wait for a slot (VerifyWithin: until their context
+// ends). Hashes already running keep the slots they hold.
+func (v *Verifier) SetConcurrency(n int) {
+	if n < 1 {
+		n = 1
+	}
+	ch := make(chan struct{}, n)
+	v.slots.Store(&ch)
+}
+
+// Remembered reports whether presented was verified correct for clientID
+// against stored within the remember period: Verify would then answer
+// true at once, without a slow hash.
+func (v *Verifier) Remembered(clientID, presented, stored string) bool {
 	if v.rememberFor <= 0 || v.max <= 0 {
-		return v.slow(presented, stored)
+		return false
 	}
 	k := v.key(clientID, presented, stored)
-	now := v.now().UnixNano()
 	v.mu.Lock()
 	exp, ok := v.seen[k]
 	v.mu.Unlock()
-	if ok && now < exp {
-		return true
+	return ok && v.now().UnixNano() < exp
+}
+
+// Verify reports whether presented is the secret whose slow hash (Kong's
+// PBKDF2 or argon2id) is stored for clientID, waiting as long as it takes
+// for a slot.
+func (v *Verifier) Verify(clientID, presented, stored string) bool {
+	ok, _ := v.VerifyWithin(context.Background(), clientID, presented, stored)
+	return ok
+}
+
+// VerifyWithin is Verify that waits for a slow-hash slot only until ctx
+// ends, and then answers ErrBusy. A remembered verification needs no slot.
+func (v *Verifier) VerifyWithin(ctx context.Context, clientID, presented, stored string) (bool, error) {
+	remember := v.rememberFor > 0 && v.max > 0
+	var k [32]byte
+	if remember {
+		k = v.key(clientID, presented, stored)
+		now := v.now().UnixNano()
+		v.mu.Lock()
+		exp, ok := v.seen[k]
+		v.mu.Unlock()
+		if ok && now < exp {
+			return true, nil
+		}
 	}
-	if !v.slow(presented, stored) {
-		return false
+	slots := *v.slots.Load()
+	select {
+	case slots <- struct{}{}:
+	case <-ctx.Done():
+		return false, ErrBusy
 	}
-	v.remember(k, now)
-	return true
+	ok := v.slow(presented, stored)
+	<-slots
+	if ok && remember {
+		v.remember(k, v.now().UnixNano())
+	}
+	return ok, nil
 }
 
 func (v *Verifier) key(parts ...string) [32]byte {

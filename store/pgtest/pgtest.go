@@ -55,8 +55,10 @@ type Server struct {
 	runAs string // "postgres" when we are root (PostgreSQL refuses root)
 	// durable: start with fsync and full_page_writes on (SetDurable).
 	durable bool
-	mu      sync.Mutex
-	closed  bool
+	// settings are extra -c NAME=VALUE of this server (replicas).
+	settings []string
+	mu       sync.Mutex
+	closed   bool
 }
 
 // Main runs the tests of m with a Server in *srv and exits. If no server
@@ -287,6 +289,9 @@ func (s *Server) start() error {
 		"-c", "full_page_writes=" + sync,
 		"-c", "max_connections=300",
 	}, " ")
+	for _, kv := range s.settings {
+		opts += " -c " + kv
+	}
 	if err := s.pgctl("start", "-w", "-t", "60", "-l", filepath.Join(s.dir, "log"), "-o", opts); err != nil {
 		return err
 	}

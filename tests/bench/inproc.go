@@ -45,6 +45,7 @@ func (k *fakeKong) RawQuery() (string, error)                    { return "", ni
 func (k *fakeKong) RawBody() ([]byte, error)                     { return k.body, nil }
 func (k *fakeKong) Scheme() (string, error)                      { return "https", nil }
 func (k *fakeKong) ClientIP() (string, error)                    { return "127.0.0.1", nil }
+func (k *fakeKong) ForwardedIP() (string, error)                 { return "127.0.0.1", nil }
 func (k *fakeKong) IsTrustedIP(string) (bool, error)             { return false, nil }
 func (k *fakeKong) ServiceID() (string, error)                   { return "svc", nil }
 func (k *fakeKong) HasCredential() (bool, error)                 { return false, nil }

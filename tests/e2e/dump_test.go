@@ -47,6 +47,8 @@ func TestDump(t *testing.T) {
 		"upstream_jwt":        "boolean",
 		"upstream_jwt_header": "string",
 		"upstream_jwt_ttl":    "integer",
+		// Retries of a refresh whose answer was lost (HA docs).
+		"refresh_token_grace_period": "integer",
 	}
 	var got []string
 	for _, f := range info.Fields {

@@ -21,6 +21,7 @@ const (
 	mRawBody     = "kong.request.get_raw_body"
 	mScheme      = "kong.request.get_scheme"
 	mClientIP    = "kong.client.get_ip"
+	mForwardedIP = "kong.client.get_forwarded_ip" // the throttles' client address
 	mTrusted     = "kong.ip.is_trusted"
 	mService     = "kong.router.get_service"
 	mAuth        = "kong.client.authenticate"
@@ -98,14 +99,16 @@ func TestPDKRoundTrips(t *testing.T) {
 		{name: "bearer in a form body, POST", method: "POST", url: "http://svc.test/x", header: formCT,
 			body: "access_token=" + svcTok, warm: true, status: 200,
 			want: calls(mPath, mHeader, mMethod, mRawQuery, mHeader, mRawBody, mAuth, mSetHeaders)},
+		// A token without a valid check value may be legacy: it is looked
+		// up within its address's budget, so the address is asked.
 		{name: "invalid token in the header", url: "http://svc.test/x", header: bearer("nope"), status: 401,
-			want: calls(mPath, mHeader, mExit)},
+			want: calls(mPath, mHeader, mForwardedIP, mExit)},
 		{name: "no token, GET", url: "http://svc.test/x", status: 401,
 			want: calls(mPath, mHeader, mMethod, mRawQuery, mExit)},
 		{name: "anonymous, valid token", url: "http://anon.test/x", header: bearer(anonTok), warm: true, status: 200,
 			want: calls(mPath, mCredential, mHeader, mAuth, mSetHeaders)},
 		{name: "anonymous, bad token", url: "http://anon.test/x", header: bearer("nope"), warm: true, status: 200,
-			want: calls(mPath, mCredential, mHeader, mAuth, mSetHeaders)},
+			want: calls(mPath, mCredential, mHeader, mForwardedIP, mAuth, mSetHeaders)},
 		{name: "token endpoint, GET", url: "https://svc.test/oauth2/token", status: 405,
 			want: calls(mPath, mMethod, mExit)},
 		{name: "token endpoint, password grant", method: "POST", url: "https://svc.test/oauth2/token", header: formCT, body: grant, status: 200,
@@ -119,7 +122,7 @@ func TestPDKRoundTrips(t *testing.T) {
 			header: http.Header{"Content-Type": {"text/plain"}}, body: grant, status: 400,
 			// The secret is in the unread body: a failed client
 			// authentication, counted against the client_id and address.
-			want: calls(mPath, mMethod, mHeaders, mRawQuery, mScheme, mClientIP, mExit)},
+			want: calls(mPath, mMethod, mHeaders, mRawQuery, mScheme, mForwardedIP, mExit)},
 		{name: "token endpoint, no client_id (not counted)", method: "POST", url: "https://svc.test/oauth2/token",
 			header: formCT, body: "grant_type=password", status: 400,
 			want: calls(mPath, mMethod, mHeaders, mRawQuery, mRawBody, mScheme, mExit)},

@@ -57,6 +57,35 @@ func Binary(t testing.TB) string {
 	return buildBin
 }
 
+var (
+	plainOnce sync.Once
+	plainBin  string
+	plainErr  error
+	plainOut  []byte
+)
+
+// PlainBinary is Binary built without -race, once per test binary: the
+// binary as users run it, for measuring its memory (the race detector's
+// shadow memory multiplies every heap byte the program touches).
+func PlainBinary(t testing.TB) string {
+	t.Helper()
+	plainOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "o2p-plain")
+		if err != nil {
+			plainErr = err
+			return
+		}
+		plainBin = filepath.Join(dir, "oauth2-password")
+		cmd := exec.Command("go", "build", "-o", plainBin, "./cmd/oauth2-password")
+		cmd.Dir = Root()
+		plainOut, plainErr = cmd.CombinedOutput()
+	})
+	if plainErr != nil {
+		t.Fatalf("building oauth2-password: %v\n%s", plainErr, plainOut)
+	}
+	return plainBin
+}
+
 // SQLiteURL returns an embedded-store URL in a fresh temporary directory.
 func SQLiteURL(t testing.TB) string {
 	return "sqlite:" + filepath.Join(t.TempDir(), "oauth2-password.db")

@@ -55,8 +55,21 @@ func StartServeTLS(t testing.TB, dbURL, config string, extraArgs ...string) *Ser
 	return s
 }
 
+// StartServePlain is StartServe on PlainBinary.
+func StartServePlain(t testing.TB, dbURL, config string, extraArgs ...string) *Serve {
+	t.Helper()
+	s := launchServe(t, PlainBinary(t), dbURL, config, extraArgs...)
+	s.WaitReady(t)
+	return s
+}
+
 // LaunchServe starts `serve` without waiting for it to be ready.
 func LaunchServe(t testing.TB, dbURL, config string, extraArgs ...string) *Serve {
+	t.Helper()
+	return launchServe(t, Binary(t), dbURL, config, extraArgs...)
+}
+
+func launchServe(t testing.TB, bin, dbURL, config string, extraArgs ...string) *Serve {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "serve.yaml")
 	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
@@ -65,7 +78,7 @@ func LaunchServe(t testing.TB, dbURL, config string, extraArgs ...string) *Serve
 	addr := FreeAddr(t)
 	args := append([]string{"serve", "-config", path, "-http", addr, "-database-url", dbURL}, extraArgs...)
 	s := &Serve{URL: "http://" + addr, Client: &http.Client{Timeout: 30 * time.Second}, Config: path, exited: make(chan error, 1)}
-	s.cmd = exec.Command(Binary(t), args...)
+	s.cmd = exec.Command(bin, args...)
 	s.cmd.Env = append(os.Environ(), ChildEnv()...)
 	logf := SafeLog(t)
 	stderr, err := s.cmd.StderrPipe()
@@ -88,6 +101,9 @@ func LaunchServe(t testing.TB, dbURL, config string, extraArgs ...string) *Serve
 	t.Cleanup(func() { _ = s.Stop(t) })
 	return s
 }
+
+// PID is the process id of the running binary (for /proc/PID/status).
+func (s *Serve) PID() int { return s.cmd.Process.Pid }
 
 // WaitReady waits until /readyz answers 200.
 func (s *Serve) WaitReady(t testing.TB) {

@@ -148,6 +148,15 @@ var luaFuncs = map[string]luaFunc{
 		return string(x.req.Body), nil
 	},
 	"kong.client.get_ip": func(x *reqState, _ []any) (any, error) { return x.req.ClientIP, nil },
+	// With real_ip_recursive off (Kong's default) nginx takes the last
+	// X-Forwarded-For address, and only from a trusted peer.
+	"kong.client.get_forwarded_ip": func(x *reqState, _ []any) (any, error) {
+		if v, ok := x.header["x-forwarded-for"]; ok && len(v) > 0 && x.h.isTrusted(x.req.ClientIP) {
+			parts := strings.Split(v[len(v)-1], ",")
+			return strings.TrimSpace(parts[len(parts)-1]), nil
+		}
+		return x.req.ClientIP, nil
+	},
 	"kong.ip.is_trusted": func(x *reqState, args []any) (any, error) {
 		ip, err := strArg(args, 0, "address")
 		if err != nil {
