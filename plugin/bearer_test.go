@@ -44,7 +44,7 @@ func TestBearerExtraction(t *testing.T) {
 		{"nothing", c, "GET", nil, "", "", "", false, "invalid_request"},
 		{"scheme alone is a raw token", c, "GET", map[string]string{"authorization": "Bearer"}, "access_token=" + tok, "", "", false, "invalid_token"},
 		{"Basic header is a raw token", c, "GET", map[string]string{"authorization": basic("app", testSecret)}, "access_token=" + tok, "", "", false, "invalid_token"},
-		// README "Where we differ": an empty header counts as absent.
+		// docs/endpoints.md "Where we differ": an empty header counts as absent.
 		{"empty header: query read", c, "GET", map[string]string{"authorization": ""}, "access_token=" + tok, "", "", true, ""},
 		{"empty query argument", c, "GET", nil, "access_token=", "", "", false, "invalid_request"},
 		{"bare query argument", c, "GET", nil, "access_token", "", "", false, "invalid_request"},

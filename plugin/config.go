@@ -73,7 +73,7 @@ type Config struct {
 // unmarshals Kong's JSON into the result.
 func NewConfig(e *Engine) *Config { return &Config{engine: e} }
 
-// Defaults, as in Kong's oauth2 schema (README).
+// Defaults, as in Kong's oauth2 schema (docs/configuration.md).
 const (
 	defaultTokenExpiration = 7200
 	defaultRefreshTokenTTL = 1209600

@@ -19,7 +19,7 @@ import (
 )
 
 // The operator's login backend over HTTP: one JSON POST per login attempt
-// (README, "Standard password grant").
+// (docs/password-grant.md, "Standard password grant").
 //
 //	POST authenticate_url
 //	{"username": …, "password": …, "client_id": …, "scope": …, <authenticate_params>…}

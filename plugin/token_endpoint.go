@@ -87,7 +87,7 @@ func (r *request) clientCall(endpoint string, pre func(params) *Error) (c client
 	}
 
 	// Steps 3-5: client authentication. Redirect URIs play no part in
-	// these endpoints (README, where we differ from Kong).
+	// these endpoints (docs/endpoints.md, where we differ from Kong).
 	cc := extractClientCredentials(p, headers[r.s.authHeader])
 	r.clientID = cc.logged()
 	// Brute-force protection (RFC 6749 §4.3.2): a locked-out client_id is

@@ -206,7 +206,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 // readiness is what /readyz asks.
 type readiness interface{ Ready() bool }
 
-// newServeMux routes serve mode's endpoints (README, "Use it without
+// newServeMux routes serve mode's endpoints (docs/serve.md, "Use it without
 // Kong"). An unknown SERVICE is 404 with an OAuth-style JSON error.
 func newServeMux(conf *loadedConfig, configs map[string]*plugin.Config, ready readiness, maxBody int) *http.ServeMux {
 	dir := httpfront.NewDirectory(conf.consumers)

@@ -1,5 +1,5 @@
 // Package metrics exports what the engine, its fronts and the store do as
-// Prometheus metrics (README "Operating it" lists them). Labels take
+// Prometheus metrics (docs/operating.md lists them). Labels take
 // values from fixed sets only (fronts, outcomes, grants, store
 // operations): never a client_id, a user id or error text.
 //

@@ -19,19 +19,26 @@ import (
 	"github.com/oauth2-password/oauth2-password/tests/konghost"
 )
 
-// section returns the README's text from the heading to the next heading
-// of the same or a higher level.
+// section returns the README's text under a heading; see sectionOf.
 func section(t *testing.T, heading string) string {
 	t.Helper()
-	readme := read(t, "README.md")
-	i := strings.Index(readme, "\n"+heading+"\n")
+	return sectionOf(t, "README.md", heading)
+}
+
+// sectionOf returns a Markdown file's text from the heading to the next
+// heading of the same or a higher level (headings inside code fences do not
+// count).
+func sectionOf(t *testing.T, file, heading string) string {
+	t.Helper()
+	text := "\n" + read(t, file)
+	i := strings.Index(text, "\n"+heading+"\n")
 	if i < 0 {
-		t.Fatalf("README has no %q", heading)
+		t.Fatalf("%s has no %q", file, heading)
 	}
 	level := len(strings.SplitN(heading, " ", 2)[0])
 	var out []string
 	fenced := false
-	for _, l := range strings.Split(readme[i+1+len(heading):], "\n") {
+	for _, l := range strings.Split(text[i+1+len(heading)+1:], "\n") {
 		if strings.HasPrefix(l, "```") {
 			fenced = !fenced
 		}
@@ -48,8 +55,14 @@ var shBlock = regexp.MustCompile("(?s)```sh\n(.*?)```")
 // shBlocks returns the ```sh blocks of a README section, in order.
 func shBlocks(t *testing.T, heading string) []string {
 	t.Helper()
+	return shBlocksOf(t, "README.md", heading)
+}
+
+// shBlocksOf returns the ```sh blocks of a section of a Markdown file.
+func shBlocksOf(t *testing.T, file, heading string) []string {
+	t.Helper()
 	var out []string
-	for _, m := range shBlock.FindAllStringSubmatch(section(t, heading), -1) {
+	for _, m := range shBlock.FindAllStringSubmatch(sectionOf(t, file, heading), -1) {
 		out = append(out, m[1])
 	}
 	return out
@@ -87,17 +100,23 @@ func TestReadmeQuickstart(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	blocks := shBlocks(t, "### Quickstart with Docker Compose")
+	blocks := shBlocks(t, "## Kong 3.x")
 	if len(blocks) != 4 {
 		t.Fatalf("%d sh blocks in the quickstart; this test runs 4: key, up, client, token and call", len(blocks))
 	}
 
-	// The repository as a newcomer has it, as far as the steps touch it.
+	// The repository as a newcomer has it, as far as the steps touch it: a
+	// git checkout (the first step copies it with git archive).
 	work := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(work, "kong"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(work, "kong", "kong.yml"), []byte(read(t, "kong/kong.yml")), 0o644); err != nil {
+	kongYML := read(t, "kong/kong.yml")
+	if err := os.WriteFile(filepath.Join(work, "kong", "kong.yml"), []byte(kongYML), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	git := "git init -q && git add kong/kong.yml && git -c user.name=t -c user.email=t@example.invalid commit -qm checkout"
+	if _, _, err := runBash(ctx, work, nil, git); err != nil {
 		t.Fatal(err)
 	}
 
@@ -118,7 +137,7 @@ func TestReadmeQuickstart(t *testing.T) {
 		t.Fatalf("the kong service has no volume at %s", containerDir)
 	}
 	hostURL := strings.Replace(dbURL, containerDir, volume, 1)
-	env := []string{binPath(t), "CONTAINER_STORE=" + hostURL, "SIGNAL=" + work}
+	env := []string{binPath(t), "CONTAINER_STORE=" + hostURL, "SIGNAL=" + work, "TMPDIR=" + work}
 
 	// The steps share shell variables: one script, with `up` handing over
 	// to the test (which starts the host from the edited kong.yml) through
@@ -178,7 +197,7 @@ func TestReadmeQuickstart(t *testing.T) {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-	service := declare(t, h, filepath.Join(work, "kong", "kong.yml"))
+	service := declare(t, h, filepath.Join(work, "kong-quickstart", "kong", "kong.yml"))
 	(&harness.Stack{DB: hostURL, Host: h, Front: f}).WaitStore(t, service)
 	if err := os.WriteFile(filepath.Join(work, "ready"), nil, 0o644); err != nil {
 		t.Fatal(err)
@@ -187,6 +206,13 @@ func TestReadmeQuickstart(t *testing.T) {
 	r := <-done
 	if r.err != nil {
 		t.Fatalf("the quickstart failed: %v", r.err)
+	}
+	// The checkout stays as it was: the key went into the copy.
+	if got, err := os.ReadFile(filepath.Join(work, "kong", "kong.yml")); err != nil || string(got) != kongYML {
+		t.Error("the quickstart changed kong/kong.yml in the checkout")
+	}
+	if out, _, err := runBash(ctx, work, nil, "git status --porcelain --untracked-files=all -- kong"); err != nil || out != "" {
+		t.Errorf("the checkout's kong/ after the quickstart: %q %v", out, err)
 	}
 	// What the README says the steps show.
 	for _, want := range []string{`"consumer":"web-app","name":"web app","client_type":"confidential"`,
@@ -269,7 +295,7 @@ func TestReadmeAdminCLI(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	blocks := shBlocks(t, "## Admin CLI")
+	blocks := shBlocksOf(t, "docs/cli.md", "# Admin CLI")
 	if len(blocks) != 1 {
 		t.Fatalf("%d sh blocks in Admin CLI, want 1", len(blocks))
 	}

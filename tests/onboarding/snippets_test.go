@@ -11,13 +11,14 @@ import (
 	"github.com/oauth2-password/oauth2-password/tests/harness"
 )
 
-// TestReadmeSnippetsMatchFiles: what "Run it in Kong" names — variables,
+// TestReadmeSnippetsMatchFiles: what the README's "Kong 3.x" and
+// kong/README.md's "Run it in Kong" name — variables,
 // paths in the image, repository files, compose profiles and services, the
 // image name, the placeholder to replace — is what the files have, so no
 // snippet drifts from them.
 func TestReadmeSnippetsMatchFiles(t *testing.T) {
 	t.Parallel()
-	text := section(t, "## Run it in Kong")
+	text := section(t, "## Kong 3.x") + sectionOf(t, "kong/README.md", "## Run it in Kong")
 	d := parseDockerfile(t)
 	p, err := loadCompose(t, composeFile(), "dbless", "postgres")
 	if err != nil {
@@ -83,7 +84,7 @@ func TestReadmeSnippetsMatchFiles(t *testing.T) {
 	}
 
 	// The placeholder the first step replaces is kong.yml's.
-	m := regexp.MustCompile(`sed -i\.bak "s/([^/]+)/`).FindStringSubmatch(text)
+	m := regexp.MustCompile(`sed "s/([^/]+)/`).FindStringSubmatch(text)
 	if m == nil || !strings.Contains(read(t, "kong/kong.yml"), `provision_key: "`+m[1]+`"`) {
 		t.Errorf("the README's first step replaces %q, which is not kong.yml's provision_key", m)
 	}
