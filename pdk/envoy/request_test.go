@@ -35,7 +35,9 @@ func TestForwardedIP(t *testing.T) {
 					SocketAddress: &corev3.SocketAddress{Address: tt.source}}}},
 				Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{Headers: h}},
 			}
-			if got, _ := newRequest(attrs, trusted).ForwardedIP(); got != tt.want {
+			var q request
+			q.reset(attrs, trusted)
+			if got, _ := q.ForwardedIP(); got != tt.want {
 				t.Errorf("ForwardedIP = %q, want %q", got, tt.want)
 			}
 		})

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/code"
 	"google.golang.org/genproto/googleapis/rpc/status"
 
+	"github.com/oauth2-password/oauth2-password/pdk/httpfront"
 	"github.com/oauth2-password/oauth2-password/plugin"
 )
 
@@ -41,27 +42,6 @@ func grpcStatus(s int) *status.Status {
 	return deniedBy[http.StatusUnauthorized]
 }
 
-// lowerName is an upstream header name in the lower case Envoy uses;
-// those the engine sets on every allowed request cost no allocation.
-func lowerName(h string) string {
-	switch h {
-	case "X-Consumer-ID":
-		return "x-consumer-id"
-	case "X-Consumer-Custom-ID":
-		return "x-consumer-custom-id"
-	case "X-Consumer-Username":
-		return "x-consumer-username"
-	case "X-Credential-Identifier":
-		return "x-credential-identifier"
-	case "X-Anonymous-Consumer":
-		return "x-anonymous-consumer"
-	case "X-Authenticated-Scope":
-		return "x-authenticated-scope"
-	case "X-Authenticated-Userid":
-		return "x-authenticated-userid"
-	}
-	return strings.ToLower(h)
-}
 
 // okAnswer is everything an allowed answer points into, allocated at
 // once: this runs on every allowed request. The engine sets at most the
@@ -107,14 +87,14 @@ func checkResponse(d *plugin.Decision, q *request) *authv3.CheckResponse {
 	}
 	for k, v := range d.Upstream {
 		if len(v) == 0 {
-			ok.HeadersToRemove = append(ok.HeadersToRemove, lowerName(k))
+			ok.HeadersToRemove = append(ok.HeadersToRemove, httpfront.LowerName(k))
 			continue
 		}
 		// Filled in place: copying a whole message into the block would
 		// cost a write barrier for each of its pointer fields.
 		vals, opts = vals[:len(vals)+1], opts[:len(opts)+1]
 		hv, o := &vals[len(vals)-1], &opts[len(opts)-1]
-		hv.Key, hv.Value = lowerName(k), joined(v)
+		hv.Key, hv.Value = httpfront.LowerName(k), joined(v)
 		o.Header, o.AppendAction = hv, corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD
 		ok.Headers = append(ok.Headers, o)
 	}
@@ -144,7 +124,7 @@ func denied(a *plugin.Response) *authv3.CheckResponse {
 	}
 	for k, v := range a.Header {
 		if len(v) > 0 {
-			dr.Headers = append(dr.Headers, headerOption(lowerName(k), v))
+			dr.Headers = append(dr.Headers, headerOption(httpfront.LowerName(k), v))
 		}
 	}
 	return &authv3.CheckResponse{Status: grpcStatus(a.Status),

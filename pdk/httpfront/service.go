@@ -150,7 +150,7 @@ func (s *Service) authorize(w http.ResponseWriter, r *http.Request, q *request, 
 	for k, v := range d.Upstream {
 		if len(v) == 0 {
 			if envoy {
-				remove = append(remove, lowerName(k))
+				remove = append(remove, LowerName(k))
 			}
 			continue
 		}
@@ -172,9 +172,10 @@ func firstOf(h http.Header, names ...string) string {
 	return ""
 }
 
-// lowerName is an upstream header name in lower case; those the engine
-// removes on an allowed request cost no allocation.
-func lowerName(h string) string {
+// LowerName is an upstream header name in lower case (as Envoy and HTTP/2
+// spell it); those the engine sets or removes on an allowed request cost
+// no allocation.
+func LowerName(h string) string {
 	switch h {
 	case "X-Consumer-ID":
 		return "x-consumer-id"
