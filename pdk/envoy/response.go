@@ -42,7 +42,6 @@ func grpcStatus(s int) *status.Status {
 	return deniedBy[http.StatusUnauthorized]
 }
 
-
 // okAnswer is everything an allowed answer points into, allocated at
 // once: this runs on every allowed request. The engine sets at most the
 // seven identity headers and removes at most six headers (the consumer's
