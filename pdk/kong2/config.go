@@ -36,6 +36,8 @@ type Config struct {
 	UpstreamJWT       bool   `json:"upstream_jwt"`
 	UpstreamJWTHeader string `json:"upstream_jwt_header"`
 	UpstreamJWTTTL    int    `json:"upstream_jwt_ttl"`
+	// Retries of a refresh whose answer was lost (docs/ha-postgresql.md).
+	RefreshTokenGracePeriod int `json:"refresh_token_grace_period"`
 
 	cfg *plugin.Config
 }
