@@ -131,8 +131,13 @@ func (r *request) dispatch() error {
 	if err != nil {
 		return readErr("path", err)
 	}
-	if r.e.opt.Signer != nil && jwksPath(path) {
-		return r.jwksEndpoint()
+	if r.e.opt.Signer != nil {
+		if jwksPath(path) {
+			return r.jwksEndpoint()
+		}
+		if prefix, ok := metadataRoute(path); ok {
+			return r.metadataEndpoint(prefix)
+		}
 	}
 	switch endpointOf(path) {
 	case endpointToken:

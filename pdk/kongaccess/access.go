@@ -59,6 +59,7 @@ type PDK interface {
 //	anonymous: bad token, anonymous consumer cached              6  Path HasCredential Header ForwardedIP Authenticate SetUpstreamHeaders
 //	token endpoint, method not POST                              3  Path Method Exit
 //	<route>/oauth2/jwks (with -signing-key)                      3  Path Method Exit
+//	<route>/.well-known/oauth-authorization-server (with keys)   5  Path Method Scheme Header(host) Exit
 //	token endpoint, HTTPS, form/JSON/multipart body              7  Path Method Headers RawQuery RawBody Scheme Exit
 //	  ... plain HTTP with accept_http_if_already_terminated      9  + ClientIP IsTrustedIP
 //	  ... non-global plugin on a route, password grant           8  + ServiceID

@@ -61,6 +61,9 @@ func TestPDKCallCounts(t *testing.T) {
 		{"anonymous, bad token, upstream_jwt", req{jwtAnon, func(f *fakePDK) { f.path = "/api"; f.headers["authorization"] = []string{"Bearer x"} }},
 			[]string{"Path", "HasCredential", "Header", "ForwardedIP", "Authenticate", "SetUpstreamHeaders"}},
 		{"jwks endpoint", req{svc, func(f *fakePDK) { f.path = "/oauth2/jwks" }}, []string{"Path", "Method", "Exit"}},
+		{"metadata endpoint", req{svc, func(f *fakePDK) {
+			f.path, f.headers["host"] = "/orders/.well-known/oauth-authorization-server", []string{"api.example.com"}
+		}}, []string{"Path", "Method", "Scheme", "Header", "Exit"}},
 		{"plugin on a route", req{route, bearer}, []string{"Path", "Header", "ServiceID", "Authenticate", "SetUpstreamHeaders"}},
 		{"bearer in query", req{svc, func(f *fakePDK) { f.path, f.query = "/api", "access_token="+tok }},
 			[]string{"Path", "Header", "Method", "RawQuery", "Authenticate", "SetUpstreamHeaders"}},
