@@ -3,7 +3,6 @@ package envoy
 import (
 	"context"
 	"sync"
-	"time"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 
@@ -49,7 +48,7 @@ func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.C
 	case attrs.GetRequest().GetHttp() == nil:
 		return failure("the check request has no attributes.request.http"), nil
 	}
-	start := time.Now()
+	start := c.Start()
 	q := requests.Get().(*request)
 	q.reset(attrs, s.Trusted)
 	d := c.Authorize(ctx, q, s.Consumers)

@@ -100,7 +100,7 @@ func WriteResponse(w http.ResponseWriter, a *plugin.Response) {
 // README for each proxy). Denied: the engine's answer, as Kong would give
 // it: 401 with WWW-Authenticate, 503 when the store is down.
 func (s *Service) ForwardAuth(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
+	start := s.Config.Start()
 	// The names are in canonical form: looked up as they are, with no
 	// canonicalisation per request (http.Header.Get's).
 	method := firstOf(r.Header, "X-Forwarded-Method", "X-Original-Method")
@@ -138,7 +138,7 @@ var requests = sync.Pool{New: func() any { return new(request) }}
 // client sent, and the credential with hide_credentials, are dropped.
 func (s *Service) ExtAuthz(prefix string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
+		start := s.Config.Start()
 		path := strings.TrimPrefix(r.URL.Path, prefix)
 		if path == "" {
 			path = "/"
