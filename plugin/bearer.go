@@ -114,20 +114,24 @@ func nextField(s string) (field, rest string) {
 	return s[i:j], s[j:]
 }
 
-// identity is what a valid token authenticates. It also holds the
-// per-request values handed to Kong (cred, vals), so that a validated
-// request makes this one allocation.
+// identity is what a valid token authenticates. It stays on the stack:
+// the upstream header values live in the token's memo (tokenMemo).
 type identity struct {
 	token    oauth.AccessToken
 	consumer *consumerEntry
 	cred     Credential
-	vals     [3]string // upstream header values (authenticatedHeaders)
 }
 
 // tokenByAccess finds the access token tok (digest access): from the
-// cache, else from the store if lookupGate allows (unknown_budget.go).
+// cache (with its memo, r.memo), else from the store if lookupGate allows
+// (unknown_budget.go).
 func (r *request) tokenByAccess(tok string, access oauth.Digest) (oauth.AccessToken, error) {
-	if m, ok := r.e.opt.Store.(CachedLookup); ok {
+	if c, ok := r.e.opt.Store.(jwtCache); ok {
+		if t, v, ok := c.CachedAccessAttached(access); ok {
+			r.memo, _ = v.(*tokenMemo)
+			return t, nil
+		}
+	} else if m, ok := r.e.opt.Store.(CachedLookup); ok {
 		if t, ok := m.CachedAccess(access); ok {
 			return t, nil
 		}
@@ -177,65 +181,65 @@ var (
 // validate checks an access token (kong/BEHAVIOUR.md).
 // There is no scope enforcement on proxied requests: the scope is only
 // forwarded upstream.
-func (r *request) validate(tok string) (*identity, *authFailure, error) {
+func (r *request) validate(tok string) (id identity, _ *authFailure, _ error) {
 	if tok == "" {
-		return nil, failMissing, nil
+		return id, failMissing, nil
 	}
 	r.access = oauth.DigestOf(tok)
 	t, err := r.tokenByAccess(tok, r.access)
 	if err != nil {
 		if gw, ok := asGatewayError(err); ok {
-			return nil, nil, gw
+			return id, nil, gw
 		}
 	}
 	switch {
 	case isNotFound(err):
-		return nil, failInvalid, nil
+		return id, failInvalid, nil
 	case err != nil:
 		r.logStoreFailed("loading an access token", err)
-		return nil, failStore, nil
+		return id, failStore, nil
 	}
 	r.clientID = t.ClientID
 	if t.Revoked {
-		return nil, failInvalid, nil
+		return id, failInvalid, nil
 	}
 	if !r.s.global && t.ServiceID == "" {
-		return nil, failGlobal, nil
+		return id, failGlobal, nil
 	}
 	if t.ServiceID != "" {
 		svc, err := r.serviceID()
 		if err != nil {
-			return nil, nil, err
+			return id, nil, err
 		}
 		if t.ServiceID != svc {
-			return nil, failInvalid, nil
+			return id, failInvalid, nil
 		}
 	}
 	now := r.e.now()
 	r.validAt = now.Unix()
 	if t.AccessExpired(now) {
-		return nil, failExpired, nil
+		return id, failExpired, nil
 	}
 
 	client, err := r.client(t.ClientID)
 	switch {
 	case isNotFound(err):
-		return nil, failInvalid, nil // client deleted: its tokens die with it
+		return id, failInvalid, nil // client deleted: its tokens die with it
 	case err != nil:
 		r.logStoreFailed("loading a client", err)
-		return nil, failStore, nil
+		return id, failStore, nil
 	}
 	consumer, fresh, err := r.e.consumers.entry(r.cs, r.s.workspaceID, client.Consumer)
 	if err != nil {
-		return nil, nil, consumerErr(err)
+		return id, nil, consumerErr(err)
 	}
 	if !consumer.found {
 		if fresh {
 			r.log(slog.LevelWarn, msgUnknownConsumer, slog.String("consumer", client.Consumer))
 		}
-		return nil, failInvalid, nil
+		return id, failInvalid, nil
 	}
-	return &identity{token: t, consumer: consumer,
+	return identity{token: t, consumer: consumer,
 		cred: Credential{ID: client.ID, ConsumerID: consumer.consumer.ID}}, nil, nil
 }
 
@@ -279,9 +283,18 @@ func (r *request) bearer() error {
 	r.d.Authenticate, r.d.Consumer, r.d.Credential = true, id.consumer.consumer, id.cred
 	r.d.AuthenticatedUserID, r.d.Scope = id.token.AuthenticatedUserID, id.token.Scope
 	r.d.Outcome = OutcomeAllowed
-	r.applyUpstream(authenticatedHeaders(id), ex)
+	memo := r.tokenMemo(&id)
+	r.applyUpstream(authenticatedHeaders(id.consumer, memo), ex)
+	key := memoKey{s: r.s, consumer: id.consumer, fromHeader: ex.fromHeader}
 	if r.s.upstreamJWT {
-		return r.setUpstreamJWT(id)
+		m, err := r.setUpstreamJWT(&id, memo)
+		if err != nil {
+			return err
+		}
+		key.jwt = m
+	}
+	if r.d.UpstreamQuery == nil && r.d.UpstreamBody == nil {
+		r.d.memo, r.d.memoKey = memo, key
 	}
 	return nil
 }

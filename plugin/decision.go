@@ -54,6 +54,11 @@ type Decision struct {
 	// Grant is the grant type a token request asked for ("password",
 	// "refresh_token") once its client authenticated, else "".
 	Grant string
+
+	// memo is the validated token's memo, with memoKey, when Upstream is
+	// exactly what memoKey determines (Remember, Remembered); else nil.
+	memo    *tokenMemo
+	memoKey memoKey
 }
 
 // Response is an answer to the client.

@@ -32,6 +32,7 @@ type request struct {
 
 	access  oauth.Digest // the validated token's digest: the key of its cache entry
 	validAt int64        // unix seconds at which it was found valid
+	memo    *tokenMemo   // attached to the token's cached copy (upstream_memo.go)
 
 	clientID string    // the client the request named or its token belongs to, for the log
 	logs     []logLine // lines about this request, written when it ends (logging.go)

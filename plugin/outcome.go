@@ -108,3 +108,13 @@ func (e *Engine) Observe(front string, d *Decision, start time.Time) {
 func (c *Config) Observe(front string, d *Decision, start time.Time) {
 	c.eng().Observe(front, d, start)
 }
+
+// Start is the start to give Observe: time.Now(), or the zero time when
+// nobody observes (no metrics), so that a front reads the clock only
+// when its reading is used.
+func (c *Config) Start() time.Time {
+	if c.eng().opt.Observer == nil {
+		return time.Time{}
+	}
+	return time.Now()
+}

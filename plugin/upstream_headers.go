@@ -52,19 +52,19 @@ func consumerHeaders(c *consumerEntry) map[string][]string {
 }
 
 // authenticatedHeaders are the headers of a request with a valid token.
-// The per-token values live in id, so that building them allocates nothing.
-func authenticatedHeaders(id *identity) map[string][]string {
-	h := consumerHeaders(id.consumer)
-	id.vals = [3]string{id.cred.ID, id.token.Scope, id.token.AuthenticatedUserID}
-	h[hCredentialID] = id.vals[0:1:1]
+// The per-token values live in the token's memo, so that building them
+// allocates nothing.
+func authenticatedHeaders(c *consumerEntry, m *tokenMemo) map[string][]string {
+	h := consumerHeaders(c)
+	h[hCredentialID] = m.vals[0:1:1]
 	h[hAnonymous] = clearHeader
 	h[hAuthenticatedScope] = clearHeader
-	if id.vals[1] != "" {
-		h[hAuthenticatedScope] = id.vals[1:2:2]
+	if m.vals[1] != "" {
+		h[hAuthenticatedScope] = m.vals[1:2:2]
 	}
 	h[hAuthenticatedUserID] = clearHeader
-	if id.vals[2] != "" {
-		h[hAuthenticatedUserID] = id.vals[2:3:3]
+	if m.vals[2] != "" {
+		h[hAuthenticatedUserID] = m.vals[2:3:3]
 	}
 	return h
 }

@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-
-	"github.com/oauth2-password/oauth2-password/plugin/oauth"
 )
 
 // Upstream identity (docs/upstream-jwt.md): with upstream_jwt, a request
@@ -27,15 +25,6 @@ type Signer interface {
 	Sign(payload []byte) (string, error)
 	// JWKS is the JSON Web Key Set of every key, current and retiring.
 	JWKS() []byte
-}
-
-// jwtAttacher is an optional Store extension (store.Cached): a value kept
-// with the cached copy of a token and gone with it (revoked, expired,
-// evicted). The minted JWT lives there, so that it is signed once per
-// token per node, not once per request, and never outlives its token.
-type jwtAttacher interface {
-	Attach(access oauth.Digest, v any)
-	Attached(access oauth.Digest) (any, bool)
 }
 
 // Defaults and bounds of the upstream_jwt fields.
@@ -99,6 +88,7 @@ func isHeaderName(h string) bool {
 // mintedJWT is a signed upstream JWT, kept with its cached token.
 type mintedJWT struct {
 	header []string // {"Bearer " + jwt}: the Decision.Upstream value, shared
+	jwt    string   // header[0] without "Bearer " (the same bytes)
 	aud    string
 	ttl    int64
 	exp    int64 // unix seconds
@@ -132,39 +122,30 @@ type jwtClaims struct {
 }
 
 // setUpstreamJWT puts the upstream JWT of a validated request in
-// r.d.Upstream under the configured header, from the token's cache entry
-// when one is fresh, else signed now and kept there.
-func (r *request) setUpstreamJWT(id *identity) error {
+// r.d.Upstream under the configured header, from the token's memo (kept
+// with its cache entry) when one there is fresh, else signed now and kept
+// there.
+func (r *request) setUpstreamJWT(id *identity, memo *tokenMemo) (*mintedJWT, error) {
 	aud := id.token.ServiceID
 	if aud == "" { // a global token: the service it is used on
 		var err error
 		if aud, err = r.serviceID(); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	now := r.validAt
-	cache, _ := r.e.opt.Store.(jwtAttacher)
-	var m *mintedJWT
-	if cache != nil {
-		if v, ok := cache.Attached(r.access); ok {
-			if c := v.(*mintedJWT); c.reusable(aud, r.s.jwtTTL, now) {
-				m = c
-			}
-		}
-	}
-	if m == nil {
+	m := memo.jwt.Load()
+	if m == nil || !m.reusable(aud, r.s.jwtTTL, now) {
 		var err error
 		if m, err = r.mintJWT(id, aud, now); err != nil {
-			return err
+			return nil, err
 		}
-		if cache != nil {
-			cache.Attach(r.access, m)
-		}
+		memo.jwt.Store(m)
 	}
 	r.d.Upstream[r.s.jwtHeader] = m.header
 	r.d.UpstreamJWTHeader = r.s.jwtHeader
-	r.d.UpstreamJWT = m.header[0][len("Bearer "):]
-	return nil
+	r.d.UpstreamJWT = m.jwt
+	return m, nil
 }
 
 // mintJWT signs the JWT of id for aud at now: it ends at now + ttl, or
@@ -200,7 +181,8 @@ func (r *request) mintJWT(id *identity, aud string, now int64) (*mintedJWT, erro
 	if err != nil {
 		return nil, fmt.Errorf("signing the upstream JWT: %w", err)
 	}
-	return &mintedJWT{header: []string{"Bearer " + jwt}, aud: aud, ttl: r.s.jwtTTL, exp: exp, capped: capped}, nil
+	bearer := "Bearer " + jwt
+	return &mintedJWT{header: []string{bearer}, jwt: bearer[len("Bearer "):], aud: aud, ttl: r.s.jwtTTL, exp: exp, capped: capped}, nil
 }
 
 // jwksPath reports a path ending in /oauth2/jwks (optionally with "/"):

@@ -73,6 +73,38 @@ func (c *Cached) Attached(access Digest) (any, bool) {
 	return a.v, true
 }
 
+// CachedAccessAttached is CachedAccess and Attached in one call: the
+// cached token and the value attached to that very copy of it (nil when
+// none), with one clock read and one lookup of the token. Validation asks
+// this on every request, so the value kept with a token (the engine's
+// per-token upstream answers) costs one more map lookup, not a second
+// walk through the token cache.
+func (c *Cached) CachedAccessAttached(access Digest) (t AccessToken, v any, ok bool) {
+	now := c.o.Now()
+	if !c.live(now) {
+		return t, nil, false
+	}
+	k := unsafe.String(&access[0], len(access))
+	e, ok := c.tokens.Get(k)
+	if !ok || e.accessExpired(now) {
+		return t, nil, false // TokenByAccess drops an expired one
+	}
+	c.o.Metrics.CacheLookup(CacheTokens, true)
+	if a, ok := c.extras.Get(k); ok && a.entry == e {
+		v = a.v
+	}
+	return e.accessToken(), v, true
+}
+
+// CachedAccessAttached is Cached.CachedAccessAttached once the store is
+// open.
+func (l *Lazy) CachedAccessAttached(access Digest) (AccessToken, any, bool) {
+	if c := l.cur.Load(); c != nil {
+		return c.CachedAccessAttached(access)
+	}
+	return AccessToken{}, nil, false
+}
+
 // Attach is Cached.Attach once the store is open.
 func (l *Lazy) Attach(access Digest, v any) {
 	if c := l.cur.Load(); c != nil {

@@ -29,7 +29,17 @@ func TestCacheAttachmentLivesAndDiesWithToken(t *testing.T) {
 		}
 		return tok
 	}
-	attached := func(tok store.Token) bool { _, ok := c.Attached(tok.Access); return ok }
+	// Attached and CachedAccessAttached (validation's one lookup) must
+	// agree every time.
+	attached := func(t *testing.T, tok store.Token) bool {
+		t.Helper()
+		v, ok := c.Attached(tok.Access)
+		_, w, _ := c.CachedAccessAttached(tok.Access)
+		if w != v {
+			t.Fatalf("CachedAccessAttached gives %v, Attached %v, %v", w, v, ok)
+		}
+		return ok
+	}
 
 	for _, tc := range []struct {
 		name string
@@ -57,20 +67,23 @@ func TestCacheAttachmentLivesAndDiesWithToken(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tok := newCached(10)
-			if attached(tok) {
+			if attached(t, tok) {
 				t.Fatal("a fresh token has an attachment")
 			}
 			c.Attach(tok.Access, "jwt")
 			if v, ok := c.Attached(tok.Access); !ok || v != "jwt" {
 				t.Fatalf("Attached = %v, %v; want jwt, true", v, ok)
 			}
+			if at, v, ok := c.CachedAccessAttached(tok.Access); !ok || v != "jwt" || at.ClientID != "c" {
+				t.Fatalf("CachedAccessAttached = %v, %v, %v; want the token, jwt, true", at, v, ok)
+			}
 			tc.end(tok)
-			if attached(tok) {
+			if attached(t, tok) {
 				t.Fatal("the attachment outlived its token")
 			}
 			// Cached again (a fresh read): it starts with no attachment.
 			c.TokenByAccess(t.Context(), tok.Access)
-			if attached(tok) {
+			if attached(t, tok) {
 				t.Fatal("a token cached again got the old attachment back")
 			}
 		})
@@ -82,7 +95,7 @@ func TestCacheAttachmentLivesAndDiesWithToken(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Attach(tok.Access, "jwt")
-	if attached(tok) {
+	if attached(t, tok) {
 		t.Fatal("attached to a token that was not cached")
 	}
 }

@@ -3,7 +3,6 @@ package envoy
 import (
 	"context"
 	"sync"
-	"time"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 
@@ -49,11 +48,21 @@ func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.C
 	case attrs.GetRequest().GetHttp() == nil:
 		return failure("the check request has no attributes.request.http"), nil
 	}
-	start := time.Now()
+	start := c.Start()
 	q := requests.Get().(*request)
 	q.reset(attrs, s.Trusted)
 	d := c.Authorize(ctx, q, s.Consumers)
-	resp := checkResponse(&d, q)
+	// A token checked before with the same upstream changes gets the
+	// answer built then: gRPC only reads a response it sends, so one
+	// CheckResponse serves every Check of the token, and this path
+	// allocates nothing. It lives and dies with the token's cache entry.
+	resp, _ := d.Remembered(plugin.MemoExtAuthzGRPC).(*authv3.CheckResponse)
+	if resp == nil {
+		resp = checkResponse(&d, q)
+		if d.Allowed() {
+			d.Remember(plugin.MemoExtAuthzGRPC, resp)
+		}
+	}
 	c.Observe(plugin.FrontExtAuthzGRPC, &d, start)
 	d.Release()
 	// Nothing keeps q past here: the decision and the answer hold

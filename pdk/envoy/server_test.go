@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"maps"
 	"path/filepath"
 	"testing"
 	"time"
@@ -24,6 +25,14 @@ const testToken = "Rk3uQ0c8yXbW2mJ5pT7vA9sD1fG4hL6n" // 32 characters, as the en
 // valid token on each service: "orders" (defaults) and "apikey"
 // (auth_header_name X-Api-Token).
 func newTestServer(tb testing.TB) *Server {
+	tb.Helper()
+	s, _ := newTestServerStore(tb, nil)
+	return s
+}
+
+// newTestServerStore is newTestServer with more services (fields by
+// name, each with its own valid token) and the store, to revoke in.
+func newTestServerStore(tb testing.TB, more map[string]map[string]any) (*Server, *store.Cached) {
 	tb.Helper()
 	ctx := context.Background()
 	raw, err := store.Open(ctx, "sqlite://"+filepath.Join(tb.TempDir(), "envoy.db"))
@@ -46,10 +55,12 @@ func newTestServer(tb testing.TB) *Server {
 	}
 	s := &Server{Services: map[string]*plugin.Config{}, Trusted: httpfront.Trusted{},
 		Consumers: httpfront.NewDirectory([]plugin.Consumer{{ID: "bob-id", Username: "bob"}})}
-	for name, fields := range map[string]map[string]any{
+	services := map[string]map[string]any{
 		"orders": {"provision_key": "pk-orders-0123456789"},
 		"apikey": {"provision_key": "pk-apikey-0123456789", "auth_header_name": "X-Api-Token"},
-	} {
+	}
+	maps.Copy(services, more)
+	for name, fields := range services {
 		fields["service_id"] = name
 		b, _ := json.Marshal(fields)
 		c := plugin.NewConfig(e)
@@ -63,7 +74,7 @@ func newTestServer(tb testing.TB) *Server {
 			tb.Fatal(err)
 		}
 	}
-	return s
+	return s, cached
 }
 
 // tokenOf is the valid token of a newTestServer service.

@@ -18,6 +18,27 @@ import (
 // token through the handler, without the network: what serve adds to
 // net/http per request.
 func BenchmarkForwardAuthCachedToken(b *testing.B) {
+	s, token, _ := newForwardAuthService(b, `{"provision_key":"pk-bench-0123456789","service_id":"orders"}`)
+	auth := httptest.NewRequest("GET", "http://serve/services/orders/auth", nil)
+	auth.Header.Set("Authorization", "Bearer "+token)
+	rw := &discardWriter{h: http.Header{}}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		clear(rw.h)
+		s.ForwardAuth(rw, auth)
+		if rw.code != 200 {
+			b.Fatalf("forward auth answered %d", rw.code)
+		}
+	}
+}
+
+// newForwardAuthService is a Service with config (provision_key
+// pk-bench-0123456789) over the production engine and store (embedded
+// SQLite behind store.Cached), one client of consumer bob, and a token
+// from its token endpoint.
+func newForwardAuthService(b testing.TB, config string) (*Service, string, *store.Cached) {
+	b.Helper()
 	ctx := context.Background()
 	raw, err := store.Open(ctx, "sqlite:"+filepath.Join(b.TempDir(), "b.db"))
 	if err != nil {
@@ -38,7 +59,7 @@ func BenchmarkForwardAuthCachedToken(b *testing.B) {
 		b.Fatal(err)
 	}
 	c := plugin.NewConfig(e)
-	if err := json.Unmarshal([]byte(`{"provision_key":"pk-bench-0123456789","service_id":"orders"}`), c); err != nil {
+	if err := json.Unmarshal([]byte(config), c); err != nil {
 		b.Fatal(err)
 	}
 	s := &Service{Config: c, Consumers: NewDirectory(nil), MaxBody: 64 << 10}
@@ -53,18 +74,7 @@ func BenchmarkForwardAuthCachedToken(b *testing.B) {
 	if w.Code != 200 || json.Unmarshal(w.Body.Bytes(), &tok) != nil {
 		b.Fatalf("token: %d %s", w.Code, w.Body)
 	}
-	auth := httptest.NewRequest("GET", "http://serve/services/orders/auth", nil)
-	auth.Header.Set("Authorization", "Bearer "+tok.AccessToken)
-	rw := &discardWriter{h: http.Header{}}
-	b.ReportAllocs()
-	b.ResetTimer()
-	for range b.N {
-		clear(rw.h)
-		s.ForwardAuth(rw, auth)
-		if rw.code != 200 {
-			b.Fatalf("forward auth answered %d", rw.code)
-		}
-	}
+	return s, tok.AccessToken, cached
 }
 
 // discardWriter is a ResponseWriter that keeps only the status.

@@ -100,7 +100,9 @@ func WriteResponse(w http.ResponseWriter, a *plugin.Response) {
 // README for each proxy). Denied: the engine's answer, as Kong would give
 // it: 401 with WWW-Authenticate, 503 when the store is down.
 func (s *Service) ForwardAuth(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
+	start := s.Config.Start()
+	// The names are in canonical form: looked up as they are, with no
+	// canonicalisation per request (http.Header.Get's).
 	method := firstOf(r.Header, "X-Forwarded-Method", "X-Original-Method")
 	if method == "" {
 		method = r.Method
@@ -110,9 +112,24 @@ func (s *Service) ForwardAuth(w http.ResponseWriter, r *http.Request) {
 		uri = r.URL.RequestURI()
 	}
 	path, rawQuery, _ := strings.Cut(uri, "?")
-	q := &request{r: r, method: strings.ToUpper(method), path: path, rawQuery: rawQuery, body: []byte{}, trusted: s.Trusted}
+	q := requests.Get().(*request)
+	*q = request{r: r, method: upper(method), path: path, rawQuery: rawQuery, body: []byte{}, trusted: s.Trusted}
 	s.authorize(w, r, q, plugin.FrontForwardAuth, start)
 }
+
+// upper is strings.ToUpper without its scan for non-ASCII when m is
+// already an upper-case method, as proxies send it.
+func upper(m string) string {
+	for i := 0; i < len(m); i++ {
+		if c := m[i]; c < 'A' || c > 'Z' {
+			return strings.ToUpper(m)
+		}
+	}
+	return m
+}
+
+// requests are reused request wrappers: one allocation less per check.
+var requests = sync.Pool{New: func() any { return new(request) }}
 
 // ExtAuthz serves Envoy's HTTP ext_authz with path_prefix: the original
 // method, path and query come as the request's own, after prefix. Envoy
@@ -121,53 +138,97 @@ func (s *Service) ForwardAuth(w http.ResponseWriter, r *http.Request) {
 // client sent, and the credential with hide_credentials, are dropped.
 func (s *Service) ExtAuthz(prefix string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
+		start := s.Config.Start()
 		path := strings.TrimPrefix(r.URL.Path, prefix)
 		if path == "" {
 			path = "/"
 		}
-		q := &request{r: r, method: r.Method, path: path, rawQuery: r.URL.RawQuery, body: []byte{}, trusted: s.Trusted}
+		q := requests.Get().(*request)
+		*q = request{r: r, method: r.Method, path: path, rawQuery: r.URL.RawQuery, body: []byte{}, trusted: s.Trusted}
 		s.authorize(w, r, q, plugin.FrontExtAuthzHTTP, start)
 	}
 }
 
 // authorize validates q and answers for front; the decision is reported
-// once written.
+// once written. q goes back to the pool: nothing keeps it past here.
 func (s *Service) authorize(w http.ResponseWriter, r *http.Request, q *request, front string, start time.Time) {
-	envoy := front == plugin.FrontExtAuthzHTTP
 	d := s.Config.Authorize(r.Context(), q, s.Consumers)
-	defer d.Release()
-	defer s.Config.Observe(front, &d, start)
+	*q = request{}
+	requests.Put(q)
 	if d.Answer != nil {
 		WriteResponse(w, d.Answer)
-		return
+	} else {
+		slot := plugin.MemoForwardAuth
+		if front == plugin.FrontExtAuthzHTTP {
+			slot = plugin.MemoExtAuthzHTTP
+		}
+		// A token seen before with the same upstream changes gets the
+		// header list built then (upstreamHeaders), kept with its cache
+		// entry.
+		u, _ := d.Remembered(slot).(*upstreamHeaders)
+		if u == nil {
+			u = newUpstreamHeaders(d.Upstream, slot == plugin.MemoExtAuthzHTTP)
+			d.Remember(slot, u)
+		}
+		u.write(w.Header())
+		w.WriteHeader(http.StatusOK)
 	}
-	h := w.Header()
-	// Only Envoy is told which headers to remove (nginx, Traefik and
-	// Caddy copy the ones we set), so only Envoy pays for the list.
-	var buf [8]string
-	remove := buf[:0]
-	for k, v := range d.Upstream {
+	s.Config.Observe(front, &d, start)
+	d.Release()
+}
+
+// upstreamHeaders are the headers of an allowed answer, as written: the
+// names canonical, and for Envoy the list of those to remove.
+type upstreamHeaders struct {
+	set    []headerValues
+	remove []string // {"x-a, x-b"} for X-Envoy-Auth-Headers-To-Remove; nil = none
+}
+
+type headerValues struct {
+	name   string
+	values []string
+}
+
+// newUpstreamHeaders turns Decision.Upstream into upstreamHeaders. Only
+// Envoy is told which headers to remove (nginx, Traefik and Caddy copy
+// the ones we set), so only Envoy pays for the list.
+func newUpstreamHeaders(up map[string][]string, envoy bool) *upstreamHeaders {
+	u := &upstreamHeaders{set: make([]headerValues, 0, len(up))}
+	var remove []string
+	for k, v := range up {
 		if len(v) == 0 {
 			if envoy {
 				remove = append(remove, LowerName(k))
 			}
 			continue
 		}
-		h[canonical(k)] = v
+		u.set = append(u.set, headerValues{canonical(k), v})
 	}
-	if envoy && len(remove) > 0 {
-		h.Set("X-Envoy-Auth-Headers-To-Remove", strings.Join(remove, ", "))
+	if len(remove) > 0 {
+		u.remove = []string{strings.Join(remove, ", ")}
 	}
-	w.WriteHeader(http.StatusOK)
+	return u
 }
 
-// firstOf is the first of the named headers that is set.
-func firstOf(h http.Header, names ...string) string {
-	for _, n := range names {
-		if v := h.Get(n); v != "" {
-			return v
-		}
+// write sets the headers in h. The value slices are shared between
+// requests: net/http only reads them.
+func (u *upstreamHeaders) write(h http.Header) {
+	for _, s := range u.set {
+		h[s.name] = s.values
+	}
+	if u.remove != nil {
+		h["X-Envoy-Auth-Headers-To-Remove"] = u.remove
+	}
+}
+
+// firstOf is the first of the named headers (canonical names) that is
+// set.
+func firstOf(h http.Header, a, b string) string {
+	if v := h[a]; len(v) > 0 && v[0] != "" {
+		return v[0]
+	}
+	if v := h[b]; len(v) > 0 {
+		return v[0]
 	}
 	return ""
 }
