@@ -19,9 +19,9 @@ func TestMemoryBudgetIsTheSoftLimit(t *testing.T) {
 		gomemlimit string
 		want       int64
 	}{
-		{"default bound", 250_000, false, "", 64<<20 + 250_000*512},
-		{"a million tokens", 1_000_000, false, "", 64<<20 + 1_000_000*512},
-		{"upstream JWTs cached too", 1_000_000, true, "", 64<<20 + 1_000_000*2048},
+		{"default bound", 250_000, false, "", 64<<20 + 250_000*4096},
+		{"a million tokens", 1_000_000, false, "", 64<<20 + 1_000_000*4096},
+		{"upstream JWTs cached too", 1_000_000, true, "", 64<<20 + 1_000_000*8192},
 		{"GOMEMLIMIT set by the operator", 1_000_000, false, "3GiB", math.MaxInt64},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -292,9 +292,6 @@ func (s *Server) start() error {
 	for _, kv := range s.settings {
 		opts += " -c " + kv
 	}
-	if os.Getenv("O2P_PGSS") != "" { // TEMP
-		opts += " -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all"
-	}
 	if err := s.pgctl("start", "-w", "-t", "60", "-l", filepath.Join(s.dir, "log"), "-o", opts); err != nil {
 		return err
 	}

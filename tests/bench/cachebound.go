@@ -361,7 +361,7 @@ func printCacheBound(p func(string, ...any), r *cacheBound) {
 		num(float64(r.Inserted)), num(float64(r.Bound)), mb(r.HeapLive), mb(r.PeakRSS), mb(r.HeapAtBound), mb(r.PeakAtBound),
 		float64(r.HeapLive)/float64(max(r.HeapAtBound, 1)), met(float64(r.HeapLive) <= 1.1*float64(r.HeapAtBound)))
 	mem := uint64(store.MemoryBudget(r.Bound, false))
-	p("| … process RSS at the end / peak, against the memory budget (64 MiB + bound × 512 B: the soft memory limit the binary sets) | %s / %s | %s | %.2f× | peak ≤ 1.00× | %s |",
+	p("| … process RSS at the end / peak, against the memory budget (64 MiB + bound × 4 KiB, the worst case of a token with its remembered answers: the soft memory limit the binary sets) | %s / %s | %s | %.2f× | peak ≤ 1.00× | %s |",
 		mb(r.RSS), mb(r.PeakRSS), mb(mem), float64(r.PeakRSS)/float64(mem), met(r.PeakRSS <= mem))
 	p("| … insertion rate (each a miss's insert, evicting) | %s tokens/s | | | | |", num(float64(r.Inserted)/r.InsertTook.Seconds()))
 	var quiet time.Duration

@@ -66,9 +66,6 @@ func runServeIssuanceOnly(ctx context.Context, o options) error {
 		}
 		rows = append(rows, r)
 	}
-	if os.Getenv("O2P_PGSS") != "" { // TEMP
-		dumpPGSS(ctx, e.pgSrv.AdminURL(), e.pgURL)
-	}
 	fmt.Printf("%s\n\n", label)
 	printServeIssuanceOnly(os.Stdout, rows)
 	return nil
