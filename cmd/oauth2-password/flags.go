@@ -45,7 +45,7 @@ func (f *engineFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.ListenURL, "listen-database-url", "", "PostgreSQL URL of the session that LISTENs for change notifications (default: the database URL); set a direct URL when the database URL goes through pgbouncer in transaction pooling")
 	fs.DurationVar(&c.SyncInterval, "cache-sync-interval", c.SyncInterval, "how often the change feed is read: the bound within which a revocation by another process is honoured")
 	fs.DurationVar(&c.MaxTTL, "cache-max-ttl", c.MaxTTL, "longest a token or client stays cached")
-	fs.IntVar(&c.MaxEntries, "cache-max-entries", c.MaxEntries, "most tokens cached (about 280 bytes each), and separately most clients and most consumers per workspace; one more evicts one not used lately")
+	fs.IntVar(&c.MaxEntries, "cache-max-entries", c.MaxEntries, "most tokens cached, and separately most clients and most consumers per workspace; one more evicts one not used lately. Unless GOMEMLIMIT is set, the process's soft memory limit is 64 MiB + 4 KiB a token (8 KiB with -signing-key), the worst case of a cached token")
 	fs.DurationVar(&c.StaleIfError, "cache-stale-if-error", c.StaleIfError, "while the store is unreachable, cached tokens keep validating this long after the last successful sync")
 	fs.DurationVar(&e.ConsumerTTL, "consumer-cache-ttl", e.ConsumerTTL, "how long a consumer looked up by the plugin is cached")
 	fs.IntVar(&e.MaxBodyBytes, "max-body-bytes", e.MaxBodyBytes, "largest token-request body accepted (at most 1 MiB)")
@@ -138,6 +138,7 @@ func (f *engineFlags) start(ctx context.Context, defaultPath string, log *slog.L
 		return nil, nil, err
 	}
 	o.ConsumerMaxEntries = f.cache.MaxEntries
+	applyMemoryBudget(f.cache.MaxEntries, o.Signer != nil, log)
 	var m *metrics.Metrics
 	if f.metricsAddr != "" {
 		m = metrics.New(version)
