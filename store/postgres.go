@@ -46,6 +46,7 @@ var pgDialect = dialect{
 	lockFeed:  `LOCK TABLE token_changes IN EXCLUSIVE MODE`,
 	lockOrder: ` ORDER BY family_id, refresh_digest, access_digest FOR UPDATE`,
 	notify:    true,
+	tok:       pgTokenSQL,
 }
 
 // pgTokenWriters is how many token batches may be under way at once, half

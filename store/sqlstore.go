@@ -28,6 +28,8 @@ type dialect struct {
 	// every transaction uses (see lockTokens); "" where writers are
 	// serialized anyway.
 	lockOrder string
+	// tok is how the schema stores token rows.
+	tok tokenSQL
 	// notify, when set, also announces every change-feed write to the
 	// processes listening (see notifyChanges).
 	notify bool
