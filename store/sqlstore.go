@@ -48,11 +48,16 @@ type sqlStore struct {
 	// batch, when not nil, groups concurrent CreateToken calls into one
 	// statement and commit (see batch.go).
 	batch *tokenBatcher
+	// owners, on PostgreSQL, resolves the owner ids of token rows.
+	owners *ownerCache
 }
 
 // newSQLStore is a store over db with group commit by writers writers.
 func newSQLStore(db *sql.DB, d dialect, wmu chan struct{}, writers int) *sqlStore {
 	s := &sqlStore{db: db, d: d, wmu: wmu}
+	if d.tok.owners {
+		s.owners = &ownerCache{}
+	}
 	s.batch = newTokenBatcher(s, writers)
 	return s
 }

@@ -8,7 +8,7 @@
 --   with their client (ON DELETE CASCADE), taking its tokens with them.
 -- * family_id is bytea: the plugin's family ids (32 lowercase hex
 --   characters) are kept as their 16 bytes, any other family id as its
---   text (token_family_in/token_family_out, exact inverses).
+--   text (token_family_in; the store decodes it, store.familyOut).
 -- * 8-byte columns first: no alignment padding between columns.
 -- * no index on authenticated_userid: only the admin's revocation by user
 --   reads it, and it scans the table.
@@ -55,16 +55,6 @@ LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
         WHEN f ~ '^[0-9a-f]{32}$' THEN decode(f, 'hex')
         WHEN octet_length(f) = 16 THEN convert_to(f, 'UTF8') || '\x00'::bytea
         ELSE convert_to(f, 'UTF8')
-    END
-$$;
-
--- token_family_out is the inverse of token_family_in.
-CREATE OR REPLACE FUNCTION token_family_out(b bytea) RETURNS text
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
-    SELECT CASE
-        WHEN octet_length(b) = 16 THEN encode(b, 'hex')
-        WHEN octet_length(b) = 17 AND get_byte(b, 16) = 0 THEN convert_from(substring(b FROM 1 FOR 16), 'UTF8')
-        ELSE convert_from(b, 'UTF8')
     END
 $$;
 
