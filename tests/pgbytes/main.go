@@ -43,13 +43,19 @@ const (
 func main() {
 	nFlag := flag.String("n", "1e6", "tokens to load")
 	lookups := flag.Int("lookups", 10000, "random lookups by access digest per schema")
+	latestOnly := flag.Bool("latest-only", false, "load and measure the latest schema only (no 0004, no lookups, no migration)")
 	flag.Parse()
 	f, err := strconv.ParseFloat(*nFlag, 64)
 	if err != nil || f < 1 {
 		fmt.Fprintln(os.Stderr, "pgbytes: -n wants a positive number, e.g. 1e6")
 		os.Exit(2)
 	}
-	if err := run(context.Background(), int(f), *lookups); err != nil {
+	if *latestOnly {
+		err = runLatest(context.Background(), int(f))
+	} else {
+		err = run(context.Background(), int(f), *lookups)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "pgbytes:", err)
 		os.Exit(1)
 	}
@@ -149,6 +155,38 @@ issued_at, expires_in, refresh_expires_at, family_id, revoked FROM tokens WHERE 
 	}
 	_, err = lookup(n, 100, func(d store.Digest) error {
 		_, err := p.TokenByAccess(ctx, d)
+		return err
+	}, nil)
+	return err
+}
+
+// runLatest loads n tokens at the latest schema and measures them.
+func runLatest(ctx context.Context, n int) error {
+	srv, err := pgtest.New()
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	q, err := store.Open(ctx, srv.URL())
+	if err != nil {
+		return err
+	}
+	defer q.Close()
+	if err := q.CreateClient(ctx, store.Client{ID: clientID, Consumer: "c", Type: store.Public, RedirectURIs: []string{}}); err != nil {
+		return err
+	}
+	db := q.(interface{ DB() *sql.DB }).DB()
+	fmt.Printf("loading %d tokens at the latest schema\n", n)
+	start := time.Now()
+	if err := load(ctx, db, n, true); err != nil {
+		return err
+	}
+	fmt.Printf("  loaded in %s\n", time.Since(start).Round(time.Second))
+	if err := sizes(ctx, db, "latest, grown by inserts"); err != nil {
+		return err
+	}
+	_, err = lookup(n, 100, func(d store.Digest) error {
+		_, err := q.TokenByAccess(ctx, d)
 		return err
 	}, nil)
 	return err
