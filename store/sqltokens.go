@@ -223,7 +223,7 @@ func (s *sqlStore) readToken(ctx context.Context, q string, arg any) (Token, err
 		t.Refresh = &d
 	}
 	t.ClientID, t.ServiceID, t.FamilyID = client, service.String, string(family)
-	if s.owners != nil {
+	if s.d.tok.owners {
 		id, err := strconv.ParseInt(client, 10, 32)
 		if err != nil {
 			return Token{}, fmt.Errorf("store: token owner %q: %w", client, err)
