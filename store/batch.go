@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -215,21 +214,13 @@ func (s *sqlStore) insertTokens(ctx context.Context, batch []*pendingToken) ([]e
 	}
 	sort.SliceStable(order, func(a, b int) bool { return batch[order[a]].t.ClientID < batch[order[b]].t.ClientID })
 	var q strings.Builder
-	q.WriteString(`INSERT INTO tokens (` + tokenColumns + `, purge_after) VALUES `)
+	q.WriteString(s.d.tok.insertInto + ` VALUES `)
 	args := make([]any, 0, 12*len(batch))
 	for n, i := range order {
 		if n > 0 {
 			q.WriteByte(',')
 		}
-		q.WriteByte('(')
-		for c := range 12 {
-			if c > 0 {
-				q.WriteByte(',')
-			}
-			q.WriteByte('$')
-			q.WriteString(strconv.Itoa(len(args) + c + 1))
-		}
-		q.WriteByte(')')
+		q.WriteString(s.d.tok.values(len(args)))
 		args = append(args, tokenArgs(batch[i].t)...)
 	}
 	q.WriteString(` ON CONFLICT DO NOTHING RETURNING access_digest`)

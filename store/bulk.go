@@ -45,7 +45,13 @@ func (s *sqlStore) InsertTokens(ctx context.Context, ts []Token) (int, error) {
 		// ON COMMIT DROP: the staging table lives and dies with this
 		// transaction, so nothing outlives it on the connection (safe
 		// behind pgbouncer in transaction pooling, see PostgresConnector).
-		if _, err := tx.ExecContext(ctx, `CREATE TEMP TABLE tokens_bulk (LIKE tokens) ON COMMIT DROP`); err != nil {
+		// Its columns are InsertTokenSQL's parameters, not the table's
+		// (migration 0005 keeps an owner id and the family id's bytes).
+		if _, err := tx.ExecContext(ctx, `CREATE TEMP TABLE tokens_bulk (
+    access_digest bytea, refresh_digest bytea, client_id text, service_id text,
+    authenticated_userid text, scope text, issued_at bigint, expires_in bigint,
+    refresh_expires_at bigint, family_id text, revoked boolean, purge_after bigint
+) ON COMMIT DROP`); err != nil {
 			return fmt.Errorf("store: insert tokens: %w", err)
 		}
 		cols := bulkColumns()
@@ -69,7 +75,15 @@ func (s *sqlStore) InsertTokens(ctx context.Context, ts []Token) (int, error) {
 		if err := st.Close(); err != nil {
 			return fmt.Errorf("store: insert tokens: %w", err)
 		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO tokens (`+list+`) SELECT `+list+` FROM tokens_bulk ON CONFLICT DO NOTHING`)
+		// The owner is joined; a pair without one yet gets it from
+		// token_owner_id (once: the next rows find it), which fails with
+		// foreign_key_violation if the client does not exist.
+		res, err := tx.ExecContext(ctx, pgInsertInto+`
+SELECT b.access_digest, b.refresh_digest, COALESCE(o.id, token_owner_id(b.client_id, b.service_id)),
+    b.authenticated_userid, b.scope, b.issued_at, b.expires_in, b.refresh_expires_at,
+    token_family_in(b.family_id), b.revoked, b.purge_after
+FROM tokens_bulk b LEFT JOIN token_owners o ON o.client_id = b.client_id AND o.service_id = COALESCE(b.service_id, '')
+ON CONFLICT DO NOTHING`)
 		if err != nil {
 			if isForeignKeyViolation(err) {
 				return ErrClientGone
@@ -85,7 +99,8 @@ func (s *sqlStore) InsertTokens(ctx context.Context, ts []Token) (int, error) {
 	return int(n), err
 }
 
-// bulkColumns are the columns of InsertTokenSQL, in its order.
+// bulkColumns are InsertTokenSQL's parameters, named as the columns of
+// the embedded store's table, in order.
 func bulkColumns() []string {
 	var cols []string
 	for c := range strings.SplitSeq(tokenColumns+", purge_after", ",") {
@@ -103,7 +118,7 @@ func (s *sqlStore) insertTokensOneByOne(ctx context.Context, ts []Token) (int, e
 	n := 0
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		n = 0
-		st, err := tx.PrepareContext(ctx, InsertTokenSQL)
+		st, err := tx.PrepareContext(ctx, s.d.tok.insertOne)
 		if err != nil {
 			return fmt.Errorf("store: insert tokens: %w", err)
 		}

@@ -46,6 +46,7 @@ var pgDialect = dialect{
 	lockFeed:  `LOCK TABLE token_changes IN EXCLUSIVE MODE`,
 	lockOrder: ` ORDER BY family_id, refresh_digest, access_digest FOR UPDATE`,
 	notify:    true,
+	tok:       pgTokenSQL,
 }
 
 // pgTokenWriters is how many token batches may be under way at once: one.
@@ -144,5 +145,29 @@ func (p *Postgres) Migrate(ctx context.Context) error {
 			return fmt.Errorf("store: migration lock: %w", err)
 		}
 		return applyMigrations(ctx, tx, ms, time.Now().Unix())
+	})
+}
+
+// MigrateTo applies the migrations up to version only: for the tests and
+// tools that load a database at an older schema and then migrate it.
+func (p *Postgres) MigrateTo(ctx context.Context, version int64) error {
+	ms, err := migrationsFor("postgres")
+	if err != nil {
+		return err
+	}
+	var upTo []migration
+	for _, m := range ms {
+		if m.version <= version {
+			upTo = append(upTo, m)
+		}
+	}
+	if len(upTo) == 0 {
+		return fmt.Errorf("store: no migration up to version %d", version)
+	}
+	return p.write(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, migrateLockKey); err != nil {
+			return fmt.Errorf("store: migration lock: %w", err)
+		}
+		return applyMigrations(ctx, tx, upTo, time.Now().Unix())
 	})
 }

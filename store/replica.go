@@ -62,7 +62,7 @@ func WithReadReplica(p *Postgres, db *sql.DB, m ReplicaMetrics) Store {
 	if m == nil {
 		m = noReplicaMetrics{}
 	}
-	return &withReplica{Postgres: p, replica: &sqlStore{db: db, d: pgDialect}, m: m}
+	return &withReplica{Postgres: p, replica: &sqlStore{db: db, d: pgDialect, owners: &ownerCache{}}, m: m}
 }
 
 func (w *withReplica) TokenByAccess(ctx context.Context, d Digest) (Token, error) {

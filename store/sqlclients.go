@@ -163,7 +163,7 @@ func (s *sqlStore) DeleteClient(ctx context.Context, clientID string) error {
 			if err != nil {
 				return notFound(err, "delete client")
 			}
-			if _, err := s.lockTokens(ctx, tx, `client_id = $1`, clientID); err != nil {
+			if _, err := s.lockTokens(ctx, tx, s.d.tok.byClient, clientID); err != nil {
 				return fmt.Errorf("store: delete client: %w", err)
 			}
 		}

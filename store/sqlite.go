@@ -24,6 +24,7 @@ var sqliteDialect = dialect{
     SELECT seq FROM token_changes
     WHERE created_at < $1 AND seq < (SELECT MAX(seq) FROM token_changes)
     ORDER BY seq LIMIT $2)`,
+	tok: sqliteTokenSQL,
 	// Every read-write transaction starts with BEGIN IMMEDIATE: it holds
 	// the file's write lock from its first statement, so there is neither
 	// a row to lock nor a feed order to protect.

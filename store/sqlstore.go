@@ -28,6 +28,8 @@ type dialect struct {
 	// every transaction uses (see lockTokens); "" where writers are
 	// serialized anyway.
 	lockOrder string
+	// tok is how the schema stores token rows.
+	tok tokenSQL
 	// notify, when set, also announces every change-feed write to the
 	// processes listening (see notifyChanges).
 	notify bool
@@ -46,11 +48,16 @@ type sqlStore struct {
 	// batch, when not nil, groups concurrent CreateToken calls into one
 	// statement and commit (see batch.go).
 	batch *tokenBatcher
+	// owners, on PostgreSQL, resolves the owner ids of token rows.
+	owners *ownerCache
 }
 
 // newSQLStore is a store over db with group commit by writers writers.
 func newSQLStore(db *sql.DB, d dialect, wmu chan struct{}, writers int) *sqlStore {
 	s := &sqlStore{db: db, d: d, wmu: wmu}
+	if d.tok.owners {
+		s.owners = &ownerCache{}
+	}
 	s.batch = newTokenBatcher(s, writers)
 	return s
 }

@@ -33,6 +33,7 @@ type rawWriter struct {
 	storeLbl string
 	clientID string
 	service  any
+	insert   string      // store.InsertTokenSQL or store.InsertTokenSQLite
 	wmu      *sync.Mutex // SQLite: one writer at a time, as sqlStore does
 }
 
@@ -53,7 +54,7 @@ func (w *rawWriter) write(ctx context.Context) error {
 	}
 	// The store's own statement, run as CreateToken runs it: one
 	// autocommit statement, committed when ExecContext returns.
-	res, err := w.db.ExecContext(ctx, store.InsertTokenSQL, b[:32], b[32:64], w.clientID, w.service, "user-1", "",
+	res, err := w.db.ExecContext(ctx, w.insert, b[:32], b[32:64], w.clientID, w.service, "user-1", "",
 		now, expiresIn, now+refreshTTL, hex.EncodeToString(b[64:]), false, now+refreshTTL)
 	if err != nil {
 		return err
@@ -80,7 +81,7 @@ func openRawPostgres(ctx context.Context, dbURL, clientID, serviceID string) (wr
 		db.Close()
 		return nil, err
 	}
-	return &rawWriter{db: db, label: "raw lib/pq loop", storeLbl: "PostgreSQL", clientID: clientID, service: serviceID}, nil
+	return &rawWriter{db: db, label: "raw lib/pq loop", storeLbl: "PostgreSQL", insert: store.InsertTokenSQL, clientID: clientID, service: serviceID}, nil
 }
 
 // openRawSQLite opens the plugin's SQLite file with the settings of
@@ -103,5 +104,5 @@ func openRawSQLite(ctx context.Context, path, clientID, serviceID string) (write
 		db.Close()
 		return nil, err
 	}
-	return &rawWriter{db: db, label: "raw SQLite loop", storeLbl: "embedded SQLite", clientID: clientID, service: serviceID, wmu: &sync.Mutex{}}, nil
+	return &rawWriter{db: db, label: "raw SQLite loop", storeLbl: "embedded SQLite", insert: store.InsertTokenSQLite, clientID: clientID, service: serviceID, wmu: &sync.Mutex{}}, nil
 }
