@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -148,49 +147,12 @@ func startNginx(t *testing.T, s *stack) *front {
 	return f
 }
 
-// lockedBuffer collects a process's output.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // run starts cmd, waits until the proxy answers a request without a token
 // with 401 (the agent or auth service answered through it), and stops it
 // (SIGTERM) when the test ends; its output is shown if the test failed.
 func run(t *testing.T, cmd *exec.Cmd, f *front) {
 	t.Helper()
-	var out lockedBuffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting %s: %v", f.name, err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-			t.Errorf("%s did not stop within 10s of SIGTERM", f.name)
-		}
-		if t.Failed() {
-			t.Logf("%s output:\n%s", f.name, out.String())
-		}
-	})
+	proc := harness.RunProcess(t, f.name, cmd, nil)
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		resp, err := f.hc.Get(f.url + "/ready-probe")
@@ -201,13 +163,12 @@ func run(t *testing.T, cmd *exec.Cmd, f *front) {
 			}
 		}
 		select {
-		case err := <-exited:
-			exited <- err
-			t.Fatalf("%s exited at start: %v\n%s", f.name, err, out.String())
+		case <-proc.Exited():
+			t.Fatalf("%s exited at start: %v\n%s", f.name, proc.Err(), proc.Output())
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s did not answer 401 within 20s (%v)\n%s", f.name, err, out.String())
+			t.Fatalf("%s did not answer 401 within 20s (%v)\n%s", f.name, err, proc.Output())
 		}
 	}
 }

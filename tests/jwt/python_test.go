@@ -306,25 +306,9 @@ func startJWTNginx(t *testing.T, serveAddr, upstreamURL string) *jwtNginx {
 	if os.Geteuid() == 0 {
 		global += " user root;" // workers must enter the private temp dir
 	}
-	cmd := exec.Command(bin, "-p", dir, "-c", confPath, "-e", filepath.Join(dir, "error.log"), "-g", global)
-	cmd.Stdout, cmd.Stderr = harnessLog{t}, harnessLog{t}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-		if t.Failed() {
-			b, _ := os.ReadFile(filepath.Join(dir, "error.log"))
-			t.Logf("nginx error.log:\n%s", b)
-		}
+	proc := harness.RunProcess(t, "nginx", exec.Command(bin, "-p", dir, "-c", confPath, "-e", filepath.Join(dir, "error.log"), "-g", global), func() string {
+		b, _ := os.ReadFile(filepath.Join(dir, "error.log"))
+		return "nginx error.log:\n" + string(b)
 	})
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = &tls.Config{RootCAs: pool}
@@ -336,8 +320,8 @@ func startJWTNginx(t *testing.T, serveAddr, upstreamURL string) *jwtNginx {
 			return n
 		}
 		select {
-		case err := <-exited:
-			t.Fatalf("nginx exited at start: %v", err)
+		case <-proc.Exited():
+			t.Fatalf("nginx exited at start: %v", proc.Err())
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {

@@ -1,15 +1,12 @@
 package proxies
 
 import (
-	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -25,24 +22,6 @@ type proxy struct {
 	// passesDenialBody: the client gets serve's JSON body with a 401, not
 	// a page of the proxy's own.
 	passesDenialBody bool
-}
-
-// lockedBuffer collects a process's output.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // proxyFor starts one of the proxies this package tests, in front of serve
@@ -145,26 +124,7 @@ func tlsClient(pool *x509.CertPool) *http.Client {
 // when something goes wrong.
 func run(t *testing.T, cmd *exec.Cmd, p *proxy, logs func() string) {
 	t.Helper()
-	var out lockedBuffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting %s: %v", p.name, err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-			t.Errorf("%s did not stop within 10s of SIGTERM", p.name)
-		}
-		if t.Failed() {
-			t.Logf("%s output:\n%s\n%s", p.name, out.String(), logs())
-		}
-	})
+	proc := harness.RunProcess(t, p.name, cmd, logs)
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		resp, err := p.hc.Get(p.url + "/oauth2/ready-probe")
@@ -173,13 +133,12 @@ func run(t *testing.T, cmd *exec.Cmd, p *proxy, logs func() string) {
 			return
 		}
 		select {
-		case err := <-exited:
-			exited <- err
-			t.Fatalf("%s exited at start: %v\n%s\n%s", p.name, err, out.String(), logs())
+		case <-proc.Exited():
+			t.Fatalf("%s exited at start: %v\n%s\n%s", p.name, proc.Err(), proc.Output(), logs())
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s did not answer within 20s: %v\n%s\n%s", p.name, err, out.String(), logs())
+			t.Fatalf("%s did not answer within 20s: %v\n%s\n%s", p.name, err, proc.Output(), logs())
 		}
 	}
 }
