@@ -3,6 +3,7 @@ package pgtest
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"os/user"
@@ -48,16 +49,33 @@ func StartFormation(t testing.TB) *Formation {
 	f := &Formation{dir: dir, bin: bin}
 	t.Cleanup(f.close)
 	if os.Geteuid() == 0 {
-		u, err := user.Lookup("postgres")
+		u, err := userLookup("postgres")
 		if err != nil {
 			t.Fatalf("pgtest: running as root needs a postgres user to run pg_autoctl: %v", err)
 		}
-		uid, _ := strconv.Atoi(u.Uid)
-		gid, _ := strconv.Atoi(u.Gid)
-		if err := os.Chown(dir, uid, gid); err != nil {
+		if err := os.Chown(dir, u.uid, u.gid); err != nil {
 			t.Fatal(err)
 		}
 		f.runAs = "postgres"
+	}
+	// pg_autoctl makes its configuration, state and pid directories
+	// (XDG_CONFIG_HOME, XDG_DATA_HOME, XDG_RUNTIME_DIR + "/pg_autoctl" +
+	// PGDATA) on first use, with a check-then-mkdir of each parent: the
+	// node starting and the "show" polling it, run at the same time, race
+	// and the loser exits with "File exists". They are all made here first,
+	// inside the formation's directory.
+	for _, base := range []string{"cfg", "data", "run"} {
+		for _, name := range []string{"monitor", "n1", "n2"} {
+			d := filepath.Join(dir, base, "pg_autoctl", f.pgdata(name))
+			if err := os.MkdirAll(d, 0o700); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if f.runAs != "" {
+			if err := chownTree(filepath.Join(dir, base), f.runAs); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 	for i := range f.ports {
 		if f.ports[i], err = freePort(); err != nil {
@@ -111,6 +129,7 @@ func (f *Formation) PerformFailover() (time.Duration, error) {
 // with its configuration and sockets inside the formation's directory.
 func (f *Formation) command(ctx context.Context, args ...string) *exec.Cmd {
 	env := []string{"HOME=" + f.dir, "XDG_CONFIG_HOME=" + filepath.Join(f.dir, "cfg"), "XDG_DATA_HOME=" + filepath.Join(f.dir, "data"),
+		"XDG_RUNTIME_DIR=" + filepath.Join(f.dir, "run"),
 		"PATH=" + f.bin + ":/usr/bin:/bin", "PG_REGRESS_SOCK_DIR=" + f.dir, "PGHOST=" + f.dir}
 	all := append([]string{"-u", f.runAs, "--", "env"}, env...)
 	all = append(all, append([]string{"pg_autoctl"}, args...)...)
@@ -194,4 +213,30 @@ func (f *Formation) close() {
 		}
 	}
 	os.RemoveAll(f.dir)
+}
+
+// chownTree gives every file under root to user.
+func chownTree(root, user string) error {
+	u, err := userLookup(user)
+	if err != nil {
+		return err
+	}
+	return filepath.WalkDir(root, func(p string, _ fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Chown(p, u.uid, u.gid)
+	})
+}
+
+type ids struct{ uid, gid int }
+
+func userLookup(name string) (ids, error) {
+	u, err := user.Lookup(name)
+	if err != nil {
+		return ids{}, err
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	return ids{uid, gid}, nil
 }
