@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/oauth2-password/oauth2-password/plugin"
+	"github.com/oauth2-password/oauth2-password/plugin/jwtkeys"
 	"github.com/oauth2-password/oauth2-password/store"
 )
 
@@ -35,8 +36,9 @@ func BenchmarkForwardAuthCachedToken(b *testing.B) {
 
 // newForwardAuthService is a Service with config (provision_key
 // pk-bench-0123456789) over the production engine and store (embedded
-// SQLite behind store.Cached), one client of consumer bob, and a token
-// from its token endpoint.
+// SQLite behind store.Cached) with an Ed25519 signing key (for
+// upstream_jwt), one client of consumer bob, and a token from its token
+// endpoint.
 func newForwardAuthService(b testing.TB, config string) (*Service, string, *store.Cached) {
 	b.Helper()
 	ctx := context.Background()
@@ -54,6 +56,14 @@ func newForwardAuthService(b testing.TB, config string) (*Service, string, *stor
 	}
 	o := plugin.DefaultOptions()
 	o.Store = cached
+	pem, _ := jwtkeys.Generate(jwtkeys.TypeEd25519)
+	k, err := jwtkeys.ParseKey(pem)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if o.Signer, err = jwtkeys.NewSet("https://auth.example.com", []*jwtkeys.Key{k}); err != nil {
+		b.Fatal(err)
+	}
 	e, err := plugin.NewEngine(o)
 	if err != nil {
 		b.Fatal(err)
