@@ -287,13 +287,18 @@ func (p *serveProc) issue(ctx context.Context) error {
 	return err
 }
 
+// issuedUser is the authenticated_userid of the tokens the measurements
+// issue (the loaded ones are user-0 … user-99999): measurePostgres
+// deletes them before the next size is loaded.
+const issuedUser = "scale-issued"
+
 // issueToken is one password grant; it returns the access token.
 func (p *serveProc) issueToken(ctx context.Context) (string, error) {
 	var tok struct {
 		AccessToken string `json:"access_token"`
 	}
 	err := p.post(ctx, "token", url.Values{"grant_type": {"password"}, "provision_key": {provisionKey},
-		"authenticated_userid": {"user-1"}, "client_id": {p.client.ID}, "client_secret": {p.client.Secret}}, &tok)
+		"authenticated_userid": {issuedUser}, "client_id": {p.client.ID}, "client_secret": {p.client.Secret}}, &tok)
 	if err == nil && tok.AccessToken == "" {
 		err = errors.New("token endpoint answered no access_token")
 	}

@@ -18,10 +18,11 @@ import (
 )
 
 type options struct {
-	sizes       []int // PostgreSQL store sizes, ascending
-	sqliteMax   int   // largest embedded store size
-	importSizes []int // Kong token counts for the import rows
-	samples     int   // requests per latency row
+	sizes       []int         // PostgreSQL store sizes, ascending
+	sqliteMax   int           // largest embedded store size
+	importSizes []int         // Kong token counts for the import rows
+	samples     int           // requests per latency row
+	sustain     time.Duration // length of the sustained issuance rows
 }
 
 func main() {
@@ -31,6 +32,7 @@ func main() {
 	flag.IntVar(&o.sqliteMax, "sqlite-max", 1_000_000, "largest size also measured on the embedded store (0 = none)")
 	flag.StringVar(&importSizes, "import-sizes", "1e4,1e6", "Kong token counts for the import rows (empty = none)")
 	flag.IntVar(&o.samples, "samples", 4000, "requests per latency measurement")
+	flag.DurationVar(&o.sustain, "sustain", 30*time.Second, "length of each sustained issuance measurement (PostgreSQL)")
 	flag.Parse()
 	var err error
 	if o.sizes, err = parseSizes(sizes); err != nil {
@@ -83,7 +85,7 @@ func run(ctx context.Context, o options) error {
 		imports = append(imports, r)
 		progress("  so far: %+v", r)
 	}
-	report(os.Stdout, rows, imports)
+	report(os.Stdout, rows, imports, o.samples)
 	return nil
 }
 

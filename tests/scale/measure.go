@@ -26,12 +26,18 @@ type row struct {
 	cachedP50, cachedP99   time.Duration
 	introspectP99          time.Duration
 	issuance               float64 // tokens/s at concurrency 8
-	refresh                float64 // refreshes/s at concurrency 8
-	revocation             float64 // revocations/s at concurrency 8
-	purge                  float64 // expired rows deleted/s
-	bytesPerToken          float64
-	rss, rssPeak           int64
-	startup                time.Duration
+	// PostgreSQL only: the WAL bytes written per issued token (the first
+	// change of a page after a checkpoint writes the whole page), and
+	// issuance sustained for -sustain, with the default and the
+	// recommended settings.
+	walPerIssue             float64
+	sustained, recSustained sustainedIssuance
+	refresh                 float64 // refreshes/s at concurrency 8
+	revocation              float64 // revocations/s at concurrency 8
+	purge                   float64 // expired rows deleted/s
+	bytesPerToken           float64
+	rss, rssPeak            int64
+	startup                 time.Duration
 }
 
 // picker hands out loaded token numbers in [0, size) at random, never the
@@ -120,8 +126,108 @@ func measureMiss(ctx context.Context, sp *serveProc, size, samples int) (p50, p9
 	return quantile(lat, 0.5), quantile(lat, 0.99), nil
 }
 
+// walCounter reads the position of PostgreSQL's WAL in bytes; nil for
+// SQLite. (pg_stat_wal's counters lag: backends report them at most once a
+// second.)
+type walCounter func(ctx context.Context) (float64, error)
+
+func pgWAL(db *sql.DB) walCounter {
+	return func(ctx context.Context) (lsn float64, err error) {
+		err = db.QueryRowContext(ctx, `SELECT pg_current_wal_insert_lsn() - '0/0'::pg_lsn`).Scan(&lsn)
+		return lsn, err
+	}
+}
+
+// measureIssuance issues samples tokens at concurrency 8 and returns the
+// rate and, when wal is not nil, the WAL bytes written per token (the
+// server's whole WAL over the run: nothing else writes).
+func measureIssuance(ctx context.Context, sp *serveProc, samples int, wal walCounter) (rate, walPer float64, err error) {
+	var w0 float64
+	if wal != nil {
+		if w0, err = wal(ctx); err != nil {
+			return 0, 0, err
+		}
+	}
+	_, el, err := drive(ctx, writeConc, make([]int, samples), func(ctx context.Context, _ int) error { return sp.issue(ctx) })
+	if err != nil {
+		return 0, 0, err
+	}
+	rate = float64(samples) / el.Seconds()
+	if wal != nil {
+		w1, err := wal(ctx)
+		if err != nil {
+			return 0, 0, err
+		}
+		walPer = (w1 - w0) / float64(samples)
+	}
+	return rate, walPer, nil
+}
+
+// sustainedIssuance is issuance at concurrency 8 for a fixed time: long
+// enough to span the checkpoints that its own WAL sets off, as a store
+// under steady issuance lives.
+type sustainedIssuance struct {
+	rate, walPer float64
+	checkpoints  int // completed during the run
+}
+
+func (e *env) sustainIssuance(ctx context.Context, sp *serveProc, d time.Duration) (sustainedIssuance, error) {
+	var si sustainedIssuance
+	checkpoints := func() (n int, err error) {
+		err = e.admin.QueryRowContext(ctx, `SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter`).Scan(&n)
+		return n, err
+	}
+	wal := pgWAL(e.admin)
+	c0, err := checkpoints()
+	if err != nil {
+		return si, err
+	}
+	w0, err := wal(ctx)
+	if err != nil {
+		return si, err
+	}
+	var n atomic.Int64
+	var firstErr atomic.Value
+	var wg sync.WaitGroup
+	start := time.Now()
+	end := start.Add(d)
+	for range writeConc {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(end) && firstErr.Load() == nil {
+				if err := sp.issue(ctx); err != nil {
+					firstErr.CompareAndSwap(nil, err)
+					return
+				}
+				n.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	el := time.Since(start)
+	if err, _ := firstErr.Load().(error); err != nil {
+		return si, err
+	}
+	w1, err := wal(ctx)
+	if err != nil {
+		return si, err
+	}
+	c1, err := checkpoints()
+	if err != nil {
+		return si, err
+	}
+	si.rate = float64(n.Load()) / el.Seconds()
+	si.walPer = (w1 - w0) / float64(max(n.Load(), 1))
+	si.checkpoints = c1 - c0
+	return si, nil
+}
+
+// writeConc is the concurrency of the write rows.
+const writeConc = 8
+
 // measureServe measures every request kind through sp at one size.
-func measureServe(ctx context.Context, sp *serveProc, r *row, samples int) error {
+func measureServe(ctx context.Context, sp *serveProc, r *row, samples int, wal walCounter) error {
 	var err error
 	progress("  cache-miss validation")
 	if r.missP50, r.missP99, err = measureMiss(ctx, sp, r.size, samples); err != nil {
@@ -148,15 +254,12 @@ func measureServe(ctx context.Context, sp *serveProc, r *row, samples int) error
 	}
 	r.introspectP99 = quantile(lat, 0.99)
 
-	const writeConc = 8
 	progress("  issuance")
-	_, el, err := drive(ctx, writeConc, make([]int, samples), func(ctx context.Context, _ int) error { return sp.issue(ctx) })
-	if err != nil {
+	if r.issuance, r.walPerIssue, err = measureIssuance(ctx, sp, samples, wal); err != nil {
 		return err
 	}
-	r.issuance = float64(samples) / el.Seconds()
 	progress("  refresh")
-	_, el, err = drive(ctx, writeConc, picks.pick(r.size, samples/2), func(ctx context.Context, i int) error { return sp.refresh(ctx, refreshOf(i)) })
+	_, el, err := drive(ctx, writeConc, picks.pick(r.size, samples/2), func(ctx context.Context, i int) error { return sp.refresh(ctx, refreshOf(i)) })
 	if err != nil {
 		return err
 	}
@@ -173,11 +276,15 @@ func measureServe(ctx context.Context, sp *serveProc, r *row, samples int) error
 
 // recommended are the PostgreSQL settings docs/scale.md recommends for a
 // store of millions of tokens, applied with ALTER SYSTEM for the second
-// cache-miss measurement.
+// cache-miss and sustained issuance measurements.
 var recommended = []string{
 	"shared_buffers = '2GB'",
 	"effective_cache_size = '8GB'",
 	"random_page_cost = 1.1",
+	"max_wal_size = '16GB'",
+	"checkpoint_timeout = '15min'",
+	"wal_compression = 'lz4'",
+	"shared_preload_libraries = 'pg_prewarm'",
 }
 
 func (e *env) setRecommended(ctx context.Context, on bool) error {
@@ -202,6 +309,12 @@ func (e *env) measurePostgres(ctx context.Context, size int, o options) (row, er
 	defer func() { s.Close() }()
 	tpl, err := e.templateToken(ctx, e.pgURL, e.pgClient, s)
 	if err != nil {
+		return r, err
+	}
+	// The tokens the previous size's issuance row issued go,
+	// so that each size holds what it says; the VACUUM below takes their
+	// rows.
+	if _, err := e.admin.ExecContext(ctx, `DELETE FROM tokens WHERE authenticated_userid = $1`, issuedUser); err != nil {
 		return r, err
 	}
 	progress("PostgreSQL: loading tokens %d to %d", e.pgSize, size)
@@ -229,26 +342,34 @@ func (e *env) measurePostgres(ctx context.Context, size int, o options) (row, er
 		return r, err
 	}
 	r.startup = sp.startup
-	err = measureServe(ctx, sp, &r, o.samples)
+	err = measureServe(ctx, sp, &r, o.samples, pgWAL(e.admin))
 	sp.close()
 	if err != nil {
 		return r, err
 	}
 
-	progress("PostgreSQL at %d tokens, recommended settings (%s): cache-miss validation", size, strings.Join(recommended, ", "))
+	progress("PostgreSQL at %d tokens, recommended settings (%s): cache-miss validation, sustained issuance", size, strings.Join(recommended, ", "))
 	if err := e.setRecommended(ctx, true); err != nil {
 		return r, err
 	}
-	sp, err = e.startServe(ctx, e.pgURL, e.pgClient, accessOf(picks.pick(size, 1)[0]))
-	if err != nil {
+	// A server that has been running holds the index every validation
+	// reads in its buffers; pg_prewarm's autoprewarm (a recommended
+	// setting) reloads them after a restart. Loading the index here stands
+	// in for that dump.
+	if _, err := e.admin.ExecContext(ctx, `CREATE EXTENSION IF NOT EXISTS pg_prewarm`); err != nil {
 		return r, err
 	}
-	r.recMissP50, r.recMissP99, err = measureMiss(ctx, sp, size, o.samples)
-	sp.close()
-	if err != nil {
+	if _, err := e.admin.ExecContext(ctx, `SELECT pg_prewarm('tokens_access_digest_excl')`); err != nil {
+		return r, err
+	}
+	if r.recMissP50, r.recMissP99, r.recSustained, err = e.missAndSustain(ctx, size, o); err != nil {
 		return r, err
 	}
 	if err := e.setRecommended(ctx, false); err != nil {
+		return r, err
+	}
+	progress("PostgreSQL at %d tokens, default settings: sustained issuance", size)
+	if _, _, r.sustained, err = e.missAndSustain(ctx, size, options{sustain: o.sustain}); err != nil {
 		return r, err
 	}
 
@@ -257,6 +378,32 @@ func (e *env) measurePostgres(ctx context.Context, size int, o options) (row, er
 	}
 	r.purge, err = e.measurePurge(ctx, s, tpl, size)
 	return r, err
+}
+
+// missAndSustain starts serve, measures cache misses (if o.samples > 0)
+// and then sustained issuance, and deletes the tokens that issued (VACUUM
+// included), so that every measurement sees the store at its size.
+func (e *env) missAndSustain(ctx context.Context, size int, o options) (p50, p99 time.Duration, si sustainedIssuance, err error) {
+	sp, err := e.startServe(ctx, e.pgURL, e.pgClient, accessOf(picks.pick(size, 1)[0]))
+	if err != nil {
+		return 0, 0, si, err
+	}
+	if o.samples > 0 {
+		p50, p99, err = measureMiss(ctx, sp, size, o.samples)
+	}
+	if err == nil {
+		progress("  issuance sustained for %s", o.sustain)
+		si, err = e.sustainIssuance(ctx, sp, o.sustain)
+	}
+	sp.close()
+	if err != nil {
+		return 0, 0, si, err
+	}
+	if _, err := e.admin.ExecContext(ctx, `DELETE FROM tokens WHERE authenticated_userid = $1`, issuedUser); err != nil {
+		return 0, 0, si, err
+	}
+	_, err = e.admin.ExecContext(ctx, `VACUUM tokens`)
+	return p50, p99, si, err
 }
 
 // measurePurge loads a tenth of size (at most 100,000) expired tokens and
@@ -326,7 +473,7 @@ func (e *env) measureSQLite(ctx context.Context, size int, o options) (row, erro
 		return r, err
 	}
 	r.startup = sp.startup
-	err = measureServe(ctx, sp, &r, o.samples)
+	err = measureServe(ctx, sp, &r, o.samples, nil)
 	sp.close()
 	if err != nil {
 		return r, err
