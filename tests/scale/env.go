@@ -288,8 +288,9 @@ func (p *serveProc) issue(ctx context.Context) error {
 }
 
 // issuedUser is the authenticated_userid of the tokens the measurements
-// issue (the loaded ones are user-0 … user-99999): measurePostgres
-// deletes them before the next size is loaded.
+// issue (the loaded ones are user-0 … user-99999): missAndSustain deletes
+// them after each sustained run, measurePostgres before the next size is
+// loaded.
 const issuedUser = "scale-issued"
 
 // issueToken is one password grant; it returns the access token.
