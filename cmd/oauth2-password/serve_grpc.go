@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"log/slog"
 	"net"
-	"runtime"
 	"time"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
@@ -32,12 +31,9 @@ type grpcFront struct {
 // Envoy's http2_protocol_options cluster speaks to a loopback or
 // same-pod neighbour.
 func newGRPCFront(addr, defaultService string, conf *loadedConfig, services map[string]*plugin.Config, tlsCert, tlsKey string) (*grpcFront, error) {
-	// Checks run on a few long-lived workers instead of a new goroutine
-	// per stream: the engine's calls grow a fresh goroutine's stack, and
-	// copying it on every check cost about a tenth of serve's CPU (`make
-	// bench`). grpc-go suggests one worker per CPU; more streams at once
-	// still get goroutines of their own.
-	opts := []grpc.ServerOption{grpc.NumStreamWorkers(uint32(runtime.NumCPU()))}
+	// Checks run on long-lived workers instead of a new goroutine per
+	// stream (envoy.StreamWorkers says why and how many).
+	opts := envoy.ServerOptions()
 	if tlsCert != "" {
 		cert, err := tls.LoadX509KeyPair(tlsCert, tlsKey)
 		if err != nil {

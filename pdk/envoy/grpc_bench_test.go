@@ -3,7 +3,6 @@ package envoy
 import (
 	"context"
 	"net"
-	"runtime"
 	"testing"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
@@ -57,7 +56,7 @@ func benchGRPC(b *testing.B, srv authv3.AuthorizationServer, req *authv3.CheckRe
 	if err != nil {
 		b.Fatal(err)
 	}
-	g := grpc.NewServer(grpc.NumStreamWorkers(uint32(runtime.NumCPU())))
+	g := grpc.NewServer(ServerOptions()...)
 	authv3.RegisterAuthorizationServer(g, srv)
 	go g.Serve(ln)
 	defer g.Stop()

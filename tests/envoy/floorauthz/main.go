@@ -13,13 +13,14 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"runtime"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"google.golang.org/genproto/googleapis/rpc/code"
 	"google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
+
+	"github.com/oauth2-password/oauth2-password/pdk/envoy"
 )
 
 type floor struct {
@@ -56,7 +57,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "floorauthz:", err)
 		os.Exit(1)
 	}
-	srv := grpc.NewServer(grpc.NumStreamWorkers(uint32(runtime.NumCPU()))) // as serve's
+	srv := grpc.NewServer(envoy.ServerOptions()...) // serve's
 	authv3.RegisterAuthorizationServer(srv, &floor{resp: okResponse(*consumer, *client, *user)})
 	fmt.Fprintln(os.Stderr, "floorauthz: serving on", ln.Addr())
 	if err := srv.Serve(ln); err != nil {
