@@ -41,6 +41,7 @@ const (
 	MemoExtAuthzGRPC MemoSlot = iota
 	MemoForwardAuth
 	MemoExtAuthzHTTP
+	MemoKong
 	memoSlots
 )
 

@@ -6,6 +6,7 @@ package kong
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"strings"
@@ -218,7 +219,55 @@ func (a Adapter) Authenticate(c plugin.Consumer, cred *plugin.Credential) error 
 }
 
 func (a Adapter) SetUpstreamHeaders(h map[string][]string) error {
-	return a.k.ServiceRequest.SetHeaders(h)
+	return a.SetPreparedUpstreamHeaders(a.PrepareUpstreamHeaders(h))
+}
+
+// preparedHeaders is set_headers' argument, encoded: a message whose
+// unknown fields are the google.protobuf.Struct, which proto.Marshal
+// copies as they are.
+type preparedHeaders struct{ msg *emptypb.Empty }
+
+// PrepareUpstreamHeaders encodes h as kong.service.request.set_headers'
+// argument once, so that a token's every request sends the same bytes
+// (kongaccess keeps them with the token): go-pdk's SetHeaders builds a
+// structpb.Struct and marshals it on every call, 4–5 µs and 66
+// allocations for the usual seven headers. It encodes what go-pdk's does,
+// every value a list of strings (an empty list clears the header), but
+// the bytes as they are, as Headers reads them.
+func (a Adapter) PrepareUpstreamHeaders(h map[string][]string) any {
+	var b []byte
+	for k, vs := range h {
+		var list []byte // ListValue.values: Value.string_value each
+		for _, v := range vs {
+			list = protowire.AppendTag(list, 1, protowire.BytesType)
+			list = protowire.AppendVarint(list, uint64(protowire.SizeTag(3)+protowire.SizeBytes(len(v))))
+			list = protowire.AppendTag(list, 3, protowire.BytesType)
+			list = protowire.AppendString(list, v)
+		}
+		var value []byte // Value.list_value
+		value = protowire.AppendTag(value, 6, protowire.BytesType)
+		value = protowire.AppendBytes(value, list)
+		var entry []byte // Struct.fields entry: key 1, value 2
+		entry = protowire.AppendTag(entry, 1, protowire.BytesType)
+		entry = protowire.AppendString(entry, k)
+		entry = protowire.AppendTag(entry, 2, protowire.BytesType)
+		entry = protowire.AppendBytes(entry, value)
+		b = protowire.AppendTag(b, 1, protowire.BytesType)
+		b = protowire.AppendBytes(b, entry)
+	}
+	m := new(emptypb.Empty)
+	m.ProtoReflect().SetUnknown(b)
+	return preparedHeaders{m}
+}
+
+// SetPreparedUpstreamHeaders sends headers from PrepareUpstreamHeaders.
+// Requests share them: marshalling only reads the message.
+func (a Adapter) SetPreparedUpstreamHeaders(p any) error {
+	ph, ok := p.(preparedHeaders)
+	if !ok {
+		return fmt.Errorf("set_headers: %T is not prepared by this adapter", p)
+	}
+	return a.k.ServiceRequest.Ask("kong.service.request.set_headers", ph.msg, nil)
 }
 
 // SetUpstreamRawQuery and SetUpstreamRawBody send the client's bytes back

@@ -8,9 +8,12 @@ import (
 	"testing"
 
 	gopdk "github.com/Kong/go-pdk"
+	"github.com/Kong/go-pdk/bridge"
 	kpp "github.com/Kong/go-pdk/server/kong_plugin_protocol"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/emptypb"
+	"google.golang.org/protobuf/types/known/structpb"
 )
 
 // fakeKong answers one PDK call the way Kong does: it reads the method
@@ -172,5 +175,55 @@ func TestAdapterWritesNonUTF8(t *testing.T) {
 				t.Errorf("sent %q, want %q", got.V, tc.want)
 			}
 		})
+	}
+}
+
+// The upstream headers go to Kong as go-pdk's SetHeaders sends them
+// (every value a list; an empty list clears the header), prepared once and
+// sent again as the same bytes; a value that is not UTF-8 goes byte for
+// byte instead of failing the request.
+func TestAdapterSetsUpstreamHeaders(t *testing.T) {
+	h := map[string][]string{"X-Consumer-Id": {"c-1"}, "Authorization": {"Bearer eyJ.x.y"},
+		"X-Two": {"a", "b"}, "X-Consumer-Custom-Id": {}}
+	want, err := bridge.WrapHeaders(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var prepared any
+	for _, tc := range []struct {
+		name  string
+		write func(Adapter) error
+	}{
+		{"unprepared", func(a Adapter) error { return a.SetUpstreamHeaders(h) }},
+		{"prepared", func(a Adapter) error {
+			prepared = a.PrepareUpstreamHeaders(h)
+			return a.SetPreparedUpstreamHeaders(prepared)
+		}},
+		{"prepared, sent again", func(a Adapter) error { return a.SetPreparedUpstreamHeaders(prepared) }},
+	} {
+		k, err := call(t, nil, tc.write)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		got := new(structpb.Struct)
+		if err := proto.Unmarshal(k.args, got); err != nil {
+			t.Fatalf("%s: Kong cannot decode the argument: %v", tc.name, err)
+		}
+		if k.method != "kong.service.request.set_headers" || !proto.Equal(got, want) {
+			t.Errorf("%s: sent %s %v, want %v", tc.name, k.method, got, want)
+		}
+	}
+
+	raw := map[string][]string{"X-Authenticated-Userid": {"caf\xe9"}}
+	k, err := call(t, nil, func(a Adapter) error { return a.SetUpstreamHeaders(raw) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sent emptypb.Empty
+	if err := proto.Unmarshal(k.args, &sent); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := headersFrom(sent.ProtoReflect().GetUnknown()); err != nil || !reflect.DeepEqual(got, raw) {
+		t.Errorf("sent %q (%v), want %q", got, err, raw)
 	}
 }

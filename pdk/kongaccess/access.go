@@ -138,7 +138,7 @@ func allow(k PDK, d *plugin.Decision) error {
 		}
 	}
 	if d.Upstream != nil {
-		if err := k.SetUpstreamHeaders(d.Upstream); err != nil {
+		if err := setUpstreamHeaders(k, d); err != nil {
 			return pdkErr("kong.service.request.set_headers", err)
 		}
 	}
@@ -153,6 +153,29 @@ func allow(k PDK, d *plugin.Decision) error {
 		}
 	}
 	return nil
+}
+
+// headerPreparer is a PDK that can encode set_headers' argument once
+// (pdk/kong.Adapter): a token's every request then sends the headers
+// prepared on its second one, kept with its cached copy
+// (plugin.Decision.Remember), instead of encoding them again.
+type headerPreparer interface {
+	PrepareUpstreamHeaders(h map[string][]string) any
+	SetPreparedUpstreamHeaders(p any) error
+}
+
+// setUpstreamHeaders sends d.Upstream in one call, prepared when k can.
+func setUpstreamHeaders(k PDK, d *plugin.Decision) error {
+	hp, ok := k.(headerPreparer)
+	if !ok {
+		return k.SetUpstreamHeaders(d.Upstream)
+	}
+	p := d.Remembered(plugin.MemoKong)
+	if p == nil {
+		p = hp.PrepareUpstreamHeaders(d.Upstream)
+		d.Remember(plugin.MemoKong, p)
+	}
+	return hp.SetPreparedUpstreamHeaders(p)
 }
 
 // exitUnexpected answers 500. It runs inside recover handlers, so it must

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"maps"
 	"net/url"
 	"path/filepath"
 	"testing"
@@ -29,10 +30,11 @@ type fakePDK struct {
 	consumers            map[string]plugin.Consumer
 	panicOn              string // a method that panics
 
-	calls  []string
-	exited bool
-	status int
-	answer []byte
+	calls    []string
+	upstream map[string][]string // what SetUpstreamHeaders sent
+	exited   bool
+	status   int
+	answer   []byte
 }
 
 func (f *fakePDK) call(name string) {
@@ -76,8 +78,9 @@ func (f *fakePDK) Authenticate(plugin.Consumer, *plugin.Credential) error {
 	f.call("Authenticate")
 	return nil
 }
-func (f *fakePDK) SetUpstreamHeaders(map[string][]string) error {
+func (f *fakePDK) SetUpstreamHeaders(h map[string][]string) error {
 	f.call("SetUpstreamHeaders")
+	f.upstream = maps.Clone(h)
 	return nil
 }
 func (f *fakePDK) SetUpstreamRawQuery(string) error { f.call("SetUpstreamRawQuery"); return nil }

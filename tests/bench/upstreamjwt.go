@@ -244,6 +244,12 @@ func (r *report) printUpstreamJWT(p func(string, ...any)) {
 		p("| … latency p50 / p99 | %s / %s | %s / %s | %.3f× / %.3f× | | |",
 			ms(c.with.quantile(0.50)), ms(c.with.quantile(0.99)), ms(c.plain.quantile(0.50)), ms(c.plain.quantile(0.99)),
 			ratio(c.with.quantile(0.50), c.plain.quantile(0.50)), ratio(c.with.quantile(0.99), c.plain.quantile(0.99)))
+		// The server and the load generator share two cores, so the
+		// requests/s ratio also carries the client's cost of parsing a
+		// response (forward auth) or a PDK call (Kong) ~500 bytes longer.
+		wc, pc := c.with.cpuPerOp(), c.plain.cpuPerOp()
+		p("| … CPU per request: oauth2-password process / load generator (the Kong host on the socket) | %s / %s | %s / %s | %.3f× / %.3f× | | |",
+			usf(wc.plugin), usf(wc.self), usf(pc.plugin), usf(pc.self), ratio(wc.plugin, pc.plugin), ratio(wc.self, pc.self))
 	}
 	if s := r.upstreamJWT.sign; s != nil {
 		p("| Upstream JWT: first use of a token, one signature of its claims (in process, paid once per token per node) | Ed25519 %s, ES256 %s | | | | |",
