@@ -79,6 +79,7 @@ type options struct {
 	durable        bool
 	shortOnly      bool
 	envoyOnly      bool
+	frontsOnly     bool
 	haproxyOnly    bool
 	validOnly      bool
 	jwtOnly        bool
@@ -107,6 +108,7 @@ func main() {
 	flag.BoolVar(&o.serveIssueOnly, "serve-issuance-only", false, "measure only serve's issuance on a durable PostgreSQL vs the raw lib/pq loop, at -issue-concurrency and 1")
 	flag.BoolVar(&o.shortOnly, "short-secret-only", false, "measure only the short-secret issuance rows")
 	flag.BoolVar(&o.envoyOnly, "envoy-only", false, "measure only the gRPC ext_authz rows and the Go benchmarks")
+	flag.BoolVar(&o.frontsOnly, "fronts-only", false, "measure only the per-request fronts against their floors (gRPC Check, forward auth) and the Go benchmarks")
 	flag.BoolVar(&o.haproxyOnly, "haproxy-only", false, "measure only the HAProxy SPOE rows")
 	flag.BoolVar(&o.validOnly, "validation-only", false, "measure only the validation rows (metrics off and on, against the floor plugin)")
 	flag.BoolVar(&o.jwtOnly, "upstream-jwt-only", false, "measure only the upstream JWT rows (validation with upstream_jwt vs without, Kong socket and forward auth; first-use signing cost)")
@@ -173,7 +175,7 @@ func run(o options) error {
 	}
 	defer env.close()
 
-	if !o.validOnly && !o.envoyOnly {
+	if !o.validOnly && !o.envoyOnly && !o.frontsOnly {
 		if rep.haproxy, err = env.haproxyRows(ctx, o); err != nil {
 			return err
 		}
@@ -188,6 +190,17 @@ func run(o options) error {
 			return err
 		}
 		if o.envoyOnly {
+			return rep.finish(o, start)
+		}
+		if o.frontsOnly {
+			sp, err := env.startServe(ctx, "serve-postgres", env.pgURL)
+			if err != nil {
+				return err
+			}
+			defer sp.close()
+			if rep.forwardAuth, err = env.forwardAuthRows(ctx, sp, o); err != nil {
+				return err
+			}
 			return rep.finish(o, start)
 		}
 	}

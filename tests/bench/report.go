@@ -80,8 +80,11 @@ func (r *report) print(w io.Writer) {
 	p("")
 	p("Machine: %s.  ", r.machine)
 	only := ""
-	if r.opts.envoyOnly {
+	switch {
+	case r.opts.envoyOnly:
 		only = " -envoy-only"
+	case r.opts.frontsOnly:
+		only = " -fronts-only"
 	}
 	p("Reproduce: `make bench` (`go run ./tests/bench%s -concurrency %s -rounds %d -round %v -issue-concurrency %d -count %d -benchtime %s`); wall time %s.",
 		only, joinInts(r.opts.concurrency), r.opts.rounds, r.opts.round, r.opts.issueConc, r.opts.count, r.opts.benchtime, r.wall.Round(time.Second))
@@ -134,7 +137,7 @@ func (r *report) print(w io.Writer) {
 			ms(is.raw.quantile(0.50)), ms(is.raw.quantile(0.99)), us(rc.self), pgCPU(is, rc))
 	}
 	r.printShortSecret(p)
-	if !r.opts.envoyOnly {
+	if !r.opts.envoyOnly && !r.opts.frontsOnly {
 		p("| Store queries per validated request after warm-up (100,000 requests, in process) | %g | | | 0 | %s |", r.queries, met(r.queries == 0))
 		if cn := r.crossNode; len(cn.lags) > 0 {
 			p99 := harness.Quantile(cn.lags, 0.99)

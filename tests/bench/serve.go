@@ -179,25 +179,34 @@ func (e *env) compareServeIssuance(ctx context.Context, sp *serveProc, w writer,
 	return issuance{concurrency: o.issueConc, store: storeLabel, pg: w.store() == "PostgreSQL", ours: so, raw: sr}, nil
 }
 
-// serveRows runs every serve-mode comparison.
-func (e *env) serveRows(ctx context.Context, o options) (fa []validation, is []issuance, err error) {
+// forwardAuthRows compares sp's forward auth with the floor HTTP handler
+// at each concurrency.
+func (e *env) forwardAuthRows(ctx context.Context, sp *serveProc, o options) (fa []validation, err error) {
 	floor, err := e.startFloorHTTP(ctx)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	defer floor.close()
+	for _, c := range o.concurrency {
+		progress("serve: forward auth at concurrency %d vs the floor HTTP handler", c)
+		v, err := e.compareForwardAuth(ctx, sp, floor, c, o)
+		if err != nil {
+			return nil, err
+		}
+		fa = append(fa, v)
+	}
+	return fa, nil
+}
+
+// serveRows runs every serve-mode comparison.
+func (e *env) serveRows(ctx context.Context, o options) (fa []validation, is []issuance, err error) {
 	spg, err := e.startServe(ctx, "serve-postgres", e.pgURL)
 	if err != nil {
 		return nil, nil, err
 	}
 	defer spg.close()
-	for _, c := range o.concurrency {
-		progress("serve: forward auth at concurrency %d vs the floor HTTP handler", c)
-		v, err := e.compareForwardAuth(ctx, spg, floor, c, o)
-		if err != nil {
-			return nil, nil, err
-		}
-		fa = append(fa, v)
+	if fa, err = e.forwardAuthRows(ctx, spg, o); err != nil {
+		return nil, nil, err
 	}
 	rawPG, err := openRawPostgres(ctx, e.pgURL, spg.client.ID, service)
 	if err != nil {

@@ -24,20 +24,32 @@ const (
 	provisionKey = "pk-scale-0123456789abcdef"
 )
 
-// env is the binary, one PostgreSQL server with PostgreSQL's own default
-// settings (fsync and full_page_writes on), and a scratch directory.
+// env is the binary, the PostgreSQL server the sizes grow in (cluster), a
+// reference server that stays at the smallest size (ref), and a scratch
+// directory.
 type env struct {
-	dir   string
-	bin   string
-	pg    *pgtest.Server
-	pgURL string // the store's database
-	admin *sql.DB
-	// The store as each serve finds it: one client, one service.
-	pgClient, liteClient client
-	liteURL              string
-	liteSize             int // tokens loaded into the embedded store so far
-	pgSize               int
-	expiredSeq           int // numbers the expired tokens loaded for the purge rows
+	cluster
+	dir string
+	bin string
+	// ref holds refSize tokens for the whole run: each size's cache misses
+	// are measured side by side with it (missSideBySide). nil: no sizes.
+	ref        *cluster
+	refSize    int
+	liteClient client
+	liteURL    string
+	liteSize   int // tokens loaded into the embedded store so far
+	pgSize     int
+	expiredSeq int // numbers the expired tokens loaded for the purge rows
+}
+
+// cluster is one PostgreSQL server with PostgreSQL's own default settings
+// (fsync and full_page_writes on) and the store's database, as each serve
+// finds it: one client, one service.
+type cluster struct {
+	pg       *pgtest.Server
+	pgURL    string // the store's database
+	admin    *sql.DB
+	pgClient client
 }
 
 type client struct {
@@ -68,19 +80,11 @@ func setup(ctx context.Context) (_ *env, err error) {
 		return nil, fmt.Errorf("go build: %v\n%s", err, b)
 	}
 	progress("starting PostgreSQL (pgtest, then restarted with fsync and full_page_writes on: PostgreSQL's defaults)")
-	if e.pg, err = pgtest.New(); err != nil {
-		return nil, err
+	c, err := e.newCluster(ctx)
+	if c != nil {
+		e.cluster = *c
 	}
-	e.pg.SetDurable(true)
-	if err := e.restartPG(ctx); err != nil {
-		return nil, err
-	}
-	e.pgURL = e.pg.URL()
-	if e.admin, err = sql.Open("postgres", e.pgURL); err != nil {
-		return nil, err
-	}
-	e.admin.SetMaxOpenConns(2)
-	if e.pgClient, err = e.createClient(e.pgURL); err != nil {
+	if err != nil {
 		return nil, err
 	}
 	e.liteURL = "sqlite:" + filepath.Join(e.dir, "store.db")
@@ -90,21 +94,50 @@ func setup(ctx context.Context) (_ *env, err error) {
 	return e, nil
 }
 
-func (e *env) close() {
-	if e.admin != nil {
-		e.admin.Close()
+// newCluster starts a PostgreSQL server (pgtest), restarts it with
+// fsync and full_page_writes on, and creates the store's client in it.
+// The cluster is returned even on error, for close.
+func (e *env) newCluster(ctx context.Context) (*cluster, error) {
+	c := &cluster{}
+	var err error
+	if c.pg, err = pgtest.New(); err != nil {
+		return nil, err
 	}
-	if e.pg != nil {
-		e.pg.Close()
+	c.pg.SetDurable(true)
+	if err := c.restartPG(ctx); err != nil {
+		return c, err
+	}
+	c.pgURL = c.pg.URL()
+	if c.admin, err = sql.Open("postgres", c.pgURL); err != nil {
+		return c, err
+	}
+	c.admin.SetMaxOpenConns(2)
+	c.pgClient, err = e.createClient(c.pgURL)
+	return c, err
+}
+
+func (e *env) close() {
+	e.cluster.close()
+	if e.ref != nil {
+		e.ref.close()
 	}
 	if e.dir != "" {
 		os.RemoveAll(e.dir)
 	}
 }
 
+func (e *cluster) close() {
+	if e.admin != nil {
+		e.admin.Close()
+	}
+	if e.pg != nil {
+		e.pg.Close()
+	}
+}
+
 // restartPG checkpoints (so that the restart replays little WAL), stops
 // and starts the server: settings changed with ALTER SYSTEM apply.
-func (e *env) restartPG(ctx context.Context) error {
+func (e *cluster) restartPG(ctx context.Context) error {
 	if e.admin != nil {
 		e.admin.ExecContext(ctx, `CHECKPOINT`)
 		e.admin.Close()

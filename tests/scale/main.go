@@ -57,6 +57,11 @@ func run(ctx context.Context, o options) error {
 	}
 	defer e.close()
 	var rows []row
+	if len(o.sizes) > 0 && o.samples > 0 {
+		if err := e.loadReference(ctx, o.sizes[0]); err != nil {
+			return fmt.Errorf("reference store: %w", err)
+		}
+	}
 	for _, n := range o.sizes {
 		r, err := e.measurePostgres(ctx, n, o)
 		if err != nil {

@@ -21,8 +21,11 @@ type row struct {
 	size             int
 	loadRate         float64 // tokens/s of the bulk load
 	missP50, missP99 time.Duration
-	// PostgreSQL only: the miss latencies with the recommended settings.
+	// PostgreSQL only: the miss latencies with the recommended settings,
+	// and side by side with the reference store (sidebyside.go) with the
+	// default and the recommended settings.
 	recMissP50, recMissP99 time.Duration
+	sbs, recSbs            sideBySide
 	cachedP50, cachedP99   time.Duration
 	introspectP99          time.Duration
 	issuance               float64 // tokens/s at concurrency 8
@@ -287,7 +290,7 @@ var recommended = []string{
 	"shared_preload_libraries = 'pg_prewarm'",
 }
 
-func (e *env) setRecommended(ctx context.Context, on bool) error {
+func (e *cluster) setRecommended(ctx context.Context, on bool) error {
 	for _, s := range recommended {
 		q := "ALTER SYSTEM SET " + s
 		if !on {
@@ -343,33 +346,41 @@ func (e *env) measurePostgres(ctx context.Context, size int, o options) (row, er
 	}
 	r.startup = sp.startup
 	err = measureServe(ctx, sp, &r, o.samples, pgWAL(e.admin))
+	if err == nil && e.ref != nil && o.samples > 0 {
+		progress("  cache-miss validation side by side with the reference store (%d tokens)", e.refSize)
+		r.sbs, err = e.missSideBySide(ctx, sp, size, o.samples)
+	}
 	sp.close()
 	if err != nil {
 		return r, err
 	}
 
 	progress("PostgreSQL at %d tokens, recommended settings (%s): cache-miss validation, sustained issuance", size, strings.Join(recommended, ", "))
-	if err := e.setRecommended(ctx, true); err != nil {
+	for _, c := range e.clusters() {
+		if err := c.setRecommended(ctx, true); err != nil {
+			return r, err
+		}
+		// A server that has been running holds the index every
+		// validation reads in its buffers; pg_prewarm's autoprewarm (a
+		// recommended setting) reloads them after a restart. Loading
+		// the index here stands in for that dump.
+		if _, err := c.admin.ExecContext(ctx, `CREATE EXTENSION IF NOT EXISTS pg_prewarm`); err != nil {
+			return r, err
+		}
+		if _, err := c.admin.ExecContext(ctx, `SELECT pg_prewarm('tokens_access_digest_excl')`); err != nil {
+			return r, err
+		}
+	}
+	if r.recMissP50, r.recMissP99, r.recSbs, r.recSustained, err = e.missAndSustain(ctx, size, o); err != nil {
 		return r, err
 	}
-	// A server that has been running holds the index every validation
-	// reads in its buffers; pg_prewarm's autoprewarm (a recommended
-	// setting) reloads them after a restart. Loading the index here stands
-	// in for that dump.
-	if _, err := e.admin.ExecContext(ctx, `CREATE EXTENSION IF NOT EXISTS pg_prewarm`); err != nil {
-		return r, err
-	}
-	if _, err := e.admin.ExecContext(ctx, `SELECT pg_prewarm('tokens_access_digest_excl')`); err != nil {
-		return r, err
-	}
-	if r.recMissP50, r.recMissP99, r.recSustained, err = e.missAndSustain(ctx, size, o); err != nil {
-		return r, err
-	}
-	if err := e.setRecommended(ctx, false); err != nil {
-		return r, err
+	for _, c := range e.clusters() {
+		if err := c.setRecommended(ctx, false); err != nil {
+			return r, err
+		}
 	}
 	progress("PostgreSQL at %d tokens, default settings: sustained issuance", size)
-	if _, _, r.sustained, err = e.missAndSustain(ctx, size, options{sustain: o.sustain}); err != nil {
+	if _, _, _, r.sustained, err = e.missAndSustain(ctx, size, options{sustain: o.sustain}); err != nil {
 		return r, err
 	}
 
@@ -380,16 +391,21 @@ func (e *env) measurePostgres(ctx context.Context, size int, o options) (row, er
 	return r, err
 }
 
-// missAndSustain starts serve, measures cache misses (if o.samples > 0)
-// and then sustained issuance, and deletes the tokens that issued (VACUUM
-// included), so that every measurement sees the store at its size.
-func (e *env) missAndSustain(ctx context.Context, size int, o options) (p50, p99 time.Duration, si sustainedIssuance, err error) {
+// missAndSustain starts serve, measures cache misses (if o.samples > 0:
+// alone, then side by side with the reference store) and then sustained
+// issuance, and deletes the tokens that issued (VACUUM included), so that
+// every measurement sees the store at its size.
+func (e *env) missAndSustain(ctx context.Context, size int, o options) (p50, p99 time.Duration, sbs sideBySide, si sustainedIssuance, err error) {
 	sp, err := e.startServe(ctx, e.pgURL, e.pgClient, accessOf(picks.pick(size, 1)[0]))
 	if err != nil {
-		return 0, 0, si, err
+		return 0, 0, sbs, si, err
 	}
 	if o.samples > 0 {
 		p50, p99, err = measureMiss(ctx, sp, size, o.samples)
+		if err == nil && e.ref != nil {
+			progress("  cache-miss validation side by side with the reference store (%d tokens)", e.refSize)
+			sbs, err = e.missSideBySide(ctx, sp, size, o.samples)
+		}
 	}
 	if err == nil {
 		progress("  issuance sustained for %s", o.sustain)
@@ -397,13 +413,22 @@ func (e *env) missAndSustain(ctx context.Context, size int, o options) (p50, p99
 	}
 	sp.close()
 	if err != nil {
-		return 0, 0, si, err
+		return 0, 0, sbs, si, err
 	}
 	if _, err := e.admin.ExecContext(ctx, `DELETE FROM tokens WHERE authenticated_userid = $1`, issuedUser); err != nil {
-		return 0, 0, si, err
+		return 0, 0, sbs, si, err
 	}
 	_, err = e.admin.ExecContext(ctx, `VACUUM tokens`)
-	return p50, p99, si, err
+	return p50, p99, sbs, si, err
+}
+
+// clusters are the servers that take the recommended settings together:
+// the one the sizes grow in and the reference, if any.
+func (e *env) clusters() []*cluster {
+	if e.ref == nil {
+		return []*cluster{&e.cluster}
+	}
+	return []*cluster{&e.cluster, e.ref}
 }
 
 // measurePurge loads a tenth of size (at most 100,000) expired tokens and
