@@ -6,7 +6,8 @@ package store
 // key, go-cache item, shard ring slot). A token validated more than once
 // also keeps a memo with its entry (plugin/upstream_memo.go: its upstream
 // header values, about 200 bytes, and each front's finished answer: about
-// 1.5 KB for a gRPC CheckResponse, 0.3 KB for forward auth). With upstream
+// 1.5 KB for a gRPC CheckResponse, 0.3 KB for forward auth or for Kong's
+// encoded set_headers argument). With upstream
 // JWTs the entry also carries the signed JWT (about 500–700 bytes), which
 // the remembered answer repeats. Go's collector lets the heap grow to about
 // twice the live data between collections (GOGC=100). So a token is

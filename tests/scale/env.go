@@ -40,6 +40,9 @@ type env struct {
 	liteSize   int // tokens loaded into the embedded store so far
 	pgSize     int
 	expiredSeq int // numbers the expired tokens loaded for the purge rows
+	// serves are every serve started, stopped again by close in case a
+	// failure skipped their own close.
+	serves []*serveProc
 }
 
 // cluster is one PostgreSQL server with PostgreSQL's own default settings
@@ -117,6 +120,9 @@ func (e *env) newCluster(ctx context.Context) (*cluster, error) {
 }
 
 func (e *env) close() {
+	for _, p := range e.serves {
+		p.close()
+	}
 	e.cluster.close()
 	if e.ref != nil {
 		e.ref.close()
@@ -222,6 +228,7 @@ func (e *env) startServe(ctx context.Context, dbURL string, c client, probe stri
 	if err := p.cmd.Start(); err != nil {
 		return nil, err
 	}
+	e.serves = append(e.serves, p)
 	auth := p.authOp()
 	if probe == "" { // an empty store: the first answered /readyz
 		auth = func(ctx context.Context, _ string) error {

@@ -50,12 +50,21 @@ func main() {
 	progress("done in %s", time.Since(start).Round(time.Second))
 }
 
-func run(ctx context.Context, o options) error {
+func run(ctx context.Context, o options) (err error) {
 	e, err := setup(ctx)
 	if err != nil {
 		return err
 	}
 	defer e.close()
+	defer func() {
+		if r := recover(); r != nil {
+			p, ok := r.(picksExhausted)
+			if !ok {
+				panic(r)
+			}
+			err = p.error
+		}
+	}()
 	var rows []row
 	if len(o.sizes) > 0 && o.samples > 0 {
 		if err := e.loadReference(ctx, o.sizes[0]); err != nil {

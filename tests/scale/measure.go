@@ -58,7 +58,12 @@ func (p *picker) pick(size, n int) []int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	out := make([]int, 0, n)
-	for len(out) < n {
+	for tries := 0; len(out) < n; tries++ {
+		// The smallest size serves its own rows and the reference
+		// store's: too small a size for -samples would loop forever.
+		if tries > 100*n+1_000_000 {
+			panic(picksExhausted{fmt.Errorf("no %d unused tokens left among %d: use a larger smallest -sizes or fewer -samples", n, size)})
+		}
 		i := p.rng.IntN(size)
 		if !p.used[i] {
 			p.used[i] = true
@@ -69,6 +74,10 @@ func (p *picker) pick(size, n int) []int {
 }
 
 var picks = newPicker()
+
+// picksExhausted is pick's panic when too few tokens are left; run
+// recovers it as its error, so that the servers started are stopped.
+type picksExhausted struct{ error }
 
 // drive runs op for every item at concurrency c and returns each latency
 // and the wall time; the first failure stops it.

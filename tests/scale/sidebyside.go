@@ -20,7 +20,7 @@ import (
 // sideBySide is one such measurement: the store at its size, and the
 // reference store in the same rounds.
 type sideBySide struct {
-	p50, p99, refP50, refP99 time.Duration
+	p99, refP99 time.Duration
 }
 
 // sideBySideRounds is how many rounds each side gets; a round is
@@ -92,7 +92,7 @@ func (e *env) missSideBySide(ctx context.Context, sp *serveProc, size, samples i
 		}
 	}
 	a, b := sides[0].lat, sides[1].lat
-	return sideBySide{quantile(a, 0.5), quantile(a, 0.99), quantile(b, 0.5), quantile(b, 0.99)}, nil
+	return sideBySide{quantile(a, 0.99), quantile(b, 0.99)}, nil
 }
 
 // ratio99 is the side-by-side p99 ratio, store ÷ reference.
