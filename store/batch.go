@@ -22,8 +22,8 @@ import (
 // after the statement holding its row has committed, so a token answered
 // 200 is as durable as before.
 
-// maxTokenBatch bounds one multi-row INSERT (12 parameters a row: 768 in
-// all, far below both databases' limits) and so the latency a batch adds
+// maxTokenBatch bounds one multi-row INSERT (11 or 12 parameters a row:
+// at most 768 in all, far below both databases' limits) and so the latency a batch adds
 // to the requests in it.
 const maxTokenBatch = 64
 
@@ -34,6 +34,7 @@ var errStoreClosed = errors.New("store: closed")
 type pendingToken struct {
 	ctx  context.Context
 	t    Token
+	row  tokenRow
 	done chan error // buffered: the writer never blocks on an answer
 }
 
@@ -58,10 +59,11 @@ func newTokenBatcher(s *sqlStore, writers int) *tokenBatcher {
 	}
 }
 
-// create queues t and waits for the commit of the batch holding it.
-func (b *tokenBatcher) create(ctx context.Context, t Token) error {
+// create queues t (row: its parameters) and waits for the commit of the
+// batch holding it.
+func (b *tokenBatcher) create(ctx context.Context, t Token, row tokenRow) error {
 	b.once.Do(b.start)
-	p := &pendingToken{ctx: ctx, t: t, done: make(chan error, 1)}
+	p := &pendingToken{ctx: ctx, t: t, row: row, done: make(chan error, 1)}
 	select {
 	case <-b.quit:
 		return errStoreClosed
@@ -149,7 +151,7 @@ func (s *sqlStore) writeTokens(batch []*pendingToken) {
 		return
 	case 1:
 		p := live[0]
-		p.done <- s.createOne(p.ctx, p.t)
+		p.done <- s.createOne(p.ctx, p.t, p.row)
 		return
 	}
 	ctx, cancel := batchContext(live)
@@ -157,12 +159,12 @@ func (s *sqlStore) writeTokens(batch []*pendingToken) {
 	cancel()
 	if err != nil {
 		// The statement failed as a whole: a row names a client deleted
-		// meanwhile (foreign key), the connection broke, … Nothing of it
-		// is stored; each row is tried again on its own and answered as
-		// it would have been without batching, so one bad row fails only
-		// itself.
+		// meanwhile (foreign key), or an owner id cached before that, the
+		// connection broke, … Nothing of it is stored; each row is tried
+		// again on its own and answered as it would have been without
+		// batching, so one bad row fails only itself.
 		for _, p := range live {
-			p.done <- s.createOne(p.ctx, p.t)
+			p.done <- s.createOne(p.ctx, p.t, p.row)
 		}
 		return
 	}
@@ -188,14 +190,22 @@ func batchContext(batch []*pendingToken) (context.Context, context.CancelFunc) {
 	return context.WithDeadline(context.WithoutCancel(batch[0].ctx), latest)
 }
 
-// createOne stores one token in its own autocommit statement.
-func (s *sqlStore) createOne(ctx context.Context, t Token) error {
+// createOne stores one token in its own autocommit statement; row is its
+// parameters (rowArgs).
+func (s *sqlStore) createOne(ctx context.Context, t Token, row tokenRow) error {
 	release, err := s.queueWriter(ctx)
 	if err != nil {
 		return err
 	}
 	defer release()
-	return s.insertToken(ctx, s.db, t)
+	err = s.insertToken(ctx, s.db, t, row)
+	if errors.Is(err, errStaleOwner) {
+		if row, err = s.rowArgs(ctx, t); err != nil {
+			return err
+		}
+		err = s.insertToken(ctx, s.db, t, row)
+	}
+	return err
 }
 
 // insertTokens stores batch with one autocommit multi-row INSERT and
@@ -215,13 +225,13 @@ func (s *sqlStore) insertTokens(ctx context.Context, batch []*pendingToken) ([]e
 	sort.SliceStable(order, func(a, b int) bool { return batch[order[a]].t.ClientID < batch[order[b]].t.ClientID })
 	var q strings.Builder
 	q.WriteString(s.d.tok.insertInto + ` VALUES `)
-	args := make([]any, 0, 12*len(batch))
+	args := make([]any, 0, len(batch[0].row.args)*len(batch))
 	for n, i := range order {
 		if n > 0 {
 			q.WriteByte(',')
 		}
 		q.WriteString(s.d.tok.values(len(args)))
-		args = append(args, tokenArgs(batch[i].t)...)
+		args = append(args, batch[i].row.args...)
 	}
 	q.WriteString(` ON CONFLICT DO NOTHING RETURNING access_digest`)
 

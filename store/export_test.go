@@ -15,14 +15,24 @@ func WriteTokenBatch(ctx context.Context, s Store, toks []Token) []error {
 	default:
 		panic("WriteTokenBatch: not an SQL store")
 	}
-	batch := make([]*pendingToken, len(toks))
+	// A row whose parameters cannot be made (its client unknown when its
+	// owner is looked up) is answered then, as CreateToken does, and never
+	// reaches the writer.
+	var batch []*pendingToken
+	answers := make([]chan error, len(toks))
 	for i, t := range toks {
-		batch[i] = &pendingToken{ctx: ctx, t: t, done: make(chan error, 1)}
+		answers[i] = make(chan error, 1)
+		row, err := ss.rowArgs(ctx, t)
+		if err != nil {
+			answers[i] <- err
+			continue
+		}
+		batch = append(batch, &pendingToken{ctx: ctx, t: t, row: row, done: answers[i]})
 	}
 	ss.writeTokens(batch)
 	errs := make([]error, len(toks))
-	for i, p := range batch {
-		errs[i] = <-p.done
+	for i, a := range answers {
+		errs[i] = <-a
 	}
 	return errs
 }

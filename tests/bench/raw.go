@@ -35,6 +35,9 @@ type rawWriter struct {
 	service  any
 	insert   string      // store.InsertTokenSQL or store.InsertTokenSQLite
 	wmu      *sync.Mutex // SQLite: one writer at a time, as sqlStore does
+	// owner, on PostgreSQL, is the client and service's owner id, looked
+	// up once as the store does (store.OwnerIDSQL) and cached.
+	owner int32
 }
 
 func (w *rawWriter) name() string  { return w.label }
@@ -54,8 +57,14 @@ func (w *rawWriter) write(ctx context.Context) error {
 	}
 	// The store's own statement, run as CreateToken runs it: one
 	// autocommit statement, committed when ExecContext returns.
-	res, err := w.db.ExecContext(ctx, w.insert, b[:32], b[32:64], w.clientID, w.service, "user-1", "",
-		now, expiresIn, now+refreshTTL, hex.EncodeToString(b[64:]), false, now+refreshTTL)
+	args := []any{b[:32], b[32:64], w.clientID, w.service, "user-1", "",
+		now, expiresIn, now + refreshTTL, hex.EncodeToString(b[64:]), false, now + refreshTTL}
+	if w.insert == store.InsertTokenSQL {
+		// store.PgTokenArgs: the owner id, the hex family id's 16 bytes.
+		args = []any{b[:32], b[32:64], w.owner, "user-1", "",
+			now, expiresIn, now + refreshTTL, b[64:], false, now + refreshTTL}
+	}
+	res, err := w.db.ExecContext(ctx, w.insert, args...)
 	if err != nil {
 		return err
 	}
@@ -81,7 +90,12 @@ func openRawPostgres(ctx context.Context, dbURL, clientID, serviceID string) (wr
 		db.Close()
 		return nil, err
 	}
-	return &rawWriter{db: db, label: "raw lib/pq loop", storeLbl: "PostgreSQL", insert: store.InsertTokenSQL, clientID: clientID, service: serviceID}, nil
+	w := &rawWriter{db: db, label: "raw lib/pq loop", storeLbl: "PostgreSQL", insert: store.InsertTokenSQL, clientID: clientID, service: serviceID}
+	if err := db.QueryRowContext(ctx, store.OwnerIDSQL, clientID, serviceID).Scan(&w.owner); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return w, nil
 }
 
 // openRawSQLite opens the plugin's SQLite file with the settings of

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -77,6 +76,10 @@ func writeToken() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	owner, err := issueOwner()
+	if err != nil {
+		return nil, err
+	}
 	access, err := plugin.RandomString()
 	if err != nil {
 		return nil, err
@@ -94,8 +97,9 @@ func writeToken() ([]byte, error) {
 	refreshExp := now.Add(issueRefreshTTL).Unix()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	res, err := db.ExecContext(ctx, store.InsertTokenSQL, ad[:], rd[:], *issueClientID, *issueService,
-		"user-1", "", now.Unix(), issueExpiresIn, refreshExp, hex.EncodeToString(family[:]), false, refreshExp)
+	// store.PgTokenArgs: the owner id, the hex family id's 16 bytes.
+	res, err := db.ExecContext(ctx, store.InsertTokenSQL, ad[:], rd[:], owner,
+		"user-1", "", now.Unix(), issueExpiresIn, refreshExp, family[:], false, refreshExp)
 	if err != nil {
 		return nil, err
 	}
@@ -125,4 +129,16 @@ var issueDB = sync.OnceValues(func() (*sql.DB, error) {
 	db.SetConnMaxIdleTime(5 * time.Minute)
 	db.SetConnMaxLifetime(30 * time.Minute)
 	return db, nil
+})
+
+// issueOwner is the owner id of the rows written, looked up once as the
+// store does (store.OwnerIDSQL) and kept.
+var issueOwner = sync.OnceValues(func() (int32, error) {
+	db, err := issueDB()
+	if err != nil {
+		return 0, err
+	}
+	var id int32
+	err = db.QueryRow(store.OwnerIDSQL, *issueClientID, *issueService).Scan(&id)
+	return id, err
 })
