@@ -27,7 +27,7 @@ func TestMemoryBudgetIsTheSoftLimit(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Setenv("GOMEMLIMIT", tc.gomemlimit)
 			debug.SetMemoryLimit(math.MaxInt64)
-			applyMemoryBudget(tc.entries, tc.jwt, slog.New(slog.DiscardHandler))
+			defer applyMemoryBudget(tc.entries, tc.jwt, slog.New(slog.DiscardHandler))()
 			if got := debug.SetMemoryLimit(-1); got != tc.want {
 				t.Errorf("soft memory limit %d, want %d", got, tc.want)
 			}

@@ -86,10 +86,11 @@ func cacheBoundChild(args []string) {
 	if err1 != nil || err2 != nil || bound < 1 || inserts < 1 {
 		fatalf("%s: bad arguments %q", cacheBoundChildFlag, args)
 	}
-	// The soft memory limit the binary sets from -cache-max-entries
-	// (cmd/oauth2-password/memory_limit.go), so that this process's RSS is
-	// what a node's would be.
+	// The soft memory limit and collector setting the binary sets from
+	// -cache-max-entries (cmd/oauth2-password/memory_limit.go), so that
+	// this process's RSS is what a node's would be.
 	debug.SetMemoryLimit(store.MemoryBudget(bound, false))
+	store.KeepHeapGoalAbove(store.MinHeapGoal)
 	r, err := runCacheBound(context.Background(), bound, inserts)
 	if err != nil {
 		fatalf("%v", err)
