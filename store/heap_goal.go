@@ -36,7 +36,7 @@ func KeepHeapGoalAbove(goal uint64) (stop func()) {
 		mu      sync.Mutex // stop and a tuning never interleave
 		stopped bool
 	)
-	sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/gc/scan/stack:bytes"}, {Name: "/gc/scan/globals:bytes"}}
 	last := 100
 	var arm func()
 	arm = func() {
@@ -51,7 +51,8 @@ func KeepHeapGoalAbove(goal uint64) (stop func()) {
 				return
 			}
 			metrics.Read(sample)
-			if p := heapGoalPercent(sample[0].Value.Uint64(), goal); p != last {
+			live, roots := sample[0].Value.Uint64(), sample[1].Value.Uint64()+sample[2].Value.Uint64()
+			if p := heapGoalPercent(live, roots, goal); p != last {
 				debug.SetGCPercent(p)
 				last = p
 			}
@@ -69,13 +70,20 @@ func KeepHeapGoalAbove(goal uint64) (stop func()) {
 
 type gcCycle [32]byte
 
-// heapGoalPercent is the GC percentage whose goal for a live heap of live
-// bytes is about goal: 100 (Go's default) once 2 × live reaches goal, and
-// at most 10,000 (a live heap under goal/100 is a process that has barely
-// started).
-func heapGoalPercent(live, goal uint64) int {
-	if live == 0 || 2*live >= goal {
+// heapGoalPercent is the GC percentage whose goal is about goal bytes of
+// heap for a live heap of live bytes and roots bytes of stacks and
+// globals to scan. Go's goal is live + (live + roots) × percent/100, but
+// never under its minimum heap, 4 MiB × percent/100: the percentage is 100
+// (Go's default) once that default reaches goal, and at most the one
+// whose minimum heap is goal (800 for 32 MiB), which a small heap gets.
+func heapGoalPercent(live, roots, goal uint64) int {
+	scan := live + roots
+	if live == 0 || live+scan >= goal {
 		return 100
 	}
-	return int(min(10_000, 100*(goal-live)/live))
+	return int(max(100, min(100*goal/goHeapMinimum, 100*(goal-live)/scan)))
 }
+
+// goHeapMinimum is the runtime's minimum heap goal at GOGC=100
+// (runtime.defaultHeapMinimum); it scales with the percentage.
+const goHeapMinimum = 4 << 20

@@ -10,19 +10,21 @@ import (
 func TestHeapGoalPercent(t *testing.T) {
 	const goal = 32 << 20
 	for _, tc := range []struct {
-		live uint64
-		want int
+		live, roots uint64
+		want        int
 	}{
-		{1 << 20, 3100},       // 1 MB live: aim for 32 MB
-		{8 << 20, 300},        // 8 MB: 32 MB
-		{16 << 20, 100},       // twice the live heap is the goal already
-		{200 << 20, 100},      // a large cache: Go's default, unchanged
-		{100 << 10, 10_000},   // a process that has barely started: capped
-		{0, 100},              // nothing read
-		{goal/2 - 1<<10, 100}, // just under half the goal
+		{1 << 20, 0, 800},        // 1 MB live: Go's minimum heap becomes 32 MB
+		{4 << 20, 2 << 20, 466},  // stacks and globals count in Go's goal too
+		{8 << 20, 0, 300},        // 8 MB: 32 MB
+		{16 << 20, 0, 100},       // twice the live heap is the goal already
+		{12 << 20, 8 << 20, 100}, // with its roots, Go's default reaches it
+		{200 << 20, 0, 100},      // a large cache: Go's default, unchanged
+		{100 << 10, 0, 800},      // a process that has barely started
+		{0, 0, 100},              // nothing read
+		{goal/2 - 1<<10, 0, 100}, // just under half the goal: at least Go's default
 	} {
-		if got := heapGoalPercent(tc.live, goal); got != tc.want {
-			t.Errorf("heapGoalPercent(%d) = %d, want %d", tc.live, got, tc.want)
+		if got := heapGoalPercent(tc.live, tc.roots, goal); got != tc.want {
+			t.Errorf("heapGoalPercent(%d, %d) = %d, want %d", tc.live, tc.roots, got, tc.want)
 		}
 	}
 }
