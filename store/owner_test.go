@@ -33,12 +33,17 @@ func TestTokenOwnerRecreatedOnAnotherNode(t *testing.T) {
 	if err := a.CreateToken(t.Context(), first); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.DeleteClient(t.Context(), "c"); err != nil {
-		t.Fatal(err)
+	// remake deletes client "c" on node B and registers it again there.
+	remake := func() {
+		t.Helper()
+		if err := b.DeleteClient(t.Context(), "c"); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.CreateClient(t.Context(), client); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if err := b.CreateClient(t.Context(), client); err != nil {
-		t.Fatal(err)
-	}
+	remake()
 	check := func(what string, tok store.Token, err error) {
 		t.Helper()
 		if err != nil {
@@ -54,24 +59,14 @@ func TestTokenOwnerRecreatedOnAnotherNode(t *testing.T) {
 
 	// The stale id again, now in a batch: the statement fails as a whole,
 	// and each row is written again under the new owner.
-	if err := b.DeleteClient(t.Context(), "c"); err != nil {
-		t.Fatal(err)
-	}
-	if err := b.CreateClient(t.Context(), client); err != nil {
-		t.Fatal(err)
-	}
+	remake()
 	toks := []store.Token{batchToken(t, "c"), batchToken(t, "c"), batchToken(t, "c")}
 	for i, err := range store.WriteTokenBatch(t.Context(), a, toks) {
 		check("a batched token", toks[i], err)
 	}
 
 	// And in the refresh rotation's transaction.
-	if err := b.DeleteClient(t.Context(), "c"); err != nil {
-		t.Fatal(err)
-	}
-	if err := b.CreateClient(t.Context(), client); err != nil {
-		t.Fatal(err)
-	}
+	remake()
 	old := batchToken(t, "c")
 	if err := b.CreateToken(t.Context(), old); err != nil {
 		t.Fatal(err)
