@@ -23,8 +23,8 @@ import (
 // 200 is as durable as before.
 
 // maxTokenBatch bounds one multi-row INSERT (11 or 12 parameters a row:
-// at most 768 in all, far below both databases' limits) and so the latency a batch adds
-// to the requests in it.
+// at most 768 in all, far below both databases' limits) and so the
+// latency a batch adds to the requests in it.
 const maxTokenBatch = 64
 
 // errStoreClosed answers a CreateToken that arrives after Close.
@@ -198,14 +198,7 @@ func (s *sqlStore) createOne(ctx context.Context, t Token, row tokenRow) error {
 		return err
 	}
 	defer release()
-	err = s.insertToken(ctx, s.db, t, row)
-	if errors.Is(err, errStaleOwner) {
-		if row, err = s.rowArgs(ctx, t); err != nil {
-			return err
-		}
-		err = s.insertToken(ctx, s.db, t, row)
-	}
-	return err
+	return s.withFreshOwner(ctx, t, row, func(row tokenRow) error { return s.insertToken(ctx, s.db, t, row) })
 }
 
 // insertTokens stores batch with one autocommit multi-row INSERT and

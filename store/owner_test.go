@@ -117,3 +117,48 @@ func TestFamilyBytesMatchesPostgres(t *testing.T) {
 		}
 	}
 }
+
+// TestTokenOwnerFirstUseAtOnce: 200 first tokens of a new client and
+// service, all at once on two nodes, each looking the owner up for the
+// first time: every token is stored, under one owner.
+func TestTokenOwnerFirstUseAtOnce(t *testing.T) {
+	url := pg.NewDatabase(t)
+	var nodes []store.Store
+	for range 2 {
+		s, err := store.Open(t.Context(), url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		nodes = append(nodes, s)
+	}
+	if err := nodes[0].CreateClient(t.Context(), store.Client{ID: "c", Consumer: "x", Type: store.Public}); err != nil {
+		t.Fatal(err)
+	}
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	toks := make([]store.Token, 200)
+	errs := make([]error, len(toks))
+	for i := range toks {
+		toks[i] = batchToken(t, "c")
+		toks[i].ServiceID = "svc"
+		wg.Go(func() {
+			<-start
+			errs[i] = nodes[i%2].CreateToken(t.Context(), toks[i])
+		})
+	}
+	close(start)
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("token %d: %v", i, err)
+		}
+		if got, err := nodes[0].TokenByAccess(t.Context(), toks[i].Access); err != nil || got.ClientID != "c" || got.ServiceID != "svc" {
+			t.Fatalf("token %d read back %+v, %v", i, got, err)
+		}
+	}
+	var owners int
+	if err := nodes[0].(*store.Postgres).DB().QueryRowContext(t.Context(), `SELECT count(*) FROM token_owners WHERE client_id = 'c'`).Scan(&owners); err != nil || owners != 1 {
+		t.Errorf("owners of client c: %d, %v; want 1", owners, err)
+	}
+}

@@ -70,8 +70,8 @@ func checkToken(t Token) error {
 // regular expression most of it), measured on a durable server.
 const InsertTokenSQL = pgInsertInto + ` VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING`
 
-// OwnerIDSQL returns the owner id of client $1 and service $2 (” for
-// none), making the owner on first use; it fails with
+// OwnerIDSQL returns the owner id of client $1 and service $2 (the empty
+// string for none), making the owner on first use; it fails with
 // foreign_key_violation if the client does not exist.
 const OwnerIDSQL = `SELECT token_owner_id($1, $2)`
 
@@ -159,6 +159,24 @@ func (s *sqlStore) insertToken(ctx context.Context, db execer, t Token, row toke
 		return ErrConflict
 	}
 	return nil
+}
+
+// withFreshOwner runs write with t's row and, if the row named a stale
+// cached owner id (errStaleOwner), once more with the owner looked up
+// again. A second stale answer means the client was deleted again
+// meanwhile: ErrClientGone.
+func (s *sqlStore) withFreshOwner(ctx context.Context, t Token, row tokenRow, write func(tokenRow) error) error {
+	err := write(row)
+	if !errors.Is(err, errStaleOwner) {
+		return err
+	}
+	if row, err = s.rowArgs(ctx, t); err != nil {
+		return err
+	}
+	if err = write(row); errors.Is(err, errStaleOwner) {
+		return ErrClientGone
+	}
+	return err
 }
 
 // errStaleOwner: a token write named a cached owner id that no longer
@@ -340,14 +358,7 @@ func (s *sqlStore) RotateRefresh(ctx context.Context, old Digest, next Token) er
 	if err != nil {
 		return err
 	}
-	err = s.rotateRefresh(ctx, old, next, row)
-	if errors.Is(err, errStaleOwner) {
-		if row, err = s.rowArgs(ctx, next); err != nil {
-			return err
-		}
-		err = s.rotateRefresh(ctx, old, next, row)
-	}
-	return err
+	return s.withFreshOwner(ctx, next, row, func(row tokenRow) error { return s.rotateRefresh(ctx, old, next, row) })
 }
 
 func (s *sqlStore) rotateRefresh(ctx context.Context, old Digest, next Token, row tokenRow) error {
