@@ -3,7 +3,6 @@ package harness
 import (
 	"bufio"
 	"context"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -140,18 +139,6 @@ func (s *Serve) Stop(t testing.TB) error {
 		t.Error("serve did not exit within 20s of SIGTERM")
 		return context.DeadlineExceeded
 	}
-}
-
-// FreeAddr returns a loopback address with a port free at the time of the
-// call.
-func FreeAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // ServeConfig is a config file with trusted loopback peers, one consumer
