@@ -281,8 +281,8 @@ func convert(c Credential) (store.Client, string) {
 // memory holds a few batches whatever the size of Kong's table. Batches
 // are independent transactions and may commit out of order; an
 // interrupted import leaves whole batches, and the rerun fills the gaps.
-func (im *importer) stream(ctx context.Context, src Source, opt Options) error {
-	ctx, cancel := context.WithCancel(ctx)
+func (im *importer) stream(caller context.Context, src Source, opt Options) error {
+	ctx, cancel := context.WithCancel(caller)
 	defer cancel()
 	free := make(chan []Token, 2)
 	full := make(chan []Token)
@@ -368,10 +368,18 @@ func (im *importer) stream(ctx context.Context, src Source, opt Options) error {
 	}
 	close(work)
 	wg.Wait()
-	if writeErr != nil {
-		return writeErr
+	err := writeErr
+	if err == nil {
+		err = <-readErr
 	}
-	return <-readErr
+	if err != nil && caller.Err() != nil {
+		// The caller gave up (Ctrl-C, the command's deadline) while a
+		// statement ran: lib/pq then answers with either the context's
+		// error or the server's "canceling statement due to user
+		// request", whichever comes first. Say what happened.
+		return caller.Err()
+	}
+	return err
 }
 
 // write stores one batch (with dryRun, looks it up) and returns how many
