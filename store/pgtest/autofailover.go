@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/oauth2-password/oauth2-password/tests/freeport"
 )
 
 // Formation is a pg_auto_failover formation (Debian packages
@@ -77,10 +79,15 @@ func StartFormation(t testing.TB) *Formation {
 			}
 		}
 	}
+	// pg_autoctl binds these seconds later, after initdb: ports claimed
+	// until the test ends (freeport), not merely free now.
 	for i := range f.ports {
-		if f.ports[i], err = freePort(); err != nil {
+		port, release, err := freeport.Claim()
+		if err != nil {
 			t.Fatal(err)
 		}
+		t.Cleanup(release)
+		f.ports[i] = port
 	}
 	f.start(t, "monitor", "create", "monitor", "--pgdata", f.pgdata("monitor"), "--pgport", strconv.Itoa(f.ports[0]),
 		"--hostname", "127.0.0.1", "--auth", "trust", "--no-ssl", "--run")
