@@ -147,3 +147,36 @@ func md5hex(t *testing.T, k *kongtest.Kong, s string) string {
 	}
 	return h
 }
+
+// cancelledWrites is a store whose second batch write finds the caller
+// gone, and fails as lib/pq does when its cancel request wins the race
+// with the context: with the server's error, not the context's.
+type cancelledWrites struct {
+	kongimport.Store
+	cancel context.CancelFunc
+	writes int
+}
+
+func (s *cancelledWrites) InsertTokens(ctx context.Context, ts []store.Token) (int, error) {
+	s.writes++
+	if s.writes < 2 {
+		return s.Store.InsertTokens(ctx, ts)
+	}
+	s.cancel()
+	return 0, errors.New("store: insert tokens: pq: canceling statement due to user request")
+}
+
+// TestImportInterruptedSaysSo: an import whose caller gave up (Ctrl-C, the
+// command's deadline) reports that, whatever error the statement in
+// flight came back with.
+func TestImportInterruptedSaysSo(t *testing.T) {
+	const n, batch = 300, 100
+	k := manyTokens(t, n)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	s := &cancelledWrites{Store: openURL(t, pg.NewDatabase(t)), cancel: cancel}
+	_, err := importKong(ctx, t, s, k, kongimport.Options{Batch: batch, Writers: 1})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted import: %v, want context.Canceled", err)
+	}
+}
