@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/oauth2-password/oauth2-password/store"
@@ -28,6 +29,14 @@ type consumerCache struct {
 	max     int
 	onEvict func()
 	byWS    sync.Map // workspace id → *store.Bounded[*consumerEntry], keyed by reference
+	// first is the first workspace asked for and its cache, found without
+	// byWS: serve has one workspace, and so do most Kong setups.
+	first atomic.Pointer[wsConsumers]
+}
+
+type wsConsumers struct {
+	ws string
+	c  *store.Bounded[*consumerEntry]
 }
 
 // consumerEntry is one cached answer of load_consumer. It is never
@@ -73,12 +82,17 @@ func newConsumerCache(ttl time.Duration, max int, o Observer) *consumerCache {
 // of returns the workspace's cache. A map per workspace rather than a
 // joined key: a cache hit must not allocate.
 func (cc *consumerCache) of(ws string) *store.Bounded[*consumerEntry] {
+	if f := cc.first.Load(); f != nil && f.ws == ws {
+		return f.c
+	}
 	if c, ok := cc.byWS.Load(ws); ok {
 		return c.(*store.Bounded[*consumerEntry])
 	}
-	c, _ := cc.byWS.LoadOrStore(ws, store.NewBounded[*consumerEntry](store.BoundedOptions{
+	v, _ := cc.byWS.LoadOrStore(ws, store.NewBounded[*consumerEntry](store.BoundedOptions{
 		MaxEntries: cc.max, TTL: cc.ttl, OnEvict: cc.onEvict, LazySweep: true}))
-	return c.(*store.Bounded[*consumerEntry])
+	c := v.(*store.Bounded[*consumerEntry])
+	cc.first.CompareAndSwap(nil, &wsConsumers{ws: ws, c: c})
+	return c
 }
 
 // flush forgets every consumer.

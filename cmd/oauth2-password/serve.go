@@ -131,7 +131,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		return errorf("serve: %v", err)
 	}
 	srv := &http.Server{
-		Handler:           addWellKnown(newServeMux(conf, services, st, f.engine.MaxBodyBytes), engine, f.signing.issuer, slices.Collect(maps.Keys(services))),
+		Handler:           newRouter(conf, services, st, f.engine.MaxBodyBytes, engine, f.signing.issuer),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          log.New(libraryLog{logger, "http server"}, "", 0),
 	}
@@ -206,14 +206,22 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 // readiness is what /readyz asks.
 type readiness interface{ Ready() bool }
 
-// newServeMux routes serve mode's endpoints (docs/serve.md, "Use it without
-// Kong"). An unknown SERVICE is 404 with an OAuth-style JSON error.
-func newServeMux(conf *loadedConfig, configs map[string]*plugin.Config, ready readiness, maxBody int) *http.ServeMux {
+// newRouter is serve's HTTP handler: the routes of newServeMux, the
+// well-known documents when serve signs upstream JWTs, and forward auth's
+// route ahead of them all (authRoute).
+func newRouter(conf *loadedConfig, configs map[string]*plugin.Config, ready readiness, maxBody int, e *plugin.Engine, issuer string) http.Handler {
 	dir := httpfront.NewDirectory(conf.consumers)
 	services := make(map[string]*httpfront.Service, len(configs))
 	for name, c := range configs {
 		services[name] = &httpfront.Service{Config: c, Consumers: dir, Trusted: conf.trusted, MaxBody: int64(maxBody)}
 	}
+	mux := addWellKnown(newServeMux(services, ready), e, issuer, slices.Collect(maps.Keys(services)))
+	return authRoute{services: services, next: mux}
+}
+
+// newServeMux routes serve mode's endpoints (docs/serve.md, "Use it without
+// Kong"). An unknown SERVICE is 404 with an OAuth-style JSON error.
+func newServeMux(services map[string]*httpfront.Service, ready readiness) *http.ServeMux {
 	mux := http.NewServeMux()
 	route := func(pattern string, h func(*httpfront.Service) http.HandlerFunc) {
 		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {

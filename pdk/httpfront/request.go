@@ -45,10 +45,56 @@ type request struct {
 
 func (q *request) Method() (string, error) { return q.method, nil }
 func (q *request) Path() (string, error)   { return q.path, nil }
+
+// Header is the first value of the header name. The engine asks in lower
+// case, which http.Header.Get would canonicalize, an allocation, on every
+// request: the canonical name is built on the stack instead.
 func (q *request) Header(name string) (string, error) {
-	// The engine asks in lower case, which Get would canonicalize, an
-	// allocation, on every request.
-	return q.r.Header.Get(canonical(name)), nil
+	var buf [64]byte
+	key, ok := canonicalKey(buf[:0], name)
+	if !ok {
+		return q.r.Header.Get(name), nil
+	}
+	if v := q.r.Header[string(key)]; len(v) > 0 {
+		return v[0], nil
+	}
+	return "", nil
+}
+
+// canonicalKey appends name to b in the form net/http keeps header names
+// in (http.CanonicalHeaderKey: upper case first and after each '-', lower
+// case elsewhere). It declines (false) a name longer than b has room for,
+// and one with a byte that is not a token character (RFC 9110 §5.6.2),
+// which net/http keeps as it is.
+func canonicalKey(b []byte, name string) ([]byte, bool) {
+	if name == "" || len(name) > cap(b)-len(b) {
+		return nil, false
+	}
+	upper := true
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !isTokenByte(c) {
+			return nil, false
+		}
+		if upper && 'a' <= c && c <= 'z' {
+			c -= 'a' - 'A'
+		} else if !upper && 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b = append(b, c)
+		upper = c == '-'
+	}
+	return b, true
+}
+
+// isTokenByte reports whether c may appear in a header name (tchar, RFC
+// 9110 §5.6.2).
+func isTokenByte(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
+	}
+	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
 }
 
 // Headers are the request's headers with lower-case names, as Kong's

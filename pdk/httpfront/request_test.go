@@ -1,8 +1,11 @@
 package httpfront
 
 import (
+	"bufio"
+	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"strings"
 	"testing"
 )
 
@@ -41,5 +44,31 @@ func TestForwardedIP(t *testing.T) {
 				t.Errorf("ForwardedIP = %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestHeaderIsGet: the engine's header lookup answers exactly as
+// http.Header.Get for any spelling of a name, including names net/http
+// keeps as they came (not tokens) and names too long for the stack
+// buffer, and a lower-case name costs no allocation.
+func TestHeaderIsGet(t *testing.T) {
+	long := strings.Repeat("x-long-", 12) + "name"
+	raw := "GET / HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer abc\r\nX-Api_Key: k1\r\nX-Weird.Name~1: w\r\n" +
+		long + ": l\r\nContent-Type: text/plain\r\n\r\n"
+	r, err := http.ReadRequest(bufio.NewReader(strings.NewReader(raw)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := &request{r: r}
+	for _, name := range []string{"authorization", "AUTHORIZATION", "Authorization", "aUTHORIZATIOn",
+		"x-api_key", "X-API_KEY", "x-weird.name~1", long, strings.ToUpper(long), "content-type",
+		"x-missing", "", "bad name", "x-ünicode", "-authorization"} {
+		got, _ := q.Header(name)
+		if want := r.Header.Get(name); got != want {
+			t.Errorf("Header(%q) = %q, want %q (http.Header.Get)", name, got, want)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { _, _ = q.Header("authorization") }); n != 0 {
+		t.Errorf("Header(\"authorization\") allocates %v times", n)
 	}
 }
