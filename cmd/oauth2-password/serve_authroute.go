@@ -34,7 +34,7 @@ func (a authRoute) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // escaped bytes, NAME one segment. CONNECT is left to the mux, which
 // matches it on the host as well.
 func authService(r *http.Request) (string, bool) {
-	if r.Method == http.MethodConnect || r.URL.RawPath != "" || r.RequestURI == "*" {
+	if r.Method == http.MethodConnect || r.URL.RawPath != "" {
 		return "", false
 	}
 	rest, ok := strings.CutPrefix(r.URL.Path, "/services/")
