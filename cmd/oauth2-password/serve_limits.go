@@ -7,18 +7,17 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/oauth2-password/oauth2-password/pdk/httpfront"
 )
 
-// Defaults of serve's connection flags. A token request is at most
-// -max-body-bytes (64 KiB by default) of form: a client that cannot send
-// it within ReadTimeout is trickling. WriteTimeout also bounds the
-// handler (store and login-backend calls have their own, shorter
-// deadlines). Idle keep-alive connections are closed after IdleTimeout,
-// and sooner when the connection limit is reached.
+// Defaults of serve's connection flags: the timeouts are
+// httpfront's (it says why). Idle keep-alive connections are also closed
+// sooner when the connection limit is reached.
 const (
-	defaultReadTimeout    = 10 * time.Second
-	defaultWriteTimeout   = 30 * time.Second
-	defaultIdleTimeout    = 60 * time.Second
+	defaultReadTimeout    = httpfront.ReadTimeout
+	defaultWriteTimeout   = httpfront.WriteTimeout
+	defaultIdleTimeout    = httpfront.IdleTimeout
 	defaultMaxConnections = 4096
 )
 

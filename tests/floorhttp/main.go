@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/oauth2-password/oauth2-password/pdk/httpfront"
 	"github.com/oauth2-password/oauth2-password/store"
 )
 
@@ -25,7 +26,9 @@ func main() {
 		"X-Credential-Identifier": "0123456789abcdefghijklmnopqrstuv",
 		"X-Authenticated-Userid":  "user-1",
 	}
+	// serve's default deadlines too: net/http sets them on every request.
 	srv := &http.Server{Addr: *addr, ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout: httpfront.ReadTimeout, WriteTimeout: httpfront.WriteTimeout, IdleTimeout: httpfront.IdleTimeout,
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			for k, v := range identity {
 				w.Header().Set(k, v)
