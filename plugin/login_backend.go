@@ -16,6 +16,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // The operator's login backend over HTTP: one JSON POST per login attempt
@@ -67,7 +69,7 @@ func (c *Config) validateLogin(s *settings) error {
 	}
 	h := http.Header{}
 	for name, v := range c.AuthenticateHeaders {
-		if !isToken(name) || slices.Contains(reservedLoginHeaders, strings.ToLower(name)) {
+		if !httpguts.ValidHeaderFieldName(name) || slices.Contains(reservedLoginHeaders, strings.ToLower(name)) {
 			return fmt.Errorf("authenticate_headers: %q is not a header name that can be set", name)
 		}
 		if strings.ContainsAny(v, "\r\n\x00") {
@@ -105,19 +107,6 @@ func isLoopbackHost(h string) bool {
 	}
 	ip := net.ParseIP(h)
 	return ip != nil && ip.IsLoopback()
-}
-
-// isToken reports whether s is an RFC 9110 §5.6.2 token (a header name).
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for _, c := range []byte(s) {
-		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
-			return false
-		}
-	}
-	return true
 }
 
 // newLoginClient is the HTTP client shared by every instance's login

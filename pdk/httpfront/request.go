@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // Trusted is the set of peers whose X-Forwarded-* headers are believed
@@ -73,7 +75,7 @@ func canonicalKey(b []byte, name string) ([]byte, bool) {
 	upper := true
 	for i := 0; i < len(name); i++ {
 		c := name[i]
-		if !isTokenByte(c) {
+		if !httpguts.IsTokenRune(rune(c)) {
 			return nil, false
 		}
 		if upper && 'a' <= c && c <= 'z' {
@@ -85,16 +87,6 @@ func canonicalKey(b []byte, name string) ([]byte, bool) {
 		upper = c == '-'
 	}
 	return b, true
-}
-
-// isTokenByte reports whether c may appear in a header name (tchar, RFC
-// 9110 §5.6.2).
-func isTokenByte(c byte) bool {
-	switch {
-	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		return true
-	}
-	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
 }
 
 // Headers are the request's headers with lower-case names, as Kong's
