@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
+	"sync/atomic"
 
 	"github.com/oauth2-password/oauth2-password/tests/konghost"
 )
@@ -34,9 +36,17 @@ func (e *env) startLoginBackend() error {
 	return err
 }
 
+// loginUsers numbers the bench's users. Every login is a different user:
+// the login throttle lets one user log in from one address at most
+// -login-throttle-failures times at once (docs/security-throttling.md,
+// "Concurrent attempts"), fewer than the bench's concurrency, and many
+// users logging in through one app is what the row measures.
+var loginUsers atomic.Uint64
+
 // loginRequest is a password grant as RFC 6749 §4.3.2 writes it.
 func (p *pluginProc) loginRequest() *konghost.Request {
-	form := url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {"pw-0123456789"},
+	user := "user-" + strconv.FormatUint(loginUsers.Add(1), 10)
+	form := url.Values{"grant_type": {"password"}, "username": {user}, "password": {"pw-0123456789"},
 		"client_id": {p.client.ID}, "client_secret": {p.client.Secret}}
 	return &konghost.Request{Method: "POST", Scheme: "https", Host: loginHost, Path: "/oauth2/token",
 		Header: map[string][]string{"Content-Type": {"application/x-www-form-urlencoded"}},
