@@ -48,9 +48,11 @@
 //     the same library, the same variables, no decision), alternating
 //     rounds (haproxy.go).
 //
-// The table goes to stdout and to bin/bench.md. It is test tooling: it
-// asserts nothing about speed, but it fails if a request it sends is not
-// answered correctly.
+// The table goes to stdout and to bin/bench.md (-out). It is test
+// tooling: it asserts nothing about speed, but it fails if a request it
+// sends is not answered correctly. `make test` runs it once with one short
+// round per row (smoke_test.go), so that a row that stops running is
+// caught before anyone needs the table.
 package main
 
 import (
@@ -87,6 +89,8 @@ type options struct {
 	cacheOnly    bool
 	cacheBound   int
 	cacheInserts int
+	// out is where the table is written; bin/bench.md when empty.
+	out string
 }
 
 func main() {
@@ -115,6 +119,7 @@ func main() {
 	flag.BoolVar(&o.cacheOnly, "cache-only", false, "measure only the bounded token cache (memory after -cache-inserts tokens, lookup latency during expiry sweeps)")
 	flag.IntVar(&o.cacheBound, "cache-bound", 1_000_000, "-cache-max-entries of the bounded-cache measurement")
 	flag.IntVar(&o.cacheInserts, "cache-inserts", 10_000_000, "distinct tokens cached in the bounded-cache measurement")
+	flag.StringVar(&o.out, "out", "", "file the table is also written to (default bin/bench.md)")
 	flag.Parse()
 	for _, s := range strings.Split(conc, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
@@ -299,8 +304,11 @@ func (rep *report) finish(o options, start time.Time) error {
 	var table bytes.Buffer
 	rep.print(&table)
 	os.Stdout.Write(table.Bytes())
-	// bin/bench.md is the table as it goes into the README.
-	out := filepath.Join(root(), "bin", "bench.md")
+	// bin/bench.md is the table as it goes into docs/performance.md.
+	out := o.out
+	if out == "" {
+		out = filepath.Join(root(), "bin", "bench.md")
+	}
 	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 		return err
 	}

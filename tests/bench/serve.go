@@ -5,14 +5,16 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/oauth2-password/oauth2-password/tests/freeport"
 )
 
 // serveProc is `oauth2-password serve` (or the forward-auth floor) started
@@ -34,13 +36,15 @@ func (p *serveProc) close() {
 // httpClient is shared by both sides of every HTTP comparison.
 var httpClient = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 
+// freeAddr is a loopback address for a process the bench starts. The
+// port stays claimed until the bench exits (freeport says why a port
+// bound to 0 and closed again is not safe while tests run beside it).
 func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, _, err := freeport.Claim()
 	if err != nil {
 		return "", err
 	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
+	return "127.0.0.1:" + strconv.Itoa(port), nil
 }
 
 // startServe runs serve on dbURL with one service (api) behind a trusted
