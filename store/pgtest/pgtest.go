@@ -18,7 +18,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"os"
 	"os/exec"
@@ -32,6 +31,8 @@ import (
 	"time"
 
 	_ "github.com/lib/pq" // "postgres" driver
+
+	"github.com/oauth2-password/oauth2-password/tests/freeport"
 )
 
 // EnvURL names the environment variable with the URL of an existing server
@@ -262,13 +263,17 @@ func (s *Server) startFreshPort() error {
 	return err
 }
 
+// freePort is a port for a server started here (PostgreSQL, pgbouncer).
+// It stays claimed until the test process exits, so that a server stopped
+// and started again (Stop, Start) finds its port free, and no other test
+// process is handed it meanwhile (freeport says why a port bound to 0 and
+// closed again is not enough).
 func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, _, err := freeport.Claim()
 	if err != nil {
-		return 0, fmt.Errorf("pgtest: find a free port: %w", err)
+		return 0, fmt.Errorf("pgtest: %w", err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return port, nil
 }
 
 // start runs pg_ctl start and waits until the server accepts connections.
