@@ -326,12 +326,14 @@ func (c *Cached) live(now time.Time) bool {
 	return false
 }
 
-// flush drops everything cached.
+// flush drops everything cached. The clients go first: whoever sees a
+// token gone (a client deletion's tokens, say) then also finds its client
+// gone, never a deleted client still cached behind an evicted token.
 func (c *Cached) flush() {
 	c.gen.Add(1)
-	c.tokens.Flush()
 	c.clients.Flush()
 	c.extras.Flush()
+	c.tokens.Flush()
 }
 
 // evict drops one cached token.
