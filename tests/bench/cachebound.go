@@ -387,12 +387,17 @@ func usf(d time.Duration) string {
 }
 
 // runCacheOnly is -cache-only: the bounded cache's rows alone.
-func runCacheOnly(ctx context.Context, o options, w io.Writer) error {
+func runCacheOnly(ctx context.Context, o options) error {
 	start := time.Now()
 	r, err := measureCacheBound(ctx, o.cacheBound, o.cacheInserts)
 	if err != nil {
 		return err
 	}
+	return writeTable(o, func(w io.Writer) { printCacheOnly(w, o, r, start) })
+}
+
+// printCacheOnly is -cache-only's table.
+func printCacheOnly(w io.Writer, o options, r *cacheBound, start time.Time) {
 	p := func(format string, args ...any) { fmt.Fprintf(w, format+"\n", args...) }
 	p("### Bounded token cache")
 	p("")
@@ -403,5 +408,4 @@ func runCacheOnly(ctx context.Context, o options, w io.Writer) error {
 	p("| Measure | oauth2-password | Reference | Ratio | Goal | Met |")
 	p("|---|---|---|---|---|---|")
 	printCacheBound(p, r)
-	return nil
 }

@@ -48,7 +48,7 @@
 //     the same library, the same variables, no decision), alternating
 //     rounds (haproxy.go).
 //
-// The table goes to stdout and to bin/bench.md (-out). It is test
+// The table goes to stdout and to bin/bench.md (-out), in every mode. It is test
 // tooling: it asserts nothing about speed, but it fails if a request it
 // sends is not answered correctly. `make test` runs it once with one short
 // round per row (smoke_test.go), so that a row that stops running is
@@ -60,6 +60,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -155,11 +156,10 @@ func run(o options) error {
 			return err
 		}
 		rep.wall = time.Since(start)
-		rep.printUpstreamJWTOnly(os.Stdout)
-		return nil
+		return writeTable(o, rep.printUpstreamJWTOnly)
 	}
 	if o.cacheOnly {
-		return runCacheOnly(ctx, o, os.Stdout)
+		return runCacheOnly(ctx, o)
 	}
 	if o.shortOnly {
 		rep, err := runShortSecretOnly(ctx, o)
@@ -167,8 +167,7 @@ func run(o options) error {
 			return err
 		}
 		rep.wall = time.Since(start)
-		rep.printShortSecretOnly(os.Stdout)
-		return nil
+		return writeTable(o, rep.printShortSecretOnly)
 	}
 	var rep report
 	rep.opts = o
@@ -186,8 +185,7 @@ func run(o options) error {
 		}
 		if o.haproxyOnly {
 			rep.wall = time.Since(start)
-			rep.printHAProxyOnly(os.Stdout)
-			return nil
+			return writeTable(o, rep.printHAProxyOnly)
 		}
 	}
 	if !o.validOnly {
@@ -220,8 +218,7 @@ func run(o options) error {
 	}
 	if o.validOnly {
 		rep.wall = time.Since(start)
-		rep.printValidationOnly(os.Stdout)
-		return nil
+		return writeTable(o, rep.printValidationOnly)
 	}
 
 	progress("issuance with PostgreSQL (fsync=off) at concurrency %d", o.issueConc)
@@ -301,8 +298,14 @@ func (rep *report) finish(o options, start time.Time) error {
 		}
 	}
 	rep.wall = time.Since(start)
+	return writeTable(o, rep.print)
+}
+
+// writeTable prints a run's table to stdout and writes it to -out: every
+// mode's, so that -out never leaves a partial run's table unwritten.
+func writeTable(o options, print func(io.Writer)) error {
 	var table bytes.Buffer
-	rep.print(&table)
+	print(&table)
 	os.Stdout.Write(table.Bytes())
 	// bin/bench.md is the table as it goes into docs/performance.md.
 	out := o.out

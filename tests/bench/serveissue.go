@@ -66,9 +66,10 @@ func runServeIssuanceOnly(ctx context.Context, o options) error {
 		}
 		rows = append(rows, r)
 	}
-	fmt.Printf("%s\n\n", label)
-	printServeIssuanceOnly(os.Stdout, rows)
-	return nil
+	return writeTable(o, func(w io.Writer) {
+		fmt.Fprintf(w, "%s\n\n", label)
+		printServeIssuanceOnly(w, rows)
+	})
 }
 
 func printServeIssuanceOnly(w io.Writer, rows []issuance) {
