@@ -48,9 +48,9 @@
 //     the same library, the same variables, no decision), alternating
 //     rounds (haproxy.go).
 //
-// The table goes to stdout and to bin/bench.md (-out), in every mode. It is test
-// tooling: it asserts nothing about speed, but it fails if a request it
-// sends is not answered correctly. `make test` runs it once with one short
+// The table goes to stdout and to bin/bench.md (-out), in every mode. It
+// is test tooling: it asserts nothing about speed, but it fails if a
+// request it sends is not answered correctly. `make test` runs it once with one short
 // round per row (smoke_test.go), so that a row that stops running is
 // caught before anyone needs the table.
 package main
