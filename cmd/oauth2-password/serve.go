@@ -207,8 +207,8 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 type readiness interface{ Ready() bool }
 
 // newRouter is serve's HTTP handler: the routes of newServeMux, the
-// well-known documents when serve signs upstream JWTs, and forward auth's
-// route ahead of them all (authRoute).
+// well-known documents when serve signs upstream JWTs, and the routes of
+// forward auth and Envoy's HTTP ext_authz ahead of them all (authRoute).
 func newRouter(conf *loadedConfig, configs map[string]*plugin.Config, ready readiness, maxBody int, e *plugin.Engine, issuer string) http.Handler {
 	dir := httpfront.NewDirectory(conf.consumers)
 	services := make(map[string]*httpfront.Service, len(configs))
@@ -239,13 +239,6 @@ func newServeMux(services map[string]*httpfront.Service, ready readiness) *http.
 		route("/services/{service}/oauth2/introspect"+suffix, func(s *httpfront.Service) http.HandlerFunc { return s.Introspect })
 	}
 	route("/services/{service}/auth", func(s *httpfront.Service) http.HandlerFunc { return s.ForwardAuth })
-	extAuthz := func(s *httpfront.Service) http.HandlerFunc {
-		return func(w http.ResponseWriter, r *http.Request) {
-			s.ExtAuthz("/services/"+r.PathValue("service")+"/ext-authz")(w, r)
-		}
-	}
-	route("/services/{service}/ext-authz", extAuthz)
-	route("/services/{service}/ext-authz/", extAuthz)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

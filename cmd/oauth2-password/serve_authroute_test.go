@@ -59,3 +59,41 @@ func TestAuthRouteAgreesWithMux(t *testing.T) {
 		})
 	}
 }
+
+// TestExtAuthzRoute: every path Envoy's HTTP ext_authz can send after the
+// path_prefix /services/NAME/ext-authz reaches NAME's ext_authz with the
+// client's path as spelled, never the mux (which redirects a path with
+// "//", "." or ".." segments to its cleaned form).
+func TestExtAuthzRoute(t *testing.T) {
+	for _, tc := range []struct {
+		request    string // the request line
+		name, path string // "" name: left to the mux
+	}{
+		{"GET /services/orders/ext-authz HTTP/1.1", "orders", ""},
+		{"GET /services/orders/ext-authz/ HTTP/1.1", "orders", "/"},
+		{"POST /services/orders/ext-authz/orders/17?page=2 HTTP/1.1", "orders", "/orders/17"},
+		{"GET /services/orders/ext-authz/a//b HTTP/1.1", "orders", "/a//b"},
+		{"GET /services/orders/ext-authz/a/./b/../c HTTP/1.1", "orders", "/a/./b/../c"},
+		{"GET /services/orders/ext-authz/../../other/auth HTTP/1.1", "orders", "/../../other/auth"},
+		{"GET /services/orders/ext-authz/a%2Fb/%2e%2e HTTP/1.1", "orders", "/a%2Fb/%2e%2e"},
+		{"GET /services/%6Frders/ext-authz/x HTTP/1.1", "orders", "/x"},
+		{"GET http://gw/services/orders/ext-authz//x HTTP/1.1", "orders", "//x"},
+		{"GET /services/orders/ext-authzed HTTP/1.1", "", ""},
+		{"GET /services/orders/auth HTTP/1.1", "", ""},
+		{"GET /services//ext-authz/x HTTP/1.1", "", ""},
+		{"GET /services/a/b/ext-authz/x HTTP/1.1", "", ""},
+		{"GET /x/services/orders/ext-authz HTTP/1.1", "", ""},
+		{"CONNECT /services/orders/ext-authz HTTP/1.1", "", ""},
+	} {
+		t.Run(tc.request, func(t *testing.T) {
+			r, err := http.ReadRequest(bufio.NewReader(strings.NewReader(tc.request + "\r\nHost: gw\r\n\r\n")))
+			if err != nil {
+				t.Fatal(err)
+			}
+			name, path, ok := extAuthzRoute(r)
+			if ok != (tc.name != "") || name != tc.name || path != tc.path {
+				t.Errorf("extAuthzRoute = %q, %q, %v; want %q, %q", name, path, ok, tc.name, tc.path)
+			}
+		})
+	}
+}

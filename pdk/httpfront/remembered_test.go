@@ -22,7 +22,9 @@ func TestForwardAuthRememberedHeaders(t *testing.T) {
 		r.Header.Set("Authorization", "Bearer "+token)
 		return r
 	}
-	extAuthz := s.ExtAuthz("/authz")
+	extAuthz := func(w http.ResponseWriter, r *http.Request) {
+		s.ExtAuthz(w, r, strings.TrimPrefix(r.URL.Path, "/authz"))
+	}
 	for _, tc := range []struct {
 		name   string
 		serve  http.HandlerFunc

@@ -132,21 +132,19 @@ func upper(m string) string {
 var requests = sync.Pool{New: func() any { return new(request) }}
 
 // ExtAuthz serves Envoy's HTTP ext_authz with path_prefix: the original
-// method, path and query come as the request's own, after prefix. Envoy
-// lets the request through only on 200, and removes the upstream headers
-// named in x-envoy-auth-headers-to-remove: that is how identity headers a
-// client sent, and the credential with hide_credentials, are dropped.
-func (s *Service) ExtAuthz(prefix string) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		start := s.Config.Start()
-		path := strings.TrimPrefix(r.URL.Path, prefix)
-		if path == "" {
-			path = "/"
-		}
-		q := requests.Get().(*request)
-		*q = request{r: r, method: r.Method, path: path, rawQuery: r.URL.RawQuery, body: []byte{}, trusted: s.Trusted}
-		s.authorize(w, r, q, plugin.FrontExtAuthzHTTP, start)
+// method and query come as the request's own, and path is what follows
+// the prefix, as the client spelled it. Envoy lets the request through
+// only on 200, and removes the upstream headers named in
+// x-envoy-auth-headers-to-remove: that is how identity headers a client
+// sent, and the credential with hide_credentials, are dropped.
+func (s *Service) ExtAuthz(w http.ResponseWriter, r *http.Request, path string) {
+	start := s.Config.Start()
+	if path == "" {
+		path = "/"
 	}
+	q := requests.Get().(*request)
+	*q = request{r: r, method: r.Method, path: path, rawQuery: r.URL.RawQuery, body: []byte{}, trusted: s.Trusted}
+	s.authorize(w, r, q, plugin.FrontExtAuthzHTTP, start)
 }
 
 // authorize validates q and answers for front; the decision is reported

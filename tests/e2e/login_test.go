@@ -378,10 +378,20 @@ func first(v []string) string {
 // backend failures, which the check then expects to find.
 func noPasswordLeft(t *testing.T, e *env, db string, passwords []string, backendFailed bool) {
 	t.Helper()
-	time.Sleep(100 * time.Millisecond) // let the process's output reach the host
-	out := strings.Join(e.Host.Process().Output(), "\n")
-	for _, l := range e.Host.Logs() {
-		out += "\n" + l.Message
+	output := func() string {
+		out := strings.Join(e.Host.Process().Output(), "\n")
+		for _, l := range e.Host.Logs() {
+			out += "\n" + l.Message
+		}
+		return out
+	}
+	// Let the process's output reach the host: until the failure line is
+	// there when one is expected (a loaded machine may take longer than any
+	// fixed pause), else for a short pause.
+	time.Sleep(100 * time.Millisecond)
+	out := output()
+	for deadline := time.Now().Add(10 * time.Second); backendFailed && !strings.Contains(out, "login backend") && time.Now().Before(deadline); out = output() {
+		time.Sleep(20 * time.Millisecond)
 	}
 	if backendFailed && !strings.Contains(out, "login backend") {
 		t.Errorf("the plugin logged no login backend failure, so the log check proves little:\n%s", out)

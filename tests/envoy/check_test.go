@@ -219,6 +219,10 @@ func TestExtAuthz(t *testing.T) {
 			want: want{allowed: true, set: bob(s.client.ID, "user-1", "email")}},
 		{name: "valid, header_map (encode_raw_headers)", service: "orders", req: envoyRequest{path: "/orders", header: bearer(valid.AccessToken), rawHeaders: true},
 			want: want{allowed: true, set: bob(s.client.ID, "user-1", "email")}, grpcOnly: "header_map is gRPC's"},
+		{name: "valid, path as the client spelled it", service: "orders", req: envoyRequest{path: "/orders//17/./x/../y?page=2", header: bearer(valid.AccessToken)},
+			want: want{allowed: true, set: bob(s.client.ID, "user-1", "email")}},
+		{name: "missing, path as the client spelled it", service: "orders", req: envoyRequest{path: "/a/../orders//17"},
+			want: want{status: 401, code: code.Code_UNAUTHENTICATED, errCode: "invalid_request", challenge: `Bearer realm="shop"`}},
 		{name: "valid, token scheme in another case", service: "orders", req: envoyRequest{method: "DELETE", path: "/orders/17", header: map[string]string{"authorization": "bearer " + valid.AccessToken}},
 			want: want{allowed: true, set: bob(s.client.ID, "user-1", "email")}},
 		{name: "valid, access_token in the query", service: "orders", req: envoyRequest{path: "/orders?access_token=" + noScope.AccessToken + "&page=2"},
@@ -229,7 +233,7 @@ func TestExtAuthz(t *testing.T) {
 			want: want{status: 401, code: code.Code_UNAUTHENTICATED, errCode: "invalid_request", challenge: `Bearer realm="shop"`}},
 		{name: "malformed", service: "orders", req: envoyRequest{path: "/orders", header: map[string]string{"authorization": "Bearer a b c"}},
 			want: unauthorized(`Bearer realm="shop", ` + invalidTokenChallenge)},
-		{name: "unknown", service: "orders", req: envoyRequest{path: "/orders", header: bearer("x" + valid.AccessToken[1:])},
+		{name: "unknown", service: "orders", req: envoyRequest{path: "/orders", header: bearer(otherFirstChar(valid.AccessToken))},
 			want: unauthorized(`Bearer realm="shop", ` + invalidTokenChallenge)},
 		{name: "expired", service: "short", req: envoyRequest{path: "/orders", header: bearer(shortTok.AccessToken)},
 			want: unauthorized(`Bearer ` + invalidTokenChallenge)},
@@ -286,9 +290,12 @@ func TestExtAuthzService(t *testing.T) {
 			t.Errorf("service %q: allowed %v, %d %v %s; want 500 INTERNAL naming %q", c.service, o.allowed, o.status, o.code, o.body, c.message)
 		}
 	}
-	o := fromHTTP(t, s.extAuthz("nosuch", req))
-	if o.allowed || o.status != 404 || !strings.Contains(string(o.body), "nosuch") {
-		t.Errorf("HTTP ext_authz of an unknown service: %d %s, want 404 naming it", o.status, o.body)
+	for _, path := range []string{"/orders", "//orders/../x"} {
+		req.path = path
+		o := fromHTTP(t, s.extAuthz("nosuch", req))
+		if o.allowed || o.status != 404 || !strings.Contains(string(o.body), "nosuch") {
+			t.Errorf("HTTP ext_authz of an unknown service, path %s: %d %s, want 404 naming it", path, o.status, o.body)
+		}
 	}
 }
 
