@@ -45,15 +45,17 @@ type serverMetadata struct {
 func MetadataResponse(issuer, jwksURI string, eps Endpoints, services map[string]Endpoints) *Response {
 	// Confidential clients authenticate with HTTP Basic or the body;
 	// public clients send only their client_id (RFC 6749 §2.3.1, RFC 7591
-	// §2 "none").
+	// §2 "none"), except at introspection, which refuses them
+	// (descPublicIntrospect): a method listed here must be one that works.
 	auth := []string{"client_secret_basic", "client_secret_post", "none"}
+	secretOnly := auth[:2:2]
 	r := JSONResponse(200, serverMetadata{
 		Issuer:        issuer,
 		Endpoints:     eps,
 		JWKSURI:       jwksURI,
 		ResponseTypes: []string{},
 		GrantTypes:    []string{"password", "refresh_token"},
-		AuthMethods:   auth, RevokeAuth: auth, IntroAuth: auth,
+		AuthMethods:   auth, RevokeAuth: auth, IntroAuth: secretOnly,
 		Services: services,
 	})
 	r.Header["Cache-Control"] = []string{fmt.Sprintf("public, max-age=%d", jwksMaxAge)}

@@ -2,6 +2,7 @@ package jwt
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -95,9 +96,15 @@ func checkMetadata(t *testing.T, s *server) {
 	if len(grants) != 2 || grants[0] != "password" || grants[1] != "refresh_token" {
 		t.Errorf("grant_types_supported %v", m["grant_types_supported"])
 	}
-	for _, f := range []string{"token_endpoint_auth_methods_supported", "revocation_endpoint_auth_methods_supported", "introspection_endpoint_auth_methods_supported"} {
-		if a, _ := m[f].([]any); len(a) == 0 {
-			t.Errorf("%s: %v", f, m[f])
+	// Each lists the methods its endpoint accepts: public clients ("none")
+	// may get and revoke tokens, not introspect them.
+	for f, want := range map[string]string{
+		"token_endpoint_auth_methods_supported":         "[client_secret_basic client_secret_post none]",
+		"revocation_endpoint_auth_methods_supported":    "[client_secret_basic client_secret_post none]",
+		"introspection_endpoint_auth_methods_supported": "[client_secret_basic client_secret_post]",
+	} {
+		if got := fmt.Sprint(m[f]); got != want {
+			t.Errorf("%s: %s, want %s", f, got, want)
 		}
 	}
 	// Every URL is under the issuer, and the paths are served here.
