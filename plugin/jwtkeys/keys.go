@@ -43,11 +43,16 @@ func (k *Key) Algorithm() string { return string(k.alg) }
 
 // ParseKey reads one PEM private key: Ed25519 (PKCS #8, as `openssl
 // genpkey -algorithm ed25519` writes it) or EC P-256 (PKCS #8, or SEC 1
-// "EC PRIVATE KEY" as `openssl ecparam -genkey` writes it). Other key
-// types are refused: RFC 9068 §2.1 requires asymmetric signatures, and
-// these two are what every common JWT library verifies.
+// "EC PRIVATE KEY" as `openssl ecparam -genkey` writes it, after an "EC
+// PARAMETERS" block naming the curve, which is skipped: the key names its
+// curve too). Other key types are refused: RFC 9068 §2.1 requires
+// asymmetric signatures, and these two are what every common JWT library
+// verifies.
 func ParseKey(data []byte) (*Key, error) {
-	block, _ := pem.Decode(data)
+	block, rest := pem.Decode(data)
+	for block != nil && block.Type == "EC PARAMETERS" {
+		block, rest = pem.Decode(rest)
+	}
 	if block == nil {
 		return nil, errors.New("no PEM block found")
 	}

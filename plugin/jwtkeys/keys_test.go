@@ -19,6 +19,10 @@ func pemOf(t *testing.T, typ string, der []byte, err error) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der})
 }
 
+// p256Params is the block `openssl ecparam -name prime256v1 -genkey`
+// writes before the key: the curve's OID.
+const p256Params = "-----BEGIN EC PARAMETERS-----\nBggqhkjOPQMBBw==\n-----END EC PARAMETERS-----\n"
+
 // TestParseKey: the key files operators have (ours, openssl's PKCS #8 and
 // SEC 1) are read; any other key is refused with a message that names the
 // problem and never the key's bytes.
@@ -42,7 +46,9 @@ func TestParseKey(t *testing.T) {
 	}{
 		{"generated Ed25519", ed, "EdDSA", ""},
 		{"generated ES256", es, "ES256", ""},
-		{"openssl ecparam (SEC 1)", sec1PEM, "ES256", ""},
+		{"openssl ecparam -noout (SEC 1)", sec1PEM, "ES256", ""},
+		{"openssl ecparam (the curve's parameters, then SEC 1)", append([]byte(p256Params), sec1PEM...), "ES256", ""},
+		{"parameters only", []byte(p256Params), "", "no PEM block"},
 		{"P-384", p384PEM, "", "only P-256"},
 		{"RSA", rsaPEM, "", "only Ed25519 and EC P-256"},
 		{"a certificate", pemOf(t, "CERTIFICATE", []byte{1, 2, 3}, nil), "", "not a private key"},
