@@ -121,6 +121,20 @@ func TestThroughHAProxy(t *testing.T) {
 			t.Errorf("the API got Authorization %q", v)
 		}
 	})
+	// The service is chosen by the path's start; the API may resolve dot
+	// segments. A path that names one service here and another path there
+	// is refused before either sees it.
+	t.Run("dot segments", func(t *testing.T) {
+		for _, path := range []string{"/catalog/../orders/1", "/catalog/%2e%2e/orders/1", "/catalog/.%2E/orders/1",
+			"/catalog/./../orders", "/catalog/%2F..%2Forders", "/catalog/..%5corders"} {
+			if a := hap.do(t, "GET", path, "", nil); a.status != 400 {
+				t.Errorf("%s: %d %s, want 400", path, a.status, a.body)
+			}
+		}
+		if a := hap.do(t, "GET", "/catalog/a.b/..c/...", "", nil); a.status != 200 {
+			t.Errorf("/catalog/a.b/..c/...: %d %s, want 200 (dots inside names are no segments)", a.status, a.body)
+		}
+	})
 	t.Run("anonymous consumer", func(t *testing.T) {
 		for _, token := range []string{"", "no-such-token"} {
 			e := hap.do(t, "GET", "/catalog/items", token, spoofed()).echo(t, "haproxy")
