@@ -103,6 +103,14 @@ func testQueryToken(t *testing.T, p *proxy, b *backend) {
 	if a.status != 401 || b.api.reached("/orders/3b") {
 		t.Errorf("%s: unknown query token: %d (reached the API: %v)", p.name, a.status, b.api.reached("/orders/3b"))
 	}
+	// The original request is the proxy's to describe: a client's own
+	// X-Forwarded-Uri holding a token is not the request's token (and
+	// would carry it to the API past hide_credentials).
+	a = p.do(t, "GET", "/orders/3c", "", http.Header{"X-Forwarded-Uri": {"/orders/3c?access_token=" + url.QueryEscape(tr.AccessToken)},
+		"X-Forwarded-Method": {"GET"}, "X-Original-Uri": {"/orders/3c?access_token=" + url.QueryEscape(tr.AccessToken)}}, "")
+	if a.status != 401 || b.api.reached("/orders/3c") {
+		t.Errorf("%s: a token in the client's own X-Forwarded-Uri: %d (reached the API: %v), want 401", p.name, a.status, b.api.reached("/orders/3c"))
+	}
 }
 
 // testBody: the auth call does not eat the body of the request it checks.
