@@ -199,10 +199,18 @@ func (im *importer) client(ctx context.Context, c Credential) error {
 		return nil
 	}
 	im.seen[cl.ID] = true
-	_, err := im.s.Client(ctx, cl.ID)
+	have, err := im.s.Client(ctx, cl.ID)
 	switch {
 	case err == nil:
 		im.rep.Clients.Skipped++
+		// Ours already: imported by an earlier run (resumed), or another
+		// client that took the client_id. Kong's tokens are attached to
+		// it only if it is this credential, or they would be another
+		// consumer's, or come back under a client made again since.
+		if other := differs(have, cl, c); other != "" {
+			im.problemf("%s: the client_id is taken here by %s; neither it nor its tokens are imported", label(c), other)
+			return nil
+		}
 	case !errors.Is(err, store.ErrNotFound):
 		return err
 	case im.dryRun:
@@ -220,6 +228,26 @@ func (im *importer) client(ctx context.Context, c Credential) error {
 		im.clients[c.ID] = cl.ID
 	}
 	return nil
+}
+
+// differs says how our client have is not the one Kong's c converts to
+// (cl): another consumer, type or secret; "" when it is the same.
+func differs(have, cl store.Client, c Credential) string {
+	switch {
+	case have.Consumer != cl.Consumer:
+		return "a client of another consumer"
+	case have.Type != cl.Type:
+		return "a client of another type"
+	case cl.Type == store.Public:
+		return ""
+	case c.Hashed:
+		if have.SecretHash != cl.SecretHash {
+			return "a client with another secret"
+		}
+	case !clientsecret.Verify(have, c.Secret, store.DigestOf(c.Secret)):
+		return "a client with another secret"
+	}
+	return ""
 }
 
 // convert maps a Kong credential to our client, or says why it cannot.
@@ -421,7 +449,7 @@ func (im *importer) token(t Token) (store.Token, bool) {
 		im.orphans[t.CredentialID]++
 		return store.Token{}, false
 	}
-	if t.Access == "" || !printable(t.AuthenticatedUserID) {
+	if t.Access == "" || t.CreatedAt.IsZero() || !printable(t.AuthenticatedUserID) {
 		im.invalidTokens++
 		return store.Token{}, false
 	}
@@ -462,7 +490,7 @@ func (im *importer) summarize() {
 		im.problemf("%d unexpired tokens without authenticated_userid (client_credentials grant) not imported: only password-grant tokens move", im.noUser)
 	}
 	if im.invalidTokens > 0 {
-		im.problemf("%d unexpired tokens with no access_token or an authenticated_userid no header can carry not imported", im.invalidTokens)
+		im.problemf("%d unexpired tokens with no access_token, no created_at or an authenticated_userid no header can carry not imported", im.invalidTokens)
 	}
 	creds := make([]string, 0, len(im.orphans))
 	for id := range im.orphans {

@@ -227,6 +227,81 @@ func TestImportAfterRefresh(t *testing.T) {
 	}
 }
 
+// TestImportClientIDTaken: a client_id Kong's credential has that is ours
+// already, as another client (another consumer's, or one made again since
+// the last import with a new secret, or of another type), is left alone,
+// and Kong's tokens of it are not attached to it; the same client (a
+// resumed import) takes them.
+func TestImportClientIDTaken(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		ours store.Client // secret123 is Kong's secret of "web"
+		says string       // "" = the same client
+	}{
+		{"another consumer", store.Client{Consumer: "mallory", Type: store.Confidential}, "a client of another consumer"},
+		{"made again with another secret", store.Client{Type: store.Confidential}, "a client with another secret"},
+		{"public", store.Client{Type: store.Public}, "a client of another type"},
+		{"the same", store.Client{Type: store.Confidential}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			k := newKongFixture(t)
+			s := openStore(t)
+			ours := tc.ours
+			ours.ID, ours.Name, ours.CreatedAt = "web", "ours", time.Now().UTC().Truncate(time.Second)
+			if ours.Consumer == "" {
+				ours.Consumer = k.alice
+			}
+			secret := "another-secret-0123456789abcdef"
+			if tc.says == "" {
+				secret = "secret123"
+			}
+			if ours.Type == store.Confidential {
+				if err := clientsecret.Set(&ours, secret); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := s.CreateClient(t.Context(), ours); err != nil {
+				t.Fatal(err)
+			}
+			rep := importDB(t, s, k, false)
+			live := k.tokens["live"]
+			_, err := s.TokenByAccess(t.Context(), store.DigestOf(live.Access))
+			taken := `client "web" of consumer alice: the client_id is taken here by ` + tc.says
+			if tc.says == "" {
+				if err != nil || slices.ContainsFunc(rep.Problems, func(p string) bool { return strings.Contains(p, "taken") }) {
+					t.Errorf("the same client: token %v, problems %q", err, rep.Problems)
+				}
+				return
+			}
+			if err == nil {
+				t.Errorf("Kong's token of web was attached to our other client")
+			}
+			if !slices.ContainsFunc(rep.Problems, func(p string) bool { return strings.Contains(p, taken) }) {
+				t.Errorf("no problem says %q: %q", taken, rep.Problems)
+			}
+			if c := client(t, s, "web"); c.Name != "ours" || c.Consumer != ours.Consumer {
+				t.Errorf("our client was changed: %+v", c)
+			}
+		})
+	}
+}
+
+// TestImportTokenWithoutCreatedAt: a Kong token row without created_at is
+// listed and left out, in a dry run as in the import, and the rest of its
+// batch is imported.
+func TestImportTokenWithoutCreatedAt(t *testing.T) {
+	k := newKongFixture(t)
+	k.exec(t, `UPDATE oauth2_tokens SET created_at = NULL WHERE id = $1`, k.tokens["live"].ID)
+	s := openStore(t)
+	for _, dry := range []bool{true, false} {
+		rep := importDB(t, s, k, dry)
+		if rep.Tokens.Imported != 3 || !slices.ContainsFunc(rep.Problems, func(p string) bool { return strings.Contains(p, "1 unexpired tokens with no access_token, no created_at") }) {
+			t.Errorf("dry run %v: tokens %+v, problems %q", dry, rep.Tokens, rep.Problems)
+		}
+	}
+	token(t, s, k.tokens["global"].Access)
+}
+
 // TestImportConfig: the oauth2_credentials of a decK / kong.yml file, nested
 // in consumers or at the top level.
 func TestImportConfig(t *testing.T) {
