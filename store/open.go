@@ -129,5 +129,11 @@ func redactURL(u string) string {
 		q.Set("password", "xxxxx")
 		parsed.RawQuery = q.Encode()
 	}
-	return fmt.Sprintf("%q", parsed.String())
+	// url.Parse lower-cases the scheme; the message shows it as written,
+	// since a wrong spelling may be the mistake it reports.
+	out := parsed.String()
+	if n := len(parsed.Scheme); len(u) >= n && strings.EqualFold(u[:n], out[:n]) {
+		out = u[:n] + out[n:]
+	}
+	return fmt.Sprintf("%q", out)
 }

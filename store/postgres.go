@@ -119,6 +119,12 @@ func PostgresConnector(url string) (*pq.Connector, error) {
 	if err != nil {
 		return nil, err
 	}
+	if !IsPostgresURL(url) {
+		// lib/pq would read anything else as a key=value string, and its
+		// parse error quotes it: " postgres://…" or "Postgres://…", password
+		// included.
+		return nil, fmt.Errorf("store: invalid PostgreSQL URL %s: want postgres://… or postgresql://…", redactURL(url))
+	}
 	cfg, err := pq.NewConfig(url)
 	if err != nil {
 		if ue := (*neturl.Error)(nil); errors.As(err, &ue) {

@@ -61,9 +61,15 @@ func TestOpenPostgresErrorHidesPassword(t *testing.T) {
 		{"bad host", "postgres://admin:hunter2secret@[::1/db", ""},
 		{"slash in the password", "postgres://admin:hunter2/secret@127.0.0.1/db", ""},
 		{"password in the query", "postgres://admin@127.0.0.1:x/db?password=hunter2secret", ""},
+		// Not a PostgreSQL URL as lib/pq spells one, given where only one
+		// can be (import-kong's --kong-database-url): lib/pq would parse it
+		// as key=value pairs and quote it.
+		{"upper-case scheme", "Postgres://admin:hunter2secret@127.0.0.1/db", `"Postgres://admin:xxxxx@127.0.0.1/db": want postgres://`},
+		{"leading space", " postgres://admin:hunter2secret@127.0.0.1/db", "postgres://"},
+		{"misspelt scheme", "postgress://admin:hunter2secret@127.0.0.1/db", "postgres://"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := store.Open(context.Background(), tc.url)
+			_, err := store.OpenPostgres(context.Background(), tc.url)
 			if err == nil {
 				t.Fatal("Open succeeded")
 			}

@@ -62,7 +62,10 @@ func runCLI(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	if errors.Is(err, errHelp) {
-		fmt.Fprintln(stdout, c.help())
+		if _, err := fmt.Fprintln(stdout, c.help()); err != nil {
+			fmt.Fprintln(stderr, "oauth2-password:", oneLine(err.Error()))
+			return exitFail
+		}
 		return exitOK
 	}
 	fmt.Fprintln(stderr, "oauth2-password:", oneLine(err.Error()))
@@ -88,17 +91,26 @@ func (c *cli) help() string {
 	return usageText()
 }
 
+func isHelpWord(s string) bool {
+	return s == "help" || s == "-h" || s == "-help" || s == "--help"
+}
+
 func (c *cli) dispatch(args []string) error {
 	switch args[0] {
 	case "help", "-h", "-help", "--help":
-		if len(args) > 1 {
-			// `help clients create` is `clients create --help`.
-			return c.dispatch(append(args[1:len(args):len(args)], "--help"))
+		// `help clients create` is `clients create --help`; `help help`
+		// is help.
+		rest := args[1:]
+		for len(rest) > 0 && isHelpWord(rest[0]) {
+			rest = rest[1:]
+		}
+		if len(rest) > 0 {
+			return c.dispatch(append(rest[:len(rest):len(rest)], "--help"))
 		}
 		return errHelp
 	case "version", "-version", "--version":
-		fmt.Fprintln(c.stdout, "oauth2-password", version)
-		return nil
+		_, err := fmt.Fprintln(c.stdout, "oauth2-password", version)
+		return err
 	}
 	cmd, rest, ok := lookup(args)
 	if !ok || cmd.run == nil {
@@ -164,6 +176,9 @@ func (c *cli) withStoreTimeout(timeout time.Duration, f func(ctx context.Context
 	url, err := c.db.resolve()
 	if err != nil {
 		return usagef("%v", err)
+	}
+	if err := store.CheckURL(url); err != nil {
+		return usagef("%v", err) // as serve and Kong mode: a usage error, not a store that fails
 	}
 	if path, ok := store.SQLitePath(url); ok && c.cmd != nil && c.cmd.mustExist {
 		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {

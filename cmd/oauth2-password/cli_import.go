@@ -30,6 +30,8 @@ func (c *cli) importKong(args []string) error {
 		return usagef("import-kong takes no arguments, got %q", pos[0])
 	case (kongURL == "") == (kongConfig == ""):
 		return usagef("import-kong: exactly one of --kong-database-url and --kong-config")
+	case kongURL != "" && !store.IsPostgresURL(kongURL):
+		return usagef("import-kong: --kong-database-url wants a postgres:// or postgresql:// URL")
 	}
 	return c.withStoreTimeout(importTimeout, func(ctx context.Context, s store.Store) error {
 		bulk, ok := s.(kongimport.Store)

@@ -81,6 +81,11 @@ func TestCLIUsageErrors(t *testing.T) {
 		{[]string{"tokens", "revoke", "--client", "a", "--user", "b"}, "exactly one of"},
 		{[]string{"migrate", "now"}, "takes no arguments"},
 		{[]string{"migrate", "-database-url", "a", "-database-url-file", "b"}, "mutually exclusive"},
+		// A store URL no store takes is a usage error, as in serve and Kong
+		// mode, and the password stays hidden.
+		{[]string{"clients", "list", "-database-url", "mysql://u:hunter2@h/d"}, `unsupported database URL "mysql://u:xxxxx@h/d"`},
+		{[]string{"migrate", "-database-url", "sqlite:"}, "unsupported database URL"},
+		{[]string{"import-kong", "--kong-database-url", "Postgres://kong:hunter2@h/kong", "--dry-run"}, "wants a postgres:// or postgresql:// URL"},
 	}
 	for _, tc := range tests {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
@@ -101,6 +106,9 @@ func TestCLIUsageErrors(t *testing.T) {
 			}
 			if out.Len() != 0 {
 				t.Errorf("stdout %q, want nothing", out.String())
+			}
+			if strings.Contains(msg, "hunter2") {
+				t.Errorf("stderr shows the password: %q", msg)
 			}
 		})
 	}

@@ -346,6 +346,9 @@ func TestCLIHelpAndVersion(t *testing.T) {
 		{[]string{"tokens", "-h"}, []string{"usage: oauth2-password tokens SUBCOMMAND", "tokens revoke "}},
 		{[]string{"serve", "-help"}, []string{"usage: oauth2-password serve -config FILE", "-store-start-timeout", "oauth2-password/oauth2-password.db"}},
 		{[]string{"help", "serve"}, []string{"usage: oauth2-password serve -config FILE", "-tls-cert"}},
+		{[]string{"help", "help"}, general},
+		{[]string{"--help", "--help"}, general},
+		{[]string{"help", "-h", "clients", "create"}, []string{"usage: oauth2-password clients create", "-client-secret"}},
 	} {
 		stdout, stderr, code := runEnv(t, env, tc.args...)
 		if code != 0 || stderr != "" || !containsAll(stdout, tc.want) {
