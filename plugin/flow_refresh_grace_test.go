@@ -75,3 +75,28 @@ func TestRefreshGracePeriod(t *testing.T) {
 		})
 	}
 }
+
+// TestRefreshGraceNotForRevoked: the grace period lets a client retry a
+// refresh token that was rotated, never one that was revoked. The pair a
+// retry got is revoked (RFC 7009, its access token: the refresh token in
+// the same row goes with it); its refresh token then fails, also while
+// the family is alive and in the very second the family's other pair was
+// issued (which a rotation's successor would be, too).
+func TestRefreshGraceNotForRevoked(t *testing.T) {
+	v := newEnv(t)
+	c := v.config(`{"refresh_token_grace_period":30}`)
+	first := v.issue(c)
+	lost := v.refresh(c, str(first, "refresh_token")).json()
+	retried := v.refresh(c, str(first, "refresh_token"))
+	if retried.status != 200 {
+		t.Fatalf("retry within the window: %d %s", retried.status, retried.respBody)
+	}
+	m := retried.json()
+	if f := v.revoke(c, url.Values{"token": {str(m, "access_token")}, "client_id": {"app"}, "client_secret": {testSecret}}); f.status != 200 {
+		t.Fatalf("revoke: %d %s", f.status, f.respBody)
+	}
+	v.refresh(c, str(m, "refresh_token")).expectError(400, "invalid_request", "Invalid refresh_token")
+	// Presenting a revoked refresh token is handled as any reuse: the
+	// family is revoked, the pair the client never received included.
+	v.proxy(c, str(lost, "access_token")).expectError(401, "invalid_token", "The access token is invalid or has expired")
+}

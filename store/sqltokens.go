@@ -479,7 +479,14 @@ func (s *sqlStore) Revoke(ctx context.Context, r Revocation) (int, error) {
 			// and waiting for it here would break the order.
 			where, arg = `access_digest = ANY($1) AND NOT revoked`, pq.ByteaArray(locked)
 		}
-		const upd = `UPDATE tokens SET revoked = true WHERE `
+		// A revoked row's refresh token also expires (one second before
+		// its issue, so at once whatever the clock reads): a rotation
+		// revokes the old row too, but leaves its refresh expiry, and that
+		// is how a refresh grant tells a rotated token, which
+		// refresh_token_grace_period may let its client retry, from one
+		// revoked here (RFC 7009, a logout, a replay), which it never may.
+		const upd = `UPDATE tokens SET revoked = true,
+refresh_expires_at = CASE WHEN refresh_digest IS NULL THEN refresh_expires_at ELSE issued_at - 1 END WHERE `
 		if bulk {
 			res, err := tx.ExecContext(ctx, upd+where, arg)
 			if err != nil {

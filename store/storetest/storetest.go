@@ -489,6 +489,9 @@ func testRotate(t *testing.T, s store.Store) {
 		t.Fatalf("RotateRefresh: %v", err)
 	}
 	wantRevoked(t, s, old.Access, true)
+	if got, err := s.TokenByRefresh(ctx(t), *old.Refresh); err != nil || !got.RefreshExpiresAt.Equal(old.RefreshExpiresAt) {
+		t.Errorf("TokenByRefresh(rotated) = refresh expiry %v, %v; want %v, as issued", got.RefreshExpiresAt, err, old.RefreshExpiresAt)
+	}
 	sameToken(t, getAccess(t, s, next.Access), next)
 	got, err := s.TokenByRefresh(ctx(t), *next.Refresh)
 	if err != nil || !got.Access.Equal(next.Access) {
@@ -622,6 +625,11 @@ func testRevokeAccess(t *testing.T, s store.Store) {
 	revokeCount(t, s, store.Revocation{Access: &a.Access}, 1)
 	wantRevoked(t, s, a.Access, true)
 	wantRevoked(t, s, b.Access, false)
+	// The revoked row's refresh token has expired; a rotated row's has
+	// not (testRotate): the engine's grace period tells them apart so.
+	if got, err := s.TokenByRefresh(ctx(t), *a.Refresh); err != nil || !got.RefreshExpired(got.IssuedAt) {
+		t.Errorf("TokenByRefresh(revoked) = refresh expiry %v (issued %v), %v; want expired at once", got.RefreshExpiresAt, got.IssuedAt, err)
+	}
 	revokeCount(t, s, store.Revocation{Access: &a.Access}, 0)
 	unknown := randDigest(t)
 	revokeCount(t, s, store.Revocation{Access: &unknown}, 0)
