@@ -42,8 +42,10 @@ func (r *request) extractToken() (extracted, error) {
 	if err != nil {
 		return ex, readErr("raw query", err)
 	}
-	qp, _ := parseArgs(rawQuery) // too many arguments: no token from there
-	tok := qp["access_token"]
+	var tok any
+	if qp, err := parseArgs(rawQuery); err == nil { // too many arguments: no token from there
+		tok = qp["access_token"]
+	}
 	if r.s.hide {
 		if q, changed := stripArg(rawQuery, "access_token"); changed {
 			ex.newQuery = &q
@@ -66,7 +68,7 @@ func (r *request) extractToken() (extracted, error) {
 			// Larger bodies are not searched for a token (nor stripped).
 			if len(body) <= r.e.opt.MaxBodyBytes {
 				if bodyMethod {
-					if bp, _ := parseBody(kind, ct, body); bp != nil {
+					if bp, err := parseBody(kind, ct, body); err == nil && bp != nil {
 						if v, ok := bp["access_token"]; ok {
 							tok = v
 						}

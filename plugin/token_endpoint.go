@@ -161,7 +161,7 @@ func (r *request) tokenParams(headers map[string][]string) (params, *Error, erro
 	}
 	p, qerr := parseArgs(rawQuery)
 	if qerr != nil {
-		return params{}, ErrInvalidRequest.WithDescription(descTooManyParams), nil
+		return p, ErrInvalidRequest.WithDescription(descTooManyParams), nil
 	}
 	ct := first(headers["content-type"])
 	kind := bodyKindOf(ct)
@@ -176,11 +176,11 @@ func (r *request) tokenParams(headers map[string][]string) (params, *Error, erro
 		return p, ErrInvalidRequest.WithDescription(descBodyTooLarge), nil
 	}
 	bp, berr := parseBody(kind, ct, body)
-	if berr != nil {
-		return p, ErrInvalidRequest.WithDescription(descTooManyParams), nil
-	}
 	for k, v := range bp {
 		p[k] = v
+	}
+	if berr != nil {
+		return p, ErrInvalidRequest.WithDescription(descTooManyParams), nil
 	}
 	return p, nil, nil
 }

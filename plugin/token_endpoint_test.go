@@ -3,6 +3,7 @@ package plugin
 import (
 	"bytes"
 	"encoding/base64"
+	"fmt"
 	"mime/multipart"
 	"net/url"
 	"os"
@@ -154,10 +155,31 @@ func TestTokenRequestLimits(t *testing.T) {
 		t.Errorf("state not echoed")
 	}
 
-	f = v.tokenReq(passwordForm())
-	f.body = []byte(strings.Repeat("a=1&", 2000))
-	access(c, f)
-	f.expectError(400, "invalid_request", "Too many parameters")
+	// More than 1000 parameters, wherever they are: one answer, which
+	// still echoes state.
+	var members []string
+	for i := range 1001 {
+		members = append(members, fmt.Sprintf(`"p%d":1`, i))
+	}
+	mp := "--b\r\nContent-Disposition: form-data; name=\"state\"\r\n\r\ns\r\n" +
+		strings.Repeat("--b\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n1\r\n", 1001) + "--b--\r\n"
+	for _, tc := range []struct {
+		name, contentType, body, query string
+	}{
+		{"form body", "application/x-www-form-urlencoded", "state=s&" + strings.Repeat("a=1&", 2000), ""},
+		{"JSON body", "application/json", `{"state":"s",` + strings.Join(members, ",") + "}", ""},
+		{"multipart body", "multipart/form-data; boundary=b", mp, ""},
+		{"query", "application/x-www-form-urlencoded", "", "state=s&" + strings.Repeat("a=1&", 2000)},
+	} {
+		f = v.tokenReq(passwordForm())
+		f.headers["content-type"] = []string{tc.contentType}
+		f.body, f.query = []byte(tc.body), tc.query
+		access(c, f)
+		f.expectError(400, "invalid_request", "Too many parameters")
+		if f.json()["state"] != "s" {
+			t.Errorf("%s: state not echoed: %s", tc.name, f.respBody)
+		}
+	}
 }
 
 func TestTokenResponseHeadersAndShape(t *testing.T) {

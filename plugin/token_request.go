@@ -62,16 +62,23 @@ func isFormContentType(contentType string) bool {
 }
 
 // parseArgs parses a query string or form body like ngx.decode_args:
-// "a" alone is true, "a=" is "", repeats become a list.
+// "a" alone is true, "a=" is "", repeats become a list. With more than
+// maxParams arguments it returns errTooManyParams and the first
+// maxParams, from which the answer still echoes state.
 func parseArgs(raw string) (params, error) {
 	p := params{}
 	if raw == "" {
 		return p, nil
 	}
+	var err error
 	if strings.Count(raw, "&") >= maxParams {
-		return nil, errTooManyParams
+		err = errTooManyParams
 	}
+	n := 0
 	for piece := range strings.SplitSeq(raw, "&") {
+		if n++; n > maxParams {
+			break
+		}
 		if piece == "" {
 			continue
 		}
@@ -86,7 +93,7 @@ func parseArgs(raw string) (params, error) {
 		}
 		p.add(key, val)
 	}
-	return p, nil
+	return p, err
 }
 
 func (p params) add(key string, val any) {
@@ -118,28 +125,30 @@ func parseBody(kind bodyKind, contentType string, body []byte) (params, error) {
 	case bodyForm:
 		return parseArgs(string(body))
 	case bodyJSON:
-		return parseJSONBody(body), nil
+		return parseJSONBody(body)
 	case bodyMultipart:
 		return parseMultipart(contentType, body)
 	}
 	return nil, nil
 }
 
-// parseJSONBody accepts one JSON object; anything else is ignored.
-func parseJSONBody(body []byte) params {
+// parseJSONBody accepts one JSON object; anything else is ignored. An
+// object of more than maxParams members is errTooManyParams, as a form
+// body of as many arguments is (the object is returned too, for state).
+func parseJSONBody(body []byte) (params, error) {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber() // keep numbers as non-strings without float rounding
 	var obj map[string]any
 	if dec.Decode(&obj) != nil || obj == nil {
-		return nil
+		return nil, nil
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return nil // trailing data: cjson would refuse the document
+		return nil, nil // trailing data: cjson would refuse the document
 	}
 	if len(obj) > maxParams {
-		return nil
+		return params(obj), errTooManyParams
 	}
-	return params(obj)
+	return params(obj), nil
 }
 
 func parseMultipart(contentType string, body []byte) (params, error) {
@@ -151,7 +160,7 @@ func parseMultipart(contentType string, body []byte) (params, error) {
 	p := params{}
 	for n := 0; ; n++ {
 		if n >= maxParams {
-			return nil, errTooManyParams
+			return p, errTooManyParams
 		}
 		part, err := mr.NextPart()
 		if err == io.EOF {
