@@ -67,13 +67,16 @@ func (a Adapter) askBytes(method string, arg proto.Message) (string, error) {
 	return string(out.V), nil
 }
 
-// Headers returns up to 100 request headers (Kong's default limit), keyed by
-// lower-case name. The answer is a google.protobuf.Struct, whose strings
+// Headers returns the request headers, keyed by lower-case name, up to
+// Kong's largest limit (1000; its default, 100, would leave out headers a
+// client sent after the 100th, such as its Authorization, which Kong's own
+// plugin reads one by one without a limit). Only the token, revoke and
+// introspect endpoints ask for them. The answer is a google.protobuf.Struct, whose strings
 // Go's protobuf would also refuse unless UTF-8 (see Path): it is decoded
 // here from the wire, every field left unknown to an Empty.
 func (a Adapter) Headers() (map[string][]string, error) {
 	out := new(emptypb.Empty)
-	if err := a.k.Request.Ask("kong.request.get_headers", &kpp.Int{V: 100}, out); err != nil {
+	if err := a.k.Request.Ask("kong.request.get_headers", &kpp.Int{V: maxHeaders}, out); err != nil {
 		return nil, err
 	}
 	return headersFrom(out.ProtoReflect().GetUnknown())
@@ -292,3 +295,7 @@ func (a Adapter) LogErr(msg string)  { _ = a.k.Log.Err(oneLine(msg)) }
 func (a Adapter) LogWarn(msg string) { _ = a.k.Log.Warn(oneLine(msg)) }
 
 func oneLine(s string) string { return strings.ReplaceAll(s, "\n", " ") }
+
+// maxHeaders is the most headers kong.request.get_headers returns: its
+// max_headers may be 1 to 1000.
+const maxHeaders = 1000

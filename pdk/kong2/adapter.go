@@ -46,9 +46,10 @@ func (a adapter) IsTrustedIP(ip string) (bool, error) { return a.k.IP.IsTrusted(
 // trusted_ips), what throttling keys on.
 func (a adapter) ForwardedIP() (string, error) { return a.k.Client.GetForwardedIp() }
 
-// Headers asks for at most 100 headers (Kong's default); mp_rpc.lua sends
-// every value as a list.
-func (a adapter) Headers() (map[string][]string, error) { return a.k.Request.GetHeaders(100) }
+// Headers asks for up to 1000 headers (Kong's largest limit; its default,
+// 100, would leave out a client's later headers, its Authorization
+// among them); mp_rpc.lua sends every value as a list.
+func (a adapter) Headers() (map[string][]string, error) { return a.k.Request.GetHeaders(1000) }
 
 // RawBody is kong.request.get_raw_body. Kong 2.x refuses a body nginx
 // buffered to a file (one larger than nginx_http_client_body_buffer_size,

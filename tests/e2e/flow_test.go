@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -155,5 +157,34 @@ func TestSpoofedIdentityHeaders(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestTokenRequestWithManyHeaders: a token request whose client
+// credentials (HTTP Basic), Content-Type and X-Forwarded-Proto come after
+// hundreds of other headers is answered as without them: Kong's own
+// plugin reads each header by name, with no limit on how many came.
+func TestTokenRequestWithManyHeaders(t *testing.T) {
+	t.Parallel()
+	db := harness.SQLiteURL(t)
+	e := start(t, db)
+	e.consumer(konghost.Consumer{Username: "bob"})
+	e.service(konghost.ServiceSpec{Name: "orders", Host: "orders.test", Config: map[string]any{"provision_key": "pk-orders-0123456789"}})
+	c := harness.CreateClient(t, db, "bob", "web")
+	form := passwordForm(c, "pk-orders-0123456789", "user-42", "")
+	form.Del("client_id")
+	form.Del("client_secret")
+	req, err := http.NewRequest(http.MethodPost, "https://orders.test/oauth2/token", strings.NewReader(form.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 400 {
+		req.Header.Set(fmt.Sprintf("X-Filler-%03d", i), "x")
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(c.ID, c.Secret)
+	r := do(t, e.hc, req)
+	if r.StatusCode != 200 || !strings.Contains(string(r.body), `"access_token"`) {
+		t.Errorf("token request with 402 headers: %d %s, want 200 with a token", r.StatusCode, r.body)
 	}
 }
