@@ -57,6 +57,7 @@ func runKong() error {
 	}
 
 	go logStatsOn(syscall.SIGUSR1)
+	warnLowFileLimit(func(msg string) { logger.Warn(msg) })
 
 	// Kong stops the plugin server with SIGTERM when its worker exits.
 	sig := make(chan os.Signal, 1)
