@@ -40,14 +40,14 @@ func (c *cli) tokensRevoke(args []string) error {
 		if err != nil {
 			return err
 		}
-		d := store.DigestOf(t)
+		d := store.DigestOf(strings.TrimSpace(t)) // a token has no spaces
 		r.Access = &d
 	case refresh != "":
 		t, err := c.secretArg("tokens revoke: no token", refresh)
 		if err != nil {
 			return err
 		}
-		d := store.DigestOf(t)
+		d := store.DigestOf(strings.TrimSpace(t))
 		r.Refresh = &d
 	case client != "":
 		r.ClientID = client
@@ -74,7 +74,8 @@ func (c *cli) tokensRevoke(args []string) error {
 
 // secretArg returns a token or secret given on the command line, or read
 // from the first line of stdin for "-" so that it stays out of the process
-// list. what starts the error for an empty stdin.
+// list: the line as it is but its end ("\n" or "\r\n"), since spaces may be
+// part of a client secret. what starts the error for an empty stdin.
 func (c *cli) secretArg(what, v string) (string, error) {
 	if v != "-" {
 		return v, nil
@@ -83,8 +84,8 @@ func (c *cli) secretArg(what, v string) (string, error) {
 	if !sc.Scan() {
 		return "", usagef("%s on stdin", what)
 	}
-	t := strings.TrimSpace(sc.Text())
-	if t == "" {
+	t := strings.TrimSuffix(sc.Text(), "\r")
+	if strings.TrimSpace(t) == "" {
 		return "", usagef("%s on stdin", what)
 	}
 	return t, nil

@@ -417,8 +417,9 @@ func TestCLIMissingStoreFile(t *testing.T) {
 func TestCLISecretFromStdin(t *testing.T) {
 	t.Parallel()
 	db := harness.SQLiteURL(t)
-	const secret = "a-secret-typed-into-stdin-0123456789"
-	out := runCLIStdin(t, db, secret+"\n", "clients", "create", "--consumer", "bob", "--name", "web", "--client-id", "stdin-client", "--client-secret", "-")
+	// Spaces are part of a secret; the line's end, "\r\n" too, is not.
+	const secret = "  a secret typed into stdin 0123456789  "
+	out := runCLIStdin(t, db, secret+"\r\n", "clients", "create", "--consumer", "bob", "--name", "web", "--client-id", "stdin-client", "--client-secret", "-")
 	if strings.Contains(string(out), secret) || !strings.Contains(string(out), `"client_id":"stdin-client"`) {
 		t.Fatalf("clients create output %s: want the client, without the secret", out)
 	}
