@@ -97,7 +97,13 @@ func (f *engineFlags) check() error {
 		return usagef("-log-format must be text or json, not %q", f.logFormat)
 	}
 	if f.metricsAddr != "" {
-		if _, _, err := net.SplitHostPort(f.metricsAddr); err != nil {
+		_, port, err := net.SplitHostPort(f.metricsAddr)
+		if err == nil {
+			// The listener retries a failed listen forever (the port may be
+			// taken for a while); a port that can never work is said now.
+			_, err = net.LookupPort("tcp", port)
+		}
+		if err != nil {
 			return usagef("-metrics %q is not HOST:PORT: %v", f.metricsAddr, err)
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"regexp"
@@ -70,8 +71,14 @@ func loadServeConfig(path string) (*loadedConfig, error) {
 	var sc serveConfig
 	dec := yaml.NewDecoder(bytes.NewReader(raw))
 	dec.KnownFields(true)
-	if err := dec.Decode(&sc); err != nil {
-		return nil, usagef("config %s: %s", path, oneLine(err.Error()))
+	switch err := dec.Decode(&sc); {
+	case errors.Is(err, io.EOF):
+		return nil, usagef("config %s: the file is empty", path)
+	case err != nil:
+		return nil, usagef("config %s: %s", path, yamlError(err))
+	}
+	if err := dec.Decode(new(yaml.Node)); !errors.Is(err, io.EOF) {
+		return nil, usagef("config %s: more than one YAML document (---): one config per file", path)
 	}
 	lc := &loadedConfig{services: map[string][]byte{}}
 	for i, s := range sc.TrustedIPs {
@@ -186,4 +193,14 @@ func readProvisionKeyFile(fields map[string]any) error {
 	delete(fields, provisionKeyFile)
 	fields["provision_key"] = key
 	return nil
+}
+
+// yamlValue is how yaml.v3 quotes a value it could not decode: the start
+// of the value itself, which may be a provision key in the wrong place.
+var yamlValue = regexp.MustCompile("!!([a-z]+) `[^`]*`")
+
+// yamlError is err on one line, without the values yaml.v3 quotes (the
+// line number and the type say where and what).
+func yamlError(err error) string {
+	return yamlValue.ReplaceAllString(oneLine(err.Error()), "a !!$1 value")
 }

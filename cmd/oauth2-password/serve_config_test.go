@@ -51,3 +51,31 @@ func TestProvisionKeyFile(t *testing.T) {
 		})
 	}
 }
+
+// TestServeConfigFileErrors: a config file that is not one YAML document
+// of the expected shape is a usage error saying so, never quoting a value
+// (a provision key one level too high is quoted by the YAML decoder).
+func TestServeConfigFileErrors(t *testing.T) {
+	const key = "Zq8pL2vX9mN4kR7tW1yB"
+	for _, tc := range []struct{ name, yaml, want string }{
+		{"empty", "", "the file is empty"},
+		{"comments only", "# nothing yet\n", "the file is empty"},
+		{"key one level too high", "services:\n  orders:\n  provision_key: \"" + key + "\"\n", "cannot unmarshal a !!str value"},
+		{"key as the service", "services:\n  orders: \"" + key + "\"\n", "cannot unmarshal a !!str value"},
+		{"two documents", "services:\n  orders:\n    provision_key: pk-0123456789abcdef\n---\nservices:\n  more: {}\n", "more than one YAML document"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := filepath.Join(t.TempDir(), "serve.yaml")
+			if err := os.WriteFile(p, []byte(tc.yaml), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, err := loadServeConfig(p)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err %v, want one saying %q", err, tc.want)
+			}
+			if strings.Contains(err.Error(), key[:4]) || strings.Contains(err.Error(), "\n") {
+				t.Errorf("err %q quotes the value or spans lines", err)
+			}
+		})
+	}
+}

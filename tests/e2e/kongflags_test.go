@@ -34,6 +34,8 @@ func TestKongModeFlagErrors(t *testing.T) {
 		{[]string{"-database-url-file", "/nonexistent/db-url"}, "database URL file"},
 		{[]string{"-database-url", "sqlite:/tmp/x.db", "-listen-database-url", "postgres://db/x"}, "-listen-database-url"},
 		{[]string{"-database-url", "postgres://db/x", "-listen-database-url", "sqlite:/tmp/x.db"}, "-listen-database-url"},
+		{[]string{"-metrics", "127.0.0.1:99999"}, "-metrics"},
+		{[]string{"-metrics", "127.0.0.1"}, "-metrics"},
 		{[]string{"migrate"}, "admin commands come first"},
 		{[]string{"-kong-prefix", "/tmp/" + strings.Repeat("p", 100)}, "shorter -kong-prefix"},
 	} {
