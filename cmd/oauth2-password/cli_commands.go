@@ -84,7 +84,7 @@ func usageText() string {
 	var b strings.Builder
 	b.WriteString("usage: oauth2-password COMMAND [flags]\n")
 	writeCommands(&b, commands)
-	b.WriteString(`The store: -database-url URL or -database-url-file PATH (every command takes them),
+	b.WriteString(`The store: -database-url URL or -database-url-file PATH (every command of the store takes them),
 else $` + envDatabaseURL + `, else the embedded store ` + store.DefaultPath + `
 (serve's default differs: see serve -help).
 Kong runs the binary with flags only: -kong-prefix DIR (plugin server), -dump (plugin info).`)

@@ -47,14 +47,21 @@ func (s *Service) refuseQueryCredentials(w http.ResponseWriter, r *http.Request,
 	if name == "" {
 		return false
 	}
-	a := plugin.JSONResponse(http.StatusBadRequest, map[string]string{
-		"error":             "invalid_request",
-		"error_description": name + " must be sent in the request body, not in the URL",
-	})
+	s.refuse(w, http.StatusBadRequest, name+" must be sent in the request body, not in the URL", endpoint, start, nil)
+	return true
+}
+
+// refuse answers a client-endpoint request the engine never saw with an
+// invalid_request error, headers as the engine's token-endpoint answers
+// have them (no-store, no-cache: RFC 6749 §5.1) and extra, and reports it.
+func (s *Service) refuse(w http.ResponseWriter, status int, description, endpoint string, start time.Time, extra map[string]string) {
+	a := plugin.JSONResponse(status, map[string]string{"error": "invalid_request", "error_description": description})
 	a.Header["Cache-Control"] = []string{"no-store"}
 	a.Header["Pragma"] = []string{"no-cache"}
+	for k, v := range extra {
+		a.Header[k] = []string{v}
+	}
 	WriteResponse(w, &a)
 	d := plugin.Decision{Answer: &a, Outcome: plugin.OutcomeInvalidRequest, Endpoint: endpoint}
 	s.Config.Observe(plugin.FrontToken, &d, start)
-	return true
 }

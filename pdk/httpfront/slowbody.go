@@ -5,8 +5,6 @@ import (
 	"net"
 	"net/http"
 	"time"
-
-	"github.com/oauth2-password/oauth2-password/plugin"
 )
 
 // readBody reads the body of a client-endpoint request before the engine
@@ -18,14 +16,7 @@ func (s *Service) readBody(w http.ResponseWriter, q *request, endpoint string, s
 	if _, err := q.RawBody(); err == nil || !isTimeout(err) {
 		return true
 	}
-	a := plugin.JSONResponse(http.StatusRequestTimeout, map[string]string{
-		"error":             "invalid_request",
-		"error_description": "The request body did not arrive in time",
-	})
-	a.Header["Connection"] = []string{"close"}
-	WriteResponse(w, &a)
-	d := plugin.Decision{Answer: &a, Outcome: plugin.OutcomeInvalidRequest, Endpoint: endpoint}
-	s.Config.Observe(plugin.FrontToken, &d, start)
+	s.refuse(w, http.StatusRequestTimeout, "The request body did not arrive in time", endpoint, start, map[string]string{"Connection": "close"})
 	return false
 }
 

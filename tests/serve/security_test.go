@@ -190,6 +190,10 @@ func TestTricklingBodyIsCutOff(t *testing.T) {
 			if res != nil && res.StatusCode != http.StatusRequestTimeout {
 				t.Errorf("answer %d, want 408 (or the connection closed)", res.StatusCode)
 			}
+			// As every token-endpoint answer (RFC 6749 §5.1).
+			if res != nil && (res.Header.Get("Cache-Control") != "no-store" || res.Header.Get("Pragma") != "no-cache") {
+				t.Errorf("408 with Cache-Control %q, Pragma %q; want no-store, no-cache", res.Header.Get("Cache-Control"), res.Header.Get("Pragma"))
+			}
 			return
 		case <-tick.C:
 			if time.Since(start) > 3*readTimeout {
