@@ -295,7 +295,9 @@ func TestImportTokenWithoutCreatedAt(t *testing.T) {
 	s := openStore(t)
 	for _, dry := range []bool{true, false} {
 		rep := importDB(t, s, k, dry)
-		if rep.Tokens.Imported != 3 || !slices.ContainsFunc(rep.Problems, func(p string) bool { return strings.Contains(p, "1 unexpired tokens with no access_token, no created_at") }) {
+		if rep.Tokens.Imported != 3 || !slices.ContainsFunc(rep.Problems, func(p string) bool {
+			return strings.Contains(p, "1 unexpired tokens with no access_token, no created_at")
+		}) {
 			t.Errorf("dry run %v: tokens %+v, problems %q", dry, rep.Tokens, rep.Problems)
 		}
 	}
