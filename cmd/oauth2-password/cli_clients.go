@@ -133,7 +133,16 @@ func (c *cli) clientsCreate(args []string) error {
 			// reading stdin kept it away from (a terminal, a CI log).
 			out.ClientSecret = ""
 		}
-		return c.printJSON(out)
+		if err := c.printJSON(out); err != nil {
+			// A generated secret is shown once, here: a client whose
+			// output was lost is one nobody can use. Taken back, so that
+			// the command can simply run again.
+			if derr := s.DeleteClient(ctx, cl.ID); derr != nil {
+				return errorf("client %q was created but writing it out failed (%v), and deleting it failed too (%v): delete it with 'clients delete'", cl.ID, err, derr)
+			}
+			return errorf("writing the new client failed, so it was not kept: %v", err)
+		}
+		return nil
 	})
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -512,6 +513,46 @@ func TestCLIStoreFile(t *testing.T) {
 		// create a store, the missing file.
 		if code != 1 || !strings.Contains(stderr, "embedded store "+store.DefaultPath) || !strings.Contains(stderr, "does not exist") {
 			t.Errorf("%q with no store named: exit %d, stderr %q; want the default file %s named", args, code, stderr, store.DefaultPath)
+		}
+	}
+}
+
+// TestCLIOutputLost: when the new client cannot be written out (a full
+// disk, a closed pipe), its generated secret is lost with it: the command
+// fails (exit 1, one line) and keeps no client nobody can use, so that it
+// can simply run again. help and version report a failed write too.
+func TestCLIOutputLost(t *testing.T) {
+	t.Parallel()
+	db := harness.SQLiteURL(t)
+	full, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer full.Close()
+	run := func(args ...string) (string, int) {
+		cmd := exec.Command(harness.Binary(t), args...)
+		cmd.Env = append(os.Environ(), harness.ChildEnv()...)
+		var e bytes.Buffer
+		cmd.Stdout, cmd.Stderr = full, &e
+		err := cmd.Run()
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return e.String(), ee.ExitCode()
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e.String(), 0
+	}
+	if msg, code := run("clients", "create", "--consumer", "bob", "--name", "web", "--client-id", "lost", "-database-url", db); code != 1 || strings.Count(msg, "\n") != 1 {
+		t.Errorf("clients create to a full disk: exit %d, stderr %q; want 1 and one line", code, msg)
+	}
+	if _, stderr, code := harness.RunCLI(t, db, "clients", "get", "lost"); code != 1 || !strings.Contains(string(stderr), "no client") {
+		t.Errorf("the client whose output was lost was kept: exit %d, %s", code, stderr)
+	}
+	for _, args := range [][]string{{"version"}, {"help"}} {
+		if msg, code := run(args...); code != 1 {
+			t.Errorf("%s to a full disk: exit %d, stderr %q; want 1", args[0], code, msg)
 		}
 	}
 }
