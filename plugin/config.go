@@ -201,8 +201,11 @@ func boolField(p **bool) func(json.RawMessage) error {
 func intField(p **int) func(json.RawMessage) error {
 	return func(m json.RawMessage) error {
 		var f float64
-		if json.Unmarshal(m, &f) != nil || f != math.Trunc(f) || math.Abs(f) > math.MaxInt32 {
+		switch {
+		case json.Unmarshal(m, &f) != nil || f != math.Trunc(f):
 			return errors.New("expected an integer")
+		case math.Abs(f) > math.MaxInt32:
+			return fmt.Errorf("expected an integer of at most %d", math.MaxInt32)
 		}
 		i := int(f)
 		*p = &i

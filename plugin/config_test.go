@@ -43,6 +43,7 @@ func TestInvalidConfigAnswers500NamingTheField(t *testing.T) {
 		{"provision_key not a string", `{"provision_key":12}`, "provision_key"},
 		{"negative token_expiration", `{"provision_key":"` + testProvisionKey + `","token_expiration":-1}`, "token_expiration"},
 		{"fractional token_expiration", `{"provision_key":"` + testProvisionKey + `","token_expiration":1.5}`, "token_expiration"},
+		{"token_expiration past 32 bits", `{"provision_key":"` + testProvisionKey + `","token_expiration":10000000000}`, "token_expiration"},
 		{"refresh_token_ttl too big", `{"provision_key":"` + testProvisionKey + `","refresh_token_ttl":100000001}`, "refresh_token_ttl"},
 		{"refresh_token_ttl negative", `{"provision_key":"` + testProvisionKey + `","refresh_token_ttl":-5}`, "refresh_token_ttl"},
 		{"refresh_token_grace_period negative", `{"provision_key":"` + testProvisionKey + `","refresh_token_grace_period":-1}`, "refresh_token_grace_period"},
