@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os/signal"
 	"slices"
+	"sync"
 	"syscall"
 	"time"
 
@@ -163,7 +164,11 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		}
 		logger.Info("serving HAProxy SPOE agent", "addr", sp.ln.Addr().String())
 		go sp.serve(done)
-		defer sp.stop(logger)
+		defer func() { // on the way out without a shutdown (below)
+			ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+			defer cancel()
+			sp.stop(ctx, logger)
+		}()
 	}
 	go func() {
 		if f.tlsCert != "" {
@@ -187,19 +192,19 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	logger.Info("shutting down", "grace", shutdownGrace.String())
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
-	stopped := make(chan struct{})
+	// Every listener stops accepting at once and drains within the one
+	// grace period: SIGTERM's promise is the same for all of them.
+	var stopping sync.WaitGroup
 	if g != nil {
-		go func() {
-			g.stop(sctx, logger)
-			close(stopped)
-		}()
-	} else {
-		close(stopped)
+		stopping.Go(func() { g.stop(sctx, logger) })
+	}
+	if sp != nil {
+		stopping.Go(func() { sp.stop(sctx, logger) })
 	}
 	if err := srv.Shutdown(sctx); err != nil {
 		logger.Error("shutdown incomplete", "err", err)
 	}
-	<-stopped
+	stopping.Wait()
 	return nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net"
+	"sync"
 
 	"github.com/oauth2-password/oauth2-password/pdk/httpfront"
 	"github.com/oauth2-password/oauth2-password/pdk/spoe"
@@ -12,8 +13,9 @@ import (
 
 // spoeFront is serve's HAProxy SPOE agent listener (-spoe).
 type spoeFront struct {
-	agent *spoe.Agent
-	ln    net.Listener
+	agent   *spoe.Agent
+	ln      net.Listener
+	stopped sync.Once // the agent's Shutdown runs once
 }
 
 func newSPOEFront(addr string, conf *loadedConfig, services map[string]*plugin.Config, logger *slog.Logger) (*spoeFront, error) {
@@ -31,12 +33,12 @@ func (s *spoeFront) serve(done chan<- error) {
 	}
 }
 
-// stop lets the checks being answered finish (within shutdownGrace), then
-// closes HAProxy's connections.
-func (s *spoeFront) stop(logger *slog.Logger) {
-	ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
-	defer cancel()
-	if err := s.agent.Shutdown(ctx); err != nil {
-		logger.Error("SPOE shutdown incomplete", "err", err)
-	}
+// stop stops accepting, lets the checks being answered finish (until ctx
+// ends), then closes HAProxy's connections. Only the first call does it.
+func (s *spoeFront) stop(ctx context.Context, logger *slog.Logger) {
+	s.stopped.Do(func() {
+		if err := s.agent.Shutdown(ctx); err != nil {
+			logger.Error("SPOE shutdown incomplete", "err", err)
+		}
+	})
 }

@@ -86,12 +86,14 @@ func TestNotReadyUntilTheStoreOpens(t *testing.T) {
 }
 
 // TestShutdownFinishesInFlightRequests: SIGTERM while a token request is
-// in flight (its handler waits for the body): the request still gets its
-// answer, and serve exits 0.
+// in flight (its handler waits for the body): every listener, the SPOE
+// agent's too, stops accepting at once, the request still gets its answer,
+// and serve exits 0.
 func TestShutdownFinishesInFlightRequests(t *testing.T) {
 	db := harness.SQLiteURL(t)
 	c := harness.CreateClient(t, db, "bob", "web")
-	s := harness.StartServeTLS(t, db, ordersConfig)
+	spoeAddr := harness.FreeAddr(t)
+	s := harness.StartServeTLS(t, db, ordersConfig, "-spoe", spoeAddr)
 	body := url.Values{"grant_type": {"password"}, "provision_key": {provisionKey}, "authenticated_userid": {"u"},
 		"client_id": {c.ID}, "client_secret": {c.Secret}}.Encode()
 
@@ -112,8 +114,9 @@ func TestShutdownFinishesInFlightRequests(t *testing.T) {
 
 	stopped := make(chan error, 1)
 	go func() { stopped <- s.Stop(t) }()
-	// The listener closes at once; the request is still in flight.
+	// The listeners close at once; the request is still in flight.
 	waitRefused(t, u.Host)
+	waitRefused(t, spoeAddr)
 	if _, err := conn.Write([]byte(body)); err != nil {
 		t.Fatalf("sending the body: %v", err)
 	}
