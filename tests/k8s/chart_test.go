@@ -134,7 +134,7 @@ func TestChartObjects(t *testing.T) {
 			t.Errorf("replicas %d, want 2", *d.Spec.Replicas)
 		}
 		checkPod(t, d.Spec.Template.Spec, false)
-		checkMigrateHook(t, r.jobs)
+		checkMigrateHook(t, r.jobs, d.Spec.Selector.MatchLabels)
 		checkService(t, r.services, []string{"http", "grpc", "metrics"})
 		if len(r.secrets) != 2 {
 			t.Fatalf("%d Secrets, want the database URL's and the provision keys'", len(r.secrets))
@@ -178,6 +178,28 @@ func TestChartObjects(t *testing.T) {
 			t.Errorf("ServiceMonitor labels %v endpoints %+v", m.Labels, m.Spec.Endpoints)
 		}
 	})
+	// A SERVICE name YAML would read as a number, a boolean or null
+	// ([A-Za-z0-9._-]+ allows them) stays a string argument.
+	t.Run("service name that looks like a number", func(t *testing.T) {
+		vals, err := ValuesFile("full-values.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range []string{"2024", "true", "null"} {
+			vals["grpc"].(map[string]any)["defaultService"] = name
+			docs, _, err := Render(vals)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, err := decodeAll(docs)
+			if err != nil {
+				t.Fatalf("defaultService %s: %v", name, err)
+			}
+			if args := r.deployments[0].Spec.Template.Spec.Containers[0].Args; !slices.Contains(args, name) {
+				t.Errorf("defaultService %s: args %q", name, args)
+			}
+		}
+	})
 }
 
 // checkPod: probes on serve's endpoints, a drain that fits in the grace
@@ -211,12 +233,21 @@ func checkPod(t *testing.T, p corev1.PodSpec, embedded bool) {
 	}
 }
 
-func checkMigrateHook(t *testing.T, jobs []batchv1.Job) {
+func checkMigrateHook(t *testing.T, jobs []batchv1.Job, serveSelector map[string]string) {
 	t.Helper()
 	if len(jobs) != 1 {
 		t.Fatalf("%d Jobs, want the migrate hook", len(jobs))
 	}
 	j := jobs[0]
+	// The Job's pod is not one of serve's: the Service would send it
+	// requests, the PDB and HPA would count it.
+	matches := true
+	for k, v := range serveSelector {
+		matches = matches && j.Spec.Template.Labels[k] == v
+	}
+	if matches {
+		t.Errorf("migrate Job pod labels %v match serve's selector %v", j.Spec.Template.Labels, serveSelector)
+	}
 	if hook := j.Annotations["helm.sh/hook"]; hook != "pre-install,pre-upgrade" {
 		t.Errorf("migrate Job hook %q, want pre-install,pre-upgrade", hook)
 	}

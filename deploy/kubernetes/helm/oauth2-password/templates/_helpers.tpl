@@ -87,7 +87,7 @@ containers:
       - 0.0.0.0:{{ .Values.grpc.port }}
       {{- with .Values.grpc.defaultService }}
       - -grpc-default-service
-      - {{ . }}
+      - {{ . | quote }}
       {{- end }}
       {{- end }}
       {{- if .Values.metrics.enabled }}
