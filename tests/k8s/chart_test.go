@@ -281,6 +281,8 @@ func TestChartRefusesIncompleteValues(t *testing.T) {
 		{"no service", map[string]any{"database": map[string]any{"url": "postgres://x@db/x"}}, "services: name at least one service"},
 		{"no database", map[string]any{"services": map[string]any{"orders": map[string]any{}}, "provisionKeys": map[string]any{"orders": "k"}}, "database.url"},
 		{"no provision key", map[string]any{"database": map[string]any{"url": "postgres://x@db/x"}, "services": map[string]any{"orders": map[string]any{}}}, "provisionKeys.orders is required"},
+		{"X-Forwarded-Proto believed from no one", map[string]any{"database": map[string]any{"url": "postgres://x@db/x"},
+			"services": map[string]any{"orders": map[string]any{"accept_http_if_already_terminated": true}}, "provisionKeys": map[string]any{"orders": "k"}}, "trustedIPs is required"},
 		{"embedded with two replicas", map[string]any{"database": map[string]any{"embedded": true}, "services": map[string]any{"orders": map[string]any{}}, "provisionKeys": map[string]any{"orders": "k"}}, "runs one pod"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -192,11 +192,40 @@ func TestKongValues(t *testing.T) {
 	if !strings.Contains(start, "-database-url-file /etc/secrets/"+v.SecretVolumes[0]+"/") {
 		t.Errorf("start_cmd %q reads no file of the mounted Secret %v", start, v.SecretVolumes)
 	}
+	// Trusting every address lets any client name its own address to the
+	// throttles and claim TLS at the token endpoint.
+	for _, r := range strings.Split(e["trusted_ips"], ",") {
+		if r == "0.0.0.0/0" || r == "::/0" || r == "" {
+			t.Errorf("trusted_ips %q trusts every address", e["trusted_ips"])
+		}
+	}
+	if e["real_ip_recursive"] != "on" {
+		t.Errorf("real_ip_recursive %q: with X-Forwarded-For, the right-most untrusted hop is the client", e["real_ip_recursive"])
+	}
 }
 
 func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestIstioPolicyChecksEveryRequest: the CUSTOM policy on the API workload
+// exempts no path (an exempted path reaches the API unchecked, perhaps
+// spelled so that the API resolves it to a protected one).
+func TestIstioPolicyChecksEveryRequest(t *testing.T) {
+	for _, d := range manifestDocs(t, "istio/authorization-policy.yaml") {
+		var p istiosecv1.AuthorizationPolicy
+		must(t, Strict(d, &p))
+		rules := p.Spec.GetRules()
+		if len(rules) == 0 {
+			t.Errorf("%s: no rules: a CUSTOM policy without rules checks nothing", p.Name)
+		}
+		for _, r := range rules {
+			if len(r.GetFrom()) > 0 || len(r.GetTo()) > 0 || len(r.GetWhen()) > 0 {
+				t.Errorf("%s: rule %v narrows which requests are checked", p.Name, r)
+			}
+		}
 	}
 }
