@@ -120,3 +120,27 @@ func TestScrapeExample(t *testing.T) {
 		}
 	}
 }
+
+// TestOperatingDocListsEveryMetric: docs/operating.md, the operator's list,
+// names every family we export, and the 503 alert every outcome answered
+// 503.
+func TestOperatingDocListsEveryMetric(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "operating.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range exported {
+		if !strings.Contains(string(doc), "`"+name+"`") {
+			t.Errorf("docs/operating.md does not list %s", name)
+		}
+	}
+	rules, err := os.ReadFile(filepath.Join("monitoring", "alerts.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, outcome := range []string{"store_unavailable", "login_unavailable", "busy"} {
+		if !regexp.MustCompile(`outcome=~"[^"]*\b` + outcome + `\b`).Match(rules) {
+			t.Errorf("no alert fires on the 503 outcome %s", outcome)
+		}
+	}
+}
