@@ -8,9 +8,9 @@ import (
 	"strings"
 	"time"
 	"unicode"
-	"unicode/utf8"
 
 	"github.com/oauth2-password/oauth2-password/plugin"
+	"github.com/oauth2-password/oauth2-password/plugin/oauth"
 	"github.com/oauth2-password/oauth2-password/store"
 	"github.com/oauth2-password/oauth2-password/store/clientsecret"
 )
@@ -60,9 +60,9 @@ func (c *cli) clientsCreate(args []string) error {
 		return usagef("clients create: --consumer is required")
 	case strings.TrimSpace(name) == "":
 		return usagef("clients create: --name is required")
-	case !printable(consumer):
+	case !oauth.Printable(consumer):
 		return usagef("clients create: --consumer must be printable UTF-8 (it is sent upstream in a header)")
-	case !printable(name):
+	case !oauth.Printable(name):
 		return usagef("clients create: --name must be printable UTF-8")
 	case public && secret != "":
 		return usagef("clients create: --client-secret cannot be used with --public")
@@ -203,25 +203,10 @@ func checkClientID(id string) error {
 	if len(id) > 255 {
 		return usagef("clients create: --client-id is longer than 255 characters")
 	}
-	if !printable(id) || strings.ContainsAny(id, ": ") || strings.IndexFunc(id, unicode.IsSpace) >= 0 {
+	if !oauth.Printable(id) || strings.ContainsAny(id, ": ") || strings.IndexFunc(id, unicode.IsSpace) >= 0 {
 		return usagef("clients create: --client-id must be printable, without spaces or ':'")
 	}
 	return nil
-}
-
-// printable: valid UTF-8 (ranging over invalid bytes would see U+FFFD, a
-// printable character, and store what no client can send back) with no
-// control character.
-func printable(s string) bool {
-	if !utf8.ValidString(s) {
-		return false
-	}
-	for _, r := range s {
-		if !unicode.IsPrint(r) {
-			return false
-		}
-	}
-	return true
 }
 
 // checkRedirectURI mirrors Kong's validator: scheme and host, no fragment.

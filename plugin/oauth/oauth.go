@@ -16,6 +16,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Errors every store returns, and the engine matches with errors.Is.
@@ -143,4 +145,21 @@ type Revocation struct {
 	ClientID string
 	UserID   string // authenticated_userid
 	FamilyID string
+}
+
+// Printable reports whether s is valid UTF-8 of printable characters
+// (space included, no control character): what a form field, a Basic
+// header or an upstream header value can carry for a client_id, a secret,
+// a consumer or a user id. Invalid bytes are refused, not read as U+FFFD
+// (a printable character): a value stored so could never be sent back.
+func Printable(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if !unicode.IsPrint(r) {
+			return false
+		}
+	}
+	return true
 }

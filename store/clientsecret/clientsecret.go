@@ -17,7 +17,6 @@ package clientsecret
 import (
 	"context"
 	"errors"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/oauth2-password/oauth2-password/plugin/oauth"
@@ -37,14 +36,8 @@ var ErrInvalid = errors.New("a client secret must be 1 to 255 printable characte
 // Check accepts 1 to MaxLen printable UTF-8 characters (space included):
 // what Kong accepted and a form body or Basic header can carry.
 func Check(secret string) error {
-	n := utf8.RuneCountInString(secret)
-	if n == 0 || n > MaxLen || !utf8.ValidString(secret) {
+	if n := utf8.RuneCountInString(secret); n == 0 || n > MaxLen || !oauth.Printable(secret) {
 		return ErrInvalid
-	}
-	for _, r := range secret {
-		if !unicode.IsPrint(r) {
-			return ErrInvalid
-		}
 	}
 	return nil
 }

@@ -17,9 +17,9 @@ import (
 	"sort"
 	"sync"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
+	"github.com/oauth2-password/oauth2-password/plugin/oauth"
 	"github.com/oauth2-password/oauth2-password/store"
 	"github.com/oauth2-password/oauth2-password/store/clientsecret"
 )
@@ -268,7 +268,7 @@ func convert(c Credential) (store.Client, string) {
 	switch {
 	case c.ClientID == "":
 		return cl, "no client_id"
-	case !printable(c.ClientID) || utf8.RuneCountInString(c.ClientID) > 255:
+	case !oauth.Printable(c.ClientID) || utf8.RuneCountInString(c.ClientID) > 255:
 		// Kong accepts any client_id; an app may send one with a space or
 		// a ':' in the body, so only what no request can carry is refused.
 		return cl, "the client_id is not 1 to 255 printable characters"
@@ -449,7 +449,7 @@ func (im *importer) token(t Token) (store.Token, bool) {
 		im.orphans[t.CredentialID]++
 		return store.Token{}, false
 	}
-	if t.Access == "" || t.CreatedAt.IsZero() || !printable(t.AuthenticatedUserID) {
+	if t.Access == "" || t.CreatedAt.IsZero() || !oauth.Printable(t.AuthenticatedUserID) {
 		im.invalidTokens++
 		return store.Token{}, false
 	}
@@ -500,18 +500,4 @@ func (im *importer) summarize() {
 	for _, id := range creds {
 		im.problemf("%d unexpired tokens of credential %s not imported: their client was not imported", im.orphans[id], id)
 	}
-}
-
-// printable: valid UTF-8 without control characters, what an upstream
-// header or a form field can carry.
-func printable(s string) bool {
-	if !utf8.ValidString(s) {
-		return false
-	}
-	for _, r := range s {
-		if !unicode.IsPrint(r) {
-			return false
-		}
-	}
-	return true
 }
