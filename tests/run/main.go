@@ -52,7 +52,11 @@ func main() {
 		}
 	}
 	if err := run(o); err != nil {
-		fmt.Fprintln(os.Stderr, "make run:", err)
+		target := "make run"
+		if o.proxy != "" {
+			target = "make example-" + o.proxy
+		}
+		fmt.Fprintf(os.Stderr, "%s: %v\n", target, err)
 		os.Exit(1)
 	}
 }

@@ -208,7 +208,7 @@ func stopChild(cmd *exec.Cmd, exited chan error, name string) {
 }
 
 // waitListening waits until the proxy answers HTTPS (any status).
-func waitListening(ctx context.Context, s *setup, u string, exited <-chan error, name string) error {
+func waitListening(ctx context.Context, s *setup, u string, exited chan error, name string) error {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		resp, err := s.client.Get(u + "/")
@@ -218,6 +218,7 @@ func waitListening(ctx context.Context, s *setup, u string, exited <-chan error,
 		}
 		select {
 		case err := <-exited:
+			exited <- err // for stopChild, which then need not wait for it
 			return fmt.Errorf("%s exited at start: %v", name, err)
 		case <-ctx.Done():
 			return ctx.Err()

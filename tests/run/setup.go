@@ -29,7 +29,7 @@ type setup struct {
 
 // configTemplate is the example serve config: the contract's format, with
 // one consumer and one service.
-const configTemplate = `# make run's example serve config (README, "Use it without Kong").
+const configTemplate = `# make run's example serve config (docs/serve.md, "Use it without Kong").
 # The provision key was generated on the first run; it stays until you
 # delete this file.
 trusted_ips: ["127.0.0.1/32", "::1/128"]
