@@ -87,7 +87,7 @@ const (
 	DefaultUnknownLookups   = 60
 
 	DefaultLoginThrottleFailures     = 5
-	DefaultLoginUserThrottleFailures = 50
+	DefaultLoginUserThrottleFailures = 100 // above what one address may make in the window: 5 × (15 + 1)
 	DefaultLoginUserThrottleWindow   = 15 * time.Minute
 	DefaultLoginFailureFloor         = 250 * time.Millisecond
 	DefaultLoginConcurrency          = 32
@@ -229,4 +229,17 @@ func (e *Engine) storeCtx(parent context.Context) (context.Context, context.Canc
 // (username, address) pairs and usernames.
 func (e *Engine) ThrottledKeys() int {
 	return e.throttle.size() + e.loginThrottle.size() + e.userThrottle.size()
+}
+
+// OneAddressCanLockUsers reports whether one address, keeping under the
+// per-(username, address) count, can still reach the per-username count
+// and lock the account for everyone: it makes at most LoginThrottleFailures
+// refused logins per ThrottleWindow, and a user window meets at most
+// LoginUserThrottleWindow / ThrottleWindow + 1 of them.
+func (o Options) OneAddressCanLockUsers() bool {
+	if o.LoginThrottleFailures <= 0 || o.LoginUserThrottleFailures <= 0 || o.ThrottleWindow <= 0 {
+		return o.LoginThrottleFailures <= 0 && o.LoginUserThrottleFailures > 0
+	}
+	windows := int64(o.LoginUserThrottleWindow/o.ThrottleWindow) + 1
+	return int64(o.LoginThrottleFailures)*windows >= int64(o.LoginUserThrottleFailures)
 }

@@ -72,9 +72,9 @@ func (c *Config) validateLogin(s *settings) error {
 		if !httpguts.ValidHeaderFieldName(name) || slices.Contains(reservedLoginHeaders, strings.ToLower(name)) {
 			return fmt.Errorf("authenticate_headers: %q is not a header name that can be set", name)
 		}
-		if strings.ContainsAny(v, "\r\n\x00") {
+		if !httpguts.ValidHeaderFieldValue(v) {
 			// The value may be a shared secret: name the header only.
-			return fmt.Errorf("authenticate_headers: the value of %q holds a line break or NUL", name)
+			return fmt.Errorf("authenticate_headers: the value of %q holds a control character (a line break, NUL…)", name)
 		}
 		h.Set(name, v)
 	}
@@ -145,12 +145,6 @@ type httpLogin struct {
 	header http.Header // authenticate_headers
 }
 
-// loginAnswer is the backend's 200 body.
-type loginAnswer struct {
-	UserID *string `json:"authenticated_userid"`
-	Scope  *string `json:"scope"`
-}
-
 // checkLogin posts the attempt. Its errors never hold the request body
 // (the password) nor the answer's.
 func (b *httpLogin) checkLogin(ctx context.Context, a loginAttempt) (loginResult, error) {
@@ -174,27 +168,101 @@ func (b *httpLogin) checkLogin(ctx context.Context, a loginAttempt) (loginResult
 	req.Header.Set("Accept", "application/json")
 	resp, err := b.hc.Do(req)
 	if err != nil {
-		return loginResult{}, err // *url.Error: the URL with any password redacted
+		return loginResult{}, transportFailure(err)
 	}
 	defer resp.Body.Close()
-	// Read to the end (within the bound) so the connection is reused.
+	// The deadline bounds the body too: a 101 answer's body is the raw
+	// connection, which the request's context no longer reaches.
+	defer context.AfterFunc(ctx, func() { resp.Body.Close() })()
+	switch resp.StatusCode {
+	case http.StatusOK:
+	case http.StatusUnauthorized, http.StatusForbidden:
+		// Read to the end (within the bound) so the connection is reused.
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxLoginAnswer))
+		return loginResult{}, errLoginRefused
+	default:
+		return loginResult{}, fmt.Errorf("answered %d", resp.StatusCode)
+	}
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxLoginAnswer+1))
 	switch {
-	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
-		return loginResult{}, errLoginRefused
-	case resp.StatusCode != http.StatusOK:
-		return loginResult{}, fmt.Errorf("answered %d", resp.StatusCode)
 	case err != nil:
-		return loginResult{}, fmt.Errorf("reading the answer: %v", err)
+		return loginResult{}, errors.New("reading the answer failed or passed authenticate_timeout")
 	case len(raw) > maxLoginAnswer:
 		return loginResult{}, fmt.Errorf("answer larger than %d bytes", maxLoginAnswer)
 	}
-	var ans loginAnswer
-	if json.Unmarshal(raw, &ans) != nil {
-		return loginResult{}, errors.New(`answered 200 without a JSON object of strings {"authenticated_userid", "scope"}`)
+	return parseLoginAnswer(raw)
+}
+
+// parseLoginAnswer reads the 200 body: a JSON object whose members
+// authenticated_userid and scope, spelled exactly so and each once, are
+// strings (encoding/json alone would also take "Authenticated_UserID",
+// and the last of two).
+func parseLoginAnswer(raw []byte) (loginResult, error) {
+	invalid := errors.New(`answered 200 without a JSON object of strings {"authenticated_userid", "scope"}`)
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return loginResult{}, invalid
 	}
-	if ans.UserID == nil {
+	var (
+		res  loginResult
+		user *string
+		seen = map[string]bool{}
+	)
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return loginResult{}, invalid
+		}
+		key, _ := t.(string)
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return loginResult{}, invalid
+		}
+		if key != "authenticated_userid" && key != "scope" {
+			continue // other members are the backend's own
+		}
+		if seen[key] {
+			return loginResult{}, fmt.Errorf("answered 200 with %s twice", key)
+		}
+		seen[key] = true
+		var str *string
+		if json.Unmarshal(v, &str) != nil {
+			return loginResult{}, invalid
+		}
+		if key == "scope" {
+			res.scope = str
+		} else {
+			user = str
+		}
+	}
+	if _, err := dec.Token(); err != nil { // the closing brace
+		return loginResult{}, invalid
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return loginResult{}, invalid // trailing data
+	}
+	if user == nil {
 		return loginResult{}, errors.New("answered 200 without authenticated_userid")
 	}
-	return loginResult{userID: *ans.UserID, scope: ans.Scope}, nil
+	res.userID = *user
+	return res, nil
+}
+
+// transportFailure is err of the HTTP client without what it may quote:
+// a malformed status line or header is quoted from the backend's answer,
+// which may echo the request, password included. The kind is enough for
+// the log.
+func transportFailure(err error) error {
+	var ne net.Error
+	var op *net.OpError
+	var cert *tls.CertificateVerificationError
+	switch {
+	case errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout():
+		return errors.New("no answer within authenticate_timeout")
+	case errors.As(err, &cert):
+		return errors.New("the backend's TLS certificate is not trusted (-authenticate-ca-file)")
+	case errors.As(err, &op):
+		return fmt.Errorf("%s: %v", op.Op, op.Err)
+	}
+	return errors.New("the answer could not be read as HTTP")
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -39,6 +40,11 @@ func TestHTTPLoginAnswers(t *testing.T) {
 		{name: "user id a number", status: 200, body: `{"authenticated_userid":42}`, errHas: "JSON object"},
 		{name: "scope a list", status: 200, body: `{"authenticated_userid":"u","scope":["a"]}`, errHas: "JSON object"},
 		{name: "not JSON", status: 200, body: `<html>ok</html>`, errHas: "JSON object"},
+		{name: "user id null", status: 200, body: `{"authenticated_userid":null}`, errHas: "without authenticated_userid"},
+		{name: "user id in another case", status: 200, body: `{"Authenticated_UserID":"casey"}`, errHas: "without authenticated_userid"},
+		{name: "user id twice", status: 200, body: `{"authenticated_userid":"first","authenticated_userid":"second"}`, errHas: "twice"},
+		{name: "two objects", status: 200, body: `{"authenticated_userid":"u"}{}`, errHas: "JSON object"},
+		{name: "101 without an upgrade", status: 101, errHas: "answered 101"},
 		{name: "too large", status: 200, body: `{"authenticated_userid":"u","pad":"` + strings.Repeat("x", maxLoginAnswer) + `"}`, errHas: "larger than"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -166,5 +172,57 @@ func TestLoginCAFile(t *testing.T) {
 	o.AuthenticateCAFile = empty
 	if _, err := NewEngine(o); err == nil || !strings.Contains(err.Error(), "no PEM certificate") {
 		t.Errorf("a CA file without certificates: %v", err)
+	}
+}
+
+// TestHTTPLoginMisbehavingBackend: a backend that answers outside HTTP's
+// rules still gets an answer within authenticate_timeout, and nothing it
+// sent back (here an echo of the request, password included) reaches the
+// error, which goes to the log.
+func TestHTTPLoginMisbehavingBackend(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		answer func(req string) string // what the backend writes, given the request it read
+	}{
+		{"101, then silence", func(string) string {
+			return "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
+		}},
+		{"the request echoed as a status line", func(req string) string { return req[strings.Index(req, "{"):] + "\r\n\r\n" }},
+		{"the password in a header without a colon", func(string) string {
+			return "HTTP/1.1 200 OK\r\n" + testPassword + "\r\n\r\n"
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			go func() {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				defer c.Close()
+				buf := make([]byte, 4096)
+				n, _ := c.Read(buf)
+				io.WriteString(c, tc.answer(string(buf[:n])))
+				time.Sleep(5 * time.Second) // and keep the connection open
+			}()
+			b := &httpLogin{hc: defaultLoginClient, url: "http://" + ln.Addr().String() + "/login"}
+			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+			defer cancel()
+			start := time.Now()
+			_, err = b.checkLogin(ctx, loginAttempt{username: "alice", password: testPassword})
+			if took := time.Since(start); took > 2*time.Second {
+				t.Errorf("answered after %v, past the 300 ms deadline", took)
+			}
+			if err == nil || errors.Is(err, errLoginRefused) {
+				t.Fatalf("err %v, want a failing backend", err)
+			}
+			if strings.Contains(err.Error(), testPassword) || strings.Contains(err.Error(), "alice") {
+				t.Errorf("the error quotes the backend's answer: %v", err)
+			}
+		})
 	}
 }

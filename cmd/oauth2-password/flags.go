@@ -144,6 +144,9 @@ func (f *engineFlags) start(ctx context.Context, defaultPath string, log *slog.L
 		return nil, nil, err
 	}
 	o.ConsumerMaxEntries = f.cache.MaxEntries
+	if o.OneAddressCanLockUsers() {
+		log.Warn("one address can lock a username out for everyone: -login-throttle-failures per -throttle-window adds up to -login-user-throttle-failures within -login-user-throttle-window; raise the latter (docs/security-throttling.md)")
+	}
 	applyMemoryBudget(f.cache.MaxEntries, o.Signer != nil, log)
 	var m *metrics.Metrics
 	if f.metricsAddr != "" {
