@@ -30,7 +30,7 @@ func TestBearerExtraction(t *testing.T) {
 		{"token keyword", c, "GET", map[string]string{"authorization": "Token " + tok}, "", "", "", true, ""},
 		{"raw header value", c, "GET", map[string]string{"authorization": tok}, "", "", "", true, ""},
 		{"three parts", c, "GET", map[string]string{"authorization": "Bearer " + tok + " x"}, "", "", "", false, "invalid_token"},
-		{"custom header", cust, "GET", map[string]string{"x_token": "Bearer " + tok}, "", "", "", true, ""},
+		{"custom header", cust, "GET", map[string]string{"x-token": "Bearer " + tok}, "", "", "", true, ""},
 		{"custom header: Authorization not read", cust, "GET", map[string]string{"authorization": "Bearer " + tok}, "", "", "", false, "invalid_request"},
 		{"query", c, "GET", nil, "a=1&access_token=" + tok, "", "", true, ""},
 		{"header wins over query", c, "GET", map[string]string{"authorization": "Bearer nope"}, "access_token=" + tok, "", "", false, "invalid_token"},

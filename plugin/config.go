@@ -225,7 +225,7 @@ type settings struct {
 	hide           bool
 	acceptHTTP     bool
 	anonymous      string
-	authHeader     string // lower case
+	authHeader     string // lower case, '-' for '_'
 	realm          string // "" = none
 	serviceID      string // "" when the plugin is not scoped to a service
 	workspaceID    string // "" outside Kong, or before workspaces
@@ -302,7 +302,12 @@ func (c *Config) validate() (*settings, error) {
 		if h == "" || strings.ContainsAny(h, " \t\r\n:") {
 			return nil, errors.New("auth_header_name: must be a non-empty header name")
 		}
-		s.authHeader = strings.ToLower(h)
+		// Kong's kong.request.get_header reads nginx's $http_<name>, in
+		// which '-' and '_' are one character: Kong finds "X-Api-Token"
+		// for auth_header_name x_api_token. Every front looks the dash
+		// spelling up, the one clients send and proxies pass (nginx drops
+		// underscored headers, Envoy refuses them).
+		s.authHeader = strings.ReplaceAll(strings.ToLower(h), "_", "-")
 	}
 	if c.Realm != nil {
 		s.realm = *c.Realm

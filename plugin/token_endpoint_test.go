@@ -236,11 +236,14 @@ func TestClientAuthentication(t *testing.T) {
 	noBody := passwordForm("client_id", "<del>", "client_secret", "<del>")
 	c := v.config("")
 	cust := v.config(`{"auth_header_name":"x-oauth"}`)
+	// Kong reads x_oauth as $http_x_oauth, which the X-OAuth a client
+	// sends fills: the underscore spelling names the same header.
+	under := v.config(`{"auth_header_name":"X_OAuth"}`)
 	for _, tc := range []struct {
 		name       string
 		conf       *Config
 		form       url.Values
-		header     string // Authorization (or x-oauth for cust)
+		header     string // Authorization (or x-oauth for cust and under)
 		wantStatus int
 		wantCode   string
 		wantDesc   string
@@ -271,6 +274,7 @@ func TestClientAuthentication(t *testing.T) {
 		{"basic header, public client with secret", c, noBody, basic("pub", "s3cret"), 400, "invalid_request", "client_secret is disallowed for public clients", false},
 		{"header present: body client_id alone ignored", c, passwordForm("client_secret", "<del>"), "Bearer xyz", 401, "invalid_client", "Invalid client authentication", true},
 		{"custom auth header carries Basic", cust, passwordForm("client_id", "<del>", "client_secret", "<del>"), basic("app", testSecret), 200, "", "", false},
+		{"custom auth header named with underscores", under, passwordForm("client_id", "<del>", "client_secret", "<del>"), basic("app", testSecret), 200, "", "", false},
 		{"wrong secret in body", c, passwordForm("client_secret", "wrong"), "", 400, "invalid_client", "Invalid client authentication", false},
 		{"confidential without secret", c, passwordForm("client_secret", "<del>"), "", 400, "invalid_client", "Invalid client authentication", false},
 		{"unknown client", c, passwordForm("client_id", "ghost"), "", 400, "invalid_client", "Invalid client authentication", false},
@@ -287,7 +291,7 @@ func TestClientAuthentication(t *testing.T) {
 			f := v.tokenReq(tc.form)
 			if tc.header != "" {
 				name := "authorization"
-				if tc.conf == cust {
+				if tc.conf == cust || tc.conf == under {
 					name = "x-oauth"
 				}
 				f.headers[name] = []string{tc.header}

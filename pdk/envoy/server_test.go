@@ -22,8 +22,9 @@ const testToken = "Rk3uQ0c8yXbW2mJ5pT7vA9sD1fG4hL6n" // 32 characters, as the en
 
 // newTestServer is Check over the production engine and store (embedded
 // SQLite behind store.Cached) with one client of consumer bob and one
-// valid token on each service: "orders" (defaults) and "apikey"
-// (auth_header_name X-Api-Token).
+// valid token on each service: "orders" (defaults), "apikey"
+// (auth_header_name X-Api-Token) and "under" (x_api_token, the same
+// header as Kong reads it).
 func newTestServer(tb testing.TB) *Server {
 	tb.Helper()
 	s, _ := newTestServerStore(tb, nil)
@@ -58,6 +59,7 @@ func newTestServerStore(tb testing.TB, more map[string]map[string]any) (*Server,
 	services := map[string]map[string]any{
 		"orders": {"provision_key": "pk-orders-0123456789"},
 		"apikey": {"provision_key": "pk-apikey-0123456789", "auth_header_name": "X-Api-Token"},
+		"under":  {"provision_key": "pk-under-0123456789", "auth_header_name": "x_api_token"},
 	}
 	maps.Copy(services, more)
 	for name, fields := range services {
@@ -102,18 +104,19 @@ func TestCheckAuthHeaderName(t *testing.T) {
 	s := newTestServer(t)
 	for _, raw := range []bool{false, true} {
 		for _, c := range []struct {
-			header string
-			want   code.Code
+			service, header string
+			want            code.Code
 		}{
-			{"x-api-token", code.Code_OK},
-			{"authorization", code.Code_UNAUTHENTICATED},
+			{"apikey", "x-api-token", code.Code_OK},
+			{"apikey", "authorization", code.Code_UNAUTHENTICATED},
+			{"under", "x-api-token", code.Code_OK},
 		} {
-			resp, err := s.Check(context.Background(), checkOf("apikey", map[string]string{c.header: "Bearer " + tokenOf("apikey")}, raw))
+			resp, err := s.Check(context.Background(), checkOf(c.service, map[string]string{c.header: "Bearer " + tokenOf(c.service)}, raw))
 			if err != nil {
 				t.Fatal(err)
 			}
 			if got := code.Code(resp.GetStatus().GetCode()); got != c.want {
-				t.Errorf("header_map %v, token in %s: %v, want %v (%v)", raw, c.header, got, c.want, resp)
+				t.Errorf("header_map %v, %s, token in %s: %v, want %v (%v)", raw, c.service, c.header, got, c.want, resp)
 			}
 		}
 	}
