@@ -17,11 +17,16 @@ import (
 // apps written against Kong may rely on.
 var queryCredentials = []string{"client_secret", "provision_key", "password", "refresh_token"}
 
-// credentialInQuery returns the first credential parameter named in the
-// raw query, or "". Names are matched after percent-decoding, as the
+// presentedCredentials are queryCredentials and the token parameter of
+// revocation (RFC 7009 §2.1) and introspection (RFC 7662 §2.1), which
+// names an access or refresh token and belongs in the entity-body too.
+var presentedCredentials = append(queryCredentials[:len(queryCredentials):len(queryCredentials)], "token")
+
+// credentialInQuery returns the first of the credential parameters named
+// in the raw query, or "". Names are matched after percent-decoding, as the
 // engine's own parser would read them; an unparsable pair is skipped (the
 // engine refuses the request on its own terms).
-func credentialInQuery(rawQuery string) string {
+func credentialInQuery(rawQuery string, credentials []string) string {
 	if rawQuery == "" {
 		return ""
 	}
@@ -30,7 +35,7 @@ func credentialInQuery(rawQuery string) string {
 		if n, err := url.QueryUnescape(name); err == nil {
 			name = n
 		}
-		for _, c := range queryCredentials {
+		for _, c := range credentials {
 			if name == c {
 				return c
 			}
@@ -42,8 +47,8 @@ func credentialInQuery(rawQuery string) string {
 // refuseQueryCredentials answers 400 invalid_request, and reports the
 // refusal, when the request carries a credential in its query string; the
 // engine is not asked, so nothing is issued, revoked or looked up.
-func (s *Service) refuseQueryCredentials(w http.ResponseWriter, r *http.Request, endpoint string, start time.Time) bool {
-	name := credentialInQuery(r.URL.RawQuery)
+func (s *Service) refuseQueryCredentials(w http.ResponseWriter, r *http.Request, endpoint string, credentials []string, start time.Time) bool {
+	name := credentialInQuery(r.URL.RawQuery, credentials)
 	if name == "" {
 		return false
 	}

@@ -26,7 +26,7 @@ func (s *Service) request(r *http.Request) *request {
 // Token serves POST …/oauth2/token (RFC 6749 §3.2).
 func (s *Service) Token(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	if s.refuseQueryCredentials(w, r, "token", start) {
+	if s.refuseQueryCredentials(w, r, "token", queryCredentials, start) {
 		return
 	}
 	q := s.request(r)
@@ -39,7 +39,7 @@ func (s *Service) Token(w http.ResponseWriter, r *http.Request) {
 // Revoke serves POST …/oauth2/revoke (RFC 7009).
 func (s *Service) Revoke(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	if s.refuseQueryCredentials(w, r, "revoke", start) {
+	if s.refuseQueryCredentials(w, r, "revoke", presentedCredentials, start) {
 		return
 	}
 	q := s.request(r)
@@ -52,7 +52,7 @@ func (s *Service) Revoke(w http.ResponseWriter, r *http.Request) {
 // Introspect serves POST …/oauth2/introspect (RFC 7662).
 func (s *Service) Introspect(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	if s.refuseQueryCredentials(w, r, "introspect", start) {
+	if s.refuseQueryCredentials(w, r, "introspect", presentedCredentials, start) {
 		return
 	}
 	q := s.request(r)

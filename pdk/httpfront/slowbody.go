@@ -8,15 +8,22 @@ import (
 )
 
 // readBody reads the body of a client-endpoint request before the engine
-// runs. When the server's read timeout cuts off a body that trickles in,
-// the client is answered 408 (RFC 9110 §15.5.9) and the connection closed,
-// rather than the engine failing on the read with a 500; ok is false then.
-// Any other read error is left for the engine, which reports it.
+// runs, so that a body that cannot be read is the client's error and not
+// the engine's 500; ok is false when it has been answered. A body cut off
+// by the server's read timeout (one that trickles in) is 408 (RFC 9110
+// §15.5.9); any other read error (a malformed chunked encoding, a client
+// that went away) is 400 (§15.5.1). The connection is closed after
+// either: what is left of the body on it cannot be framed.
 func (s *Service) readBody(w http.ResponseWriter, q *request, endpoint string, start time.Time) bool {
-	if _, err := q.RawBody(); err == nil || !isTimeout(err) {
+	_, err := q.RawBody()
+	switch {
+	case err == nil:
 		return true
+	case isTimeout(err):
+		s.refuse(w, http.StatusRequestTimeout, "The request body did not arrive in time", endpoint, start, map[string]string{"Connection": "close"})
+	default:
+		s.refuse(w, http.StatusBadRequest, "The request body could not be read", endpoint, start, map[string]string{"Connection": "close"})
 	}
-	s.refuse(w, http.StatusRequestTimeout, "The request body did not arrive in time", endpoint, start, map[string]string{"Connection": "close"})
 	return false
 }
 

@@ -119,6 +119,9 @@ func TestCredentialsInTheQueryStringAreRefused(t *testing.T) {
 	for _, tc := range []struct{ endpoint, inQuery string }{
 		{"token", "client_secret"}, {"token", "provision_key"}, {"token", "password"},
 		{"token", "refresh_token"}, {"revoke", "client_secret"}, {"introspect", "client_secret"},
+		// RFC 7009 §2.1 and RFC 7662 §2.1: the token to revoke or
+		// introspect is a credential of the entity-body as well.
+		{"revoke", "token"}, {"introspect", "token"},
 	} {
 		body := url.Values{}
 		for k, v := range form {
@@ -129,7 +132,9 @@ func TestCredentialsInTheQueryStringAreRefused(t *testing.T) {
 			value = tk.Refresh
 		}
 		body.Del(tc.inQuery)
-		body.Set("token", tk.Refresh)
+		if tc.inQuery != "token" {
+			body.Set("token", tk.Refresh)
+		}
 		a := post(t, s, "/services/orders/oauth2/"+tc.endpoint+"?"+url.Values{tc.inQuery: {value}}.Encode(), body)
 		m := a.json(t)
 		if a.status != 400 || m["error"] != "invalid_request" || m["access_token"] != nil {
@@ -200,6 +205,33 @@ func TestTricklingBodyIsCutOff(t *testing.T) {
 				t.Fatalf("still trickling after %v: the body was not cut off", time.Since(start))
 			}
 			_, _ = conn.Write([]byte("a"))
+		}
+	}
+}
+
+// TestUnreadableBodyIs400: a body that cannot be read (here a chunk
+// length that is not hex) is the client's error: 400 invalid_request
+// with no-store, as every answer of these endpoints, not a 500 of ours.
+func TestUnreadableBodyIs400(t *testing.T) {
+	s := harness.StartServe(t, harness.SQLiteURL(t), ordersConfig)
+	for _, ep := range []string{"token", "revoke", "introspect"} {
+		conn, err := net.Dial("tcp", strings.TrimPrefix(s.URL, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(conn, "POST /services/orders/oauth2/%s HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"+
+			"Transfer-Encoding: chunked\r\n\r\nzz\r\ntoken=abc\r\n0\r\n\r\n", ep)
+		res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatalf("%s: %v", ep, err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		conn.Close()
+		if res.StatusCode != 400 || !strings.Contains(string(body), `"invalid_request"`) {
+			t.Errorf("%s: %d %s, want 400 invalid_request", ep, res.StatusCode, body)
+		}
+		if res.Header.Get("Cache-Control") != "no-store" || res.Header.Get("Pragma") != "no-cache" {
+			t.Errorf("%s: Cache-Control %q, Pragma %q; want no-store, no-cache", ep, res.Header.Get("Cache-Control"), res.Header.Get("Pragma"))
 		}
 	}
 }
