@@ -17,15 +17,19 @@ type presented struct {
 
 // errNoSuchToken: the token is unknown here (never issued, purged, or
 // bound to another service); revocation and introspection answer it like
-// an unknown token. Other errors wrap errUnavailable when the store
-// failed.
+// an unknown token. errOverBudget: the token could not be checked and the
+// address has spent its lookups (unknown_budget.go). Other errors wrap
+// errUnavailable when the store failed.
 var errNoSuchToken = errors.New("no such token")
 
 // presentedToken reads the token parameter of a revocation or
 // introspection request (c) and finds it. When it cannot, the request is
 // answered and ok is false: a missing parameter is invalid_request, an
 // unknown token gets the endpoint's own answer (unknown), a store failure
-// 503.
+// 503. A token the address may not look up now is 429 slow_down with
+// Retry-After, not the unknown answer: a 200 to a revocation would tell
+// the client its token is gone (RFC 7009 §2.2) when it was not looked at,
+// and active:false would call a live token dead.
 func (r *request) presentedToken(c clientCall, unknown func()) (found presented, ok bool, err error) {
 	tok, _ := c.p.str("token")
 	if tok == "" {
@@ -37,6 +41,13 @@ func (r *request) presentedToken(c clientCall, unknown func()) (found presented,
 	switch {
 	case errors.Is(err, errNoSuchToken):
 		unknown()
+		return found, false, nil
+	case errors.Is(err, errOverBudget):
+		ip, err := r.clientAddr()
+		if err != nil {
+			return found, false, err
+		}
+		r.exitSlowDown(r.e.unknown.retryIn(addressKey(ip)), c.state)
 		return found, false, nil
 	case errors.Is(err, errUnavailable):
 		r.storeFailed("loading a presented token", err, c.state)
@@ -55,13 +66,18 @@ func (r *request) presentedToken(c clientCall, unknown func()) (found presented,
 func (r *request) findPresented(tok, hint string) (presented, error) {
 	d := oauth.DigestOf(tok)
 	// A presented token is gated like a bearer token (unknown_budget.go):
-	// one budget lookup covers both of its lookups.
-	ticket, err := r.lookupGate(tok)
-	switch {
-	case errors.Is(err, oauth.ErrNotFound):
-		return presented{}, errNoSuchToken
-	case err != nil:
-		return presented{}, err
+	// a cached access token is in use and costs no budget; otherwise one
+	// budget lookup covers both of its lookups.
+	var ticket lookupTicket
+	if !r.cachedAccess(d) {
+		var err error
+		ticket, err = r.mayLookUp(tok)
+		switch {
+		case errors.Is(err, errOverBudget):
+			return presented{}, err
+		case err != nil:
+			return presented{}, gatewayError{err}
+		}
 	}
 	lookups := []func() (oauth.Token, bool, error){r.byAccess(d), r.byRefresh(d)}
 	if hint == "refresh_token" {
@@ -87,6 +103,16 @@ func (r *request) findPresented(tok, hint string) (presented, error) {
 	}
 	r.settle(ticket, false)
 	return presented{}, errNoSuchToken
+}
+
+// cachedAccess reports whether the access token of digest d is cached.
+func (r *request) cachedAccess(d oauth.Digest) bool {
+	m, ok := r.e.opt.Store.(CachedLookup)
+	if !ok {
+		return false
+	}
+	_, ok = m.CachedAccess(d)
+	return ok
 }
 
 func (r *request) byAccess(d oauth.Digest) func() (oauth.Token, bool, error) {

@@ -22,7 +22,8 @@ import (
 //     given back, so legitimate credentials do not use the budget up;
 //     only misses count. Past the budget such a credential is answered as
 //     unknown (401 invalid_token, invalid_client), with no lookup, until
-//     the window ends.
+//     the window ends; revocation and introspection answer 429 instead
+//     (presented_token.go), which claims nothing about the token.
 //
 // A client_id found once is remembered (knownIDs, bounded), and looked
 // up past the budget all the same: an app in use keeps working from an
@@ -132,6 +133,22 @@ func (b *lookupBudget) refund(addr string) {
 		w.n--
 		b.keys[addr] = w
 	}
+}
+
+// retryIn is how long until addr's window ends and its budget is whole
+// again (at least a second: Retry-After counts in seconds).
+func (b *lookupBudget) retryIn(addr string) time.Duration {
+	if b == nil {
+		return time.Second
+	}
+	now := b.now()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	w, ok := b.keys[addr]
+	if !ok {
+		return time.Second
+	}
+	return max(w.start.Add(b.window).Sub(now), time.Second)
 }
 
 // sweep drops expired windows, at most once per tenth of a window, and

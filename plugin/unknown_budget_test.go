@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"context"
+	"net/url"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -114,6 +115,49 @@ func TestUnknownLookupBudgetIsPerAddress(t *testing.T) {
 	flush(t, v)
 	v.advance(DefaultThrottleWindow + time.Second)
 	expectProxied(t, from("2001:db8:1:1::2", legacy))
+}
+
+// TestPresentedTokensOverTheBudget: from an address that spent its
+// budget, revocation and introspection still find a token in use (cached:
+// cache hits come first), and answer one they may not look up with 429
+// slow_down and Retry-After, never with the unknown token's answer: a 200
+// to a revocation that revoked nothing, or active:false for a live token.
+func TestPresentedTokensOverTheBudget(t *testing.T) {
+	v := newEnv(t)
+	c := v.config("")
+	inUse, cold := madeUp(t), madeUp(t)
+	v.storeLegacyToken(inUse)
+	v.storeLegacyToken(cold)
+	flush(t, v)
+	expectProxied(t, v.proxy(c, inUse)) // cached from here on
+	for range 3 * DefaultUnknownLookups {
+		v.proxy(c, madeUp(t))
+	}
+
+	f := v.introspect(c, url.Values{"token": {inUse}})
+	if f.status != 200 || str(f.json(), "client_id") != "app" {
+		t.Errorf("introspect a cached token over the budget: %d %s, want it active", f.status, f.respBody)
+	}
+	expectRevokedAnswer(t, v.revoke(c, url.Values{"token": {inUse}}))
+	v.proxy(c, inUse).expectError(401, "invalid_token", "The access token is invalid or has expired")
+
+	for name, f := range map[string]*fakeKong{
+		"introspect": v.introspect(c, url.Values{"token": {cold}}),
+		"revoke":     v.revoke(c, url.Values{"token": {cold}, "state": {"s1"}}),
+	} {
+		if f.status != 429 || str(f.json(), "error") != "slow_down" || f.respHeader("Retry-After") == "" {
+			t.Errorf("%s of an uncached token over the budget: %d %s %v, want 429 slow_down with Retry-After", name, f.status, f.respBody, f.respHeaders)
+		}
+		if name == "revoke" && str(f.json(), "state") != "s1" {
+			t.Errorf("revoke's 429 does not echo state: %s", f.respBody)
+		}
+	}
+	// Nothing was revoked: the token validates from another address.
+	g := v.kong()
+	g.path, g.clientIP = "/api/things", "10.9.9.9"
+	g.headers["authorization"] = []string{"Bearer " + cold}
+	access(c, g)
+	expectProxied(t, g)
 }
 
 // TestMadeUpClientIDsRarelyReachTheStore: the same bound for client_ids
