@@ -89,6 +89,25 @@ func (c *guardedConn) QueryContext(ctx context.Context, q string, args []driver.
 	return r, c.seen(err)
 }
 
+// BeginTx opens a transaction with a plain BEGIN when the options are
+// the defaults (every transaction of the store). lib/pq says BEGIN READ
+// WRITE then, which overrides default_transaction_read_only: on a primary
+// demoted in place the transaction's writes would commit there and be
+// answered 200, then lost with the failover. After a plain BEGIN the
+// first write meets 25006 as an autocommit one does, and the pool moves
+// on. lib/pq's connection is its own driver.Tx (Commit, Rollback).
+func (c *guardedConn) BeginTx(ctx context.Context, o driver.TxOptions) (driver.Tx, error) {
+	tx, ok := c.pqConn.(driver.Tx)
+	if o != (driver.TxOptions{}) || !ok {
+		tx, err := c.pqConn.BeginTx(ctx, o)
+		return tx, c.seen(err)
+	}
+	if _, err := c.pqConn.ExecContext(ctx, "BEGIN", nil); err != nil {
+		return nil, c.seen(err)
+	}
+	return tx, nil
+}
+
 func (c *guardedConn) ResetSession(ctx context.Context) error {
 	if c.stale() {
 		return driver.ErrBadConn

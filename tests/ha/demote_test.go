@@ -1,6 +1,7 @@
 package ha
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -38,10 +39,13 @@ func TestDemotedPrimaryDropped(t *testing.T) {
 			AuthenticatedUserID: "u", FamilyID: randomToken()}
 		return tok, s.CreateToken(t.Context(), tok)
 	}
+	var before []store.Token
 	for range 4 {
-		if _, err := write(); err != nil {
+		tok, err := write()
+		if err != nil {
 			t.Fatal(err)
 		}
+		before = append(before, tok)
 	}
 
 	// Demoted in place: every session of the old primary turns read-only.
@@ -51,10 +55,24 @@ func TestDemotedPrimaryDropped(t *testing.T) {
 	if _, err := standby.Promote(); err != nil {
 		t.Fatal(err)
 	}
+	// The first writes are revocations, which run in a transaction (as
+	// rotations and client deletions do): one acknowledged on the demoted
+	// server would be lost with it.
 	var failed int
-	var written []store.Token
-	for range 20 {
-		tok, err := write()
+	var written, revoked []store.Token
+	for i := range 20 {
+		var tok store.Token
+		var err error
+		if i < len(before) {
+			// Bounded: a commit on the demoted server would wait for
+			// its synchronous standby, which is gone.
+			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+			tok = before[i]
+			_, err = s.Revoke(ctx, store.Revocation{Access: &tok.Access})
+			cancel()
+		} else {
+			tok, err = write()
+		}
 		if err != nil {
 			if pe := (*pq.Error)(nil); !errors.As(err, &pe) || pe.Code != "25006" {
 				t.Fatalf("write after the demotion: %v, want the demoted server's 25006 at most", err)
@@ -62,7 +80,11 @@ func TestDemotedPrimaryDropped(t *testing.T) {
 			failed++
 			continue
 		}
-		written = append(written, tok)
+		if i < len(before) {
+			revoked = append(revoked, tok)
+		} else {
+			written = append(written, tok)
+		}
 	}
 	if failed > 1 {
 		t.Errorf("%d of 20 writes after the demotion failed: the pool handed out connections to the demoted server again", failed)
@@ -77,7 +99,12 @@ func TestDemotedPrimaryDropped(t *testing.T) {
 			t.Fatalf("a write acknowledged after the demotion is not on the new primary: %v", err)
 		}
 	}
-	t.Logf("writes after the demotion: %d failed, %d on the new primary", failed, len(written))
+	for _, tok := range revoked {
+		if got, err := newPrimary.TokenByAccess(t.Context(), tok.Access); err != nil || !got.Revoked {
+			t.Fatalf("a revocation acknowledged after the demotion is not on the new primary: revoked=%v, %v", got.Revoked, err)
+		}
+	}
+	t.Logf("writes after the demotion: %d failed, %d tokens and %d revocations on the new primary", failed, len(written), len(revoked))
 }
 
 func randomToken() string {
