@@ -102,7 +102,42 @@ func urlPassword(u string) string {
 	if p, ok := parsed.User.Password(); ok && p != "" {
 		return p
 	}
-	return parsed.Query().Get("password")
+	for pair := range strings.SplitSeq(parsed.RawQuery, "&") {
+		if _, _, v, ok := passwordIn(pair); ok && v != "" {
+			if un, err := url.QueryUnescape(v); err == nil {
+				return un
+			}
+			return v
+		}
+	}
+	return ""
+}
+
+// passwordIn finds a password in pair, one '&'-separated part of a raw
+// query: before is what precedes its key (parts split off by ';'), key
+// its key, value the rest of pair. url.ParseQuery drops a pair it cannot
+// decode (a bad escape, a ';'), and with it a password the URL still
+// shows; the value runs to the next '&', a ';' in it included.
+func passwordIn(pair string) (before, key, value string, ok bool) {
+	off := 0
+	for seg := range strings.SplitSeq(pair, ";") {
+		k, _, _ := strings.Cut(seg, "=")
+		if isPasswordKey(k) {
+			_, value, _ = strings.Cut(pair[off:], "=")
+			return pair[:off], k, value, true
+		}
+		off += len(seg) + 1
+	}
+	return "", "", "", false
+}
+
+// isPasswordKey reports whether a raw query key names a password
+// (password, sslpassword, in any case or escaping).
+func isPasswordKey(k string) bool {
+	if un, err := url.QueryUnescape(k); err == nil {
+		k = un
+	}
+	return strings.Contains(strings.ToLower(k), "password")
 }
 
 // redactURL returns u fit for an error message: the password of a URL is
@@ -117,18 +152,28 @@ func redactURL(u string) string {
 		}
 		return fmt.Sprintf("%q (unparsable URL)", scheme+":…")
 	}
-	if parsed.Opaque != "" {
-		// scheme:opaque has no user part to redact: show the scheme only.
+	if parsed.Opaque != "" || parsed.User == nil && strings.Contains(parsed.Path, "@") {
+		// scheme:opaque has no user part to redact, and a user part in
+		// the path (postgres:/u:p@h/db, postgres:///u:p@h/db: a slash
+		// missing or one too many) is no user part to url.Parse: show
+		// the scheme only.
 		return fmt.Sprintf("%q", parsed.Scheme+":…")
 	}
 	if _, has := parsed.User.Password(); has {
 		parsed.User = url.UserPassword(parsed.User.Username(), "xxxxx")
 	}
-	// A password can also ride in the query (?password=…).
-	if q := parsed.Query(); q.Has("password") {
-		q.Set("password", "xxxxx")
-		parsed.RawQuery = q.Encode()
+	// A password can also ride in the query (?password=…), in pairs
+	// url.ParseQuery would drop.
+	if parsed.RawQuery != "" {
+		pairs := strings.Split(parsed.RawQuery, "&")
+		for i, pair := range pairs {
+			if before, k, _, ok := passwordIn(pair); ok {
+				pairs[i] = before + k + "=xxxxx"
+			}
+		}
+		parsed.RawQuery = strings.Join(pairs, "&")
 	}
+	parsed.Fragment, parsed.RawFragment = "", "" // nothing lib/pq reads; it may be a password's tail
 	// url.Parse lower-cases the scheme; the message shows it as written,
 	// since a wrong spelling may be the mistake it reports.
 	out := parsed.String()

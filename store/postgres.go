@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	neturl "net/url"
+	"strings"
 	"time"
 
 	"github.com/lib/pq"
@@ -124,6 +125,11 @@ func PostgresConnector(url string) (*pq.Connector, error) {
 		// parse error quotes it: " postgres://…" or "Postgres://…", password
 		// included.
 		return nil, fmt.Errorf("store: invalid PostgreSQL URL %s: want postgres://… or postgresql://…", redactURL(url))
+	}
+	if p, err := neturl.Parse(url); err == nil && p.Host == "" && p.User == nil && strings.Contains(p.Path, "@") {
+		// postgres:///u:p@h/db: lib/pq would connect to the default host
+		// with the rest as the database name, and quote it in its error.
+		return nil, fmt.Errorf("store: invalid PostgreSQL URL %s: the user and host go right after //, e.g. %s://USER:PASSWORD@HOST:5432/DATABASE", redactURL(url), p.Scheme)
 	}
 	cfg, err := pq.NewConfig(url)
 	if err != nil {

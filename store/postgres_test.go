@@ -67,6 +67,14 @@ func TestOpenPostgresErrorHidesPassword(t *testing.T) {
 		{"upper-case scheme", "Postgres://admin:hunter2secret@127.0.0.1/db", `"Postgres://admin:xxxxx@127.0.0.1/db": want postgres://`},
 		{"leading space", " postgres://admin:hunter2secret@127.0.0.1/db", "postgres://"},
 		{"misspelt scheme", "postgress://admin:hunter2secret@127.0.0.1/db", "postgres://"},
+		// A slash missing or one too many: the user part lands in the
+		// path, where no parser redacts it.
+		{"one slash", "postgres:/admin:hunter2secret@127.0.0.1:1/db", `"postgres:…"`},
+		{"three slashes", "postgres:///admin:hunter2secret@127.0.0.1:1/db?connect_timeout=2", `"postgres:…"`},
+		// Query pairs Go's parser drops (a bad escape, a ';') keep the
+		// password out of url.Values, not out of the URL.
+		{"password with a bad escape", "postgres://admin@127.0.0.1:1/db?password=hunter2secret%zz&sslmode=disable&connect_timeout=2", "127.0.0.1:1"},
+		{"password after a semicolon", "postgres://admin@127.0.0.1:1/db?sslmode=disable;password=hunter2;secret@&connect_timeout=2", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := store.OpenPostgres(context.Background(), tc.url)
