@@ -113,6 +113,7 @@ type Cached struct {
 	listenState atomic.Int32
 
 	syncMu chan struct{} // one sync at a time; guards after and based
+	kick   chan struct{} // a sync wanted now (syncSoon)
 	after  int64
 	based  bool
 
@@ -141,7 +142,17 @@ func NewCached(s Store, o CacheOptions) *Cached {
 		clients: NewBounded[*clientEntry](BoundedOptions{MaxEntries: o.MaxEntries, TTL: o.MaxTTL, OnEvict: onClient}),
 		extras:  NewBounded[*attachment](BoundedOptions{MaxEntries: o.MaxEntries, TTL: o.MaxTTL}),
 		syncMu:  make(chan struct{}, 1),
+		kick:    make(chan struct{}, 1),
 		created: o.Now(),
+	}
+}
+
+// syncSoon asks the background loop for a sync now; requests made while
+// one is pending are one.
+func (c *Cached) syncSoon() {
+	select {
+	case c.kick <- struct{}{}:
+	default:
 	}
 }
 
@@ -187,6 +198,7 @@ func (c *Cached) Start(ctx context.Context) {
 				case <-ctx.Done():
 					return
 				case <-t.C:
+				case <-c.kick:
 				}
 				if err := c.syncTimeout(ctx); err != nil && ctx.Err() == nil {
 					c.o.Log.Warn(msgSyncFailed, "err", err)

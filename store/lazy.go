@@ -126,11 +126,12 @@ func addReplica(ctx context.Context, s Store, o LazyOptions) (Store, error) {
 		s.Close()
 		return nil, errors.New("store: a read replica needs a PostgreSQL store")
 	}
-	db, err := OpenReadReplica(ctx, o.ReadURL)
+	db, err := OpenReadReplica(o.ReadURL)
 	if err != nil {
 		s.Close()
 		return nil, err
 	}
+	pingReplica(ctx, db, o.ReadURL, o.Log)
 	rm, _ := o.Metrics.(ReplicaMetrics)
 	return WithReadReplica(p, db, rm), nil
 }

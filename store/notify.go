@@ -54,6 +54,10 @@ type notifier interface {
 	listenURL() string
 	// notify sends a payload on NotifyChannel, outside any transaction.
 	notify(ctx context.Context, payload string) error
+	// heard is told of each change notification the cache applied; true
+	// asks the cache to read the change feed at once (a store that reads
+	// a replica does not trust it until then: withReplica).
+	heard() bool
 }
 
 // How long the listener waits for its own probe before concluding that
@@ -199,6 +203,9 @@ func (c *Cached) listenSession(ctx context.Context, n notifier, url string, st *
 				continue
 			}
 			c.applyNotification(m.Extra)
+			if !strings.HasPrefix(m.Extra, "probe ") && n.heard() {
+				c.syncSoon()
+			}
 		}
 	}
 }

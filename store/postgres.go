@@ -23,6 +23,9 @@ var _ notifier = (*Postgres)(nil)
 
 func (p *Postgres) listenURL() string { return p.url }
 
+// heard implements notifier: the primary alone needs no sync for it.
+func (p *Postgres) heard() bool { return false }
+
 func (p *Postgres) notify(ctx context.Context, payload string) error {
 	_, err := p.db.ExecContext(ctx, `SELECT pg_notify($1, $2)`, NotifyChannel, payload)
 	return err

@@ -75,8 +75,57 @@ func TestReadReplicaLag(t *testing.T) {
 		t.Errorf("settled token: replica hits +%v, fallbacks +%v; want +1 and +0",
 			after[replicaHit]-before[replicaHit], after[replicaFallback]-before[replicaFallback])
 	}
+	// Revoked on the primary, the settled token stays refused through the
+	// replica node while the replica still shows it live (for its 2 s
+	// apply delay): the replica is not asked until it has replayed the
+	// revocation, so the cache is not refilled with the old row.
+	if _, errOut, code := harness.RunCLI(t, primary.URL(), "tokens", "revoke", "--access-token", tok); code != 0 {
+		t.Fatalf("revoke: exit %d: %s", code, errOut)
+	}
+	revokedAt := time.Now()
+	if !waitFor(5*time.Second, func() bool { st, err := reader.validate(t.Context(), tok); return err == nil && st == 401 }) {
+		t.Fatal("the revoked token still validates through the replica node")
+	}
+	for time.Since(revokedAt) < 4*time.Second {
+		if st, err := reader.validate(t.Context(), tok); err != nil || st != 401 {
+			t.Fatalf("%v after its revocation the token answered %d %v through the replica node, want 401",
+				time.Since(revokedAt).Round(time.Millisecond), st, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	// An unknown token is refused, after asking both.
 	if st, err := reader.validate(t.Context(), "no-such-token-0123456789abcdef"); err != nil || st != 401 {
 		t.Errorf("unknown token answered %d %v, want 401", st, err)
+	}
+}
+
+// TestReadReplicaDownAtStart: a node whose read replica does not answer
+// when it starts still serves from the primary: tokens are issued and
+// validate, and /readyz says ready (the node used to retry opening the
+// store, answering 503 to everything, until the replica came back).
+func TestReadReplicaDownAtStart(t *testing.T) {
+	t.Parallel()
+	primary := newPrimary(t)
+	client := harness.CreateClient(t, primary.URL(), "bob", "web")
+	down := "postgres://oauth@" + harness.FreeAddr(t) + "/oauth?sslmode=disable&connect_timeout=2"
+	n := startServe(t, primary.URL(), client, append([]string{"-database-read-url", down}, nodeFlags...)...)
+	var tok string
+	if !waitFor(10*time.Second, func() bool {
+		st, got, _, err := n.issue(t.Context(), "u")
+		tok = got
+		return err == nil && st == 200
+	}) {
+		t.Fatal("no token issued with the read replica down")
+	}
+	if st, err := n.validate(t.Context(), tok); err != nil || st != 200 {
+		t.Errorf("validation with the read replica down: %d %v, want 200", st, err)
+	}
+	resp, err := n.s.Client.Get(n.s.URL + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("/readyz with the read replica down: %d, want 200", resp.StatusCode)
 	}
 }
