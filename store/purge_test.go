@@ -194,3 +194,32 @@ func TestPurgeKeepsUpWithChurn(t *testing.T) {
 		t.Errorf("the table holds %.2f× the live tokens on average, want ≤ 1.2×", mean)
 	}
 }
+
+// TestPurgeTrimsFeedBacklog: change-feed entries past their retention are
+// all trimmed by one purge, in batches, even with no token to purge (a
+// rotation or revocation adds an entry and no dead token): the feed does
+// not grow by what one batch per interval leaves behind.
+func TestPurgeTrimsFeedBacklog(t *testing.T) {
+	url := pg.NewDatabase(t)
+	s, err := store.Open(t.Context(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	db := s.(*store.Postgres).DB()
+	old := time.Now().Add(-2 * time.Hour).Unix()
+	if _, err := db.ExecContext(t.Context(),
+		`INSERT INTO token_changes (access_digest, created_at) SELECT NULL, $1 FROM generate_series(1, 5000)`, old); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.PurgeExpired(t.Context(), time.Now(), 1000); err != nil {
+		t.Fatal(err)
+	}
+	var left int
+	if err := db.QueryRowContext(t.Context(), `SELECT count(*) FROM token_changes WHERE created_at < $1`, old+1).Scan(&left); err != nil {
+		t.Fatal(err)
+	}
+	if left > 1 { // the newest entry is kept
+		t.Errorf("%d of 5000 expired change-feed entries left after one purge, want at most the newest", left)
+	}
+}

@@ -202,7 +202,8 @@ func (s *sqlStore) PurgeExpired(ctx context.Context, now time.Time, limit int) (
 	if limit <= 0 {
 		return 0, nil
 	}
-	var n int64
+	var n, changes int64
+	cutoff := now.Add(-changeRetention).Unix()
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, s.d.purgeTokens, now.Unix(), limit)
 		if err != nil {
@@ -211,16 +212,44 @@ func (s *sqlStore) PurgeExpired(ctx context.Context, now time.Time, limit int) (
 		if n, err = res.RowsAffected(); err != nil {
 			return fmt.Errorf("store: purge tokens: %w", err)
 		}
-		_, err = tx.ExecContext(ctx, s.d.purgeChanges, now.Add(-changeRetention).Unix(), limit)
-		if err != nil {
-			return fmt.Errorf("store: purge change feed: %w", err)
-		}
-		return nil
+		changes, err = s.purgeChanges(ctx, tx, cutoff, limit)
+		return err
 	})
 	if err != nil {
 		return 0, err
 	}
+	// The feed can gain more rows than tokens die (a rotation or a
+	// revocation adds a row, no token): while its batches are full it is
+	// trimmed on, one short transaction a batch, so that it never grows
+	// past what one batch per interval keeps up with.
+	for changes == int64(limit) {
+		select {
+		case <-ctx.Done():
+			return int(n), nil
+		case <-time.After(purgePause):
+		}
+		if err := s.write(ctx, func(tx *sql.Tx) error {
+			changes, err = s.purgeChanges(ctx, tx, cutoff, limit)
+			return err
+		}); err != nil {
+			return int(n), err
+		}
+	}
 	return int(n), nil
+}
+
+// purgeChanges deletes at most limit change-feed entries created before
+// cutoff (never the newest) and returns how many it deleted.
+func (s *sqlStore) purgeChanges(ctx context.Context, tx *sql.Tx, cutoff int64, limit int) (int64, error) {
+	res, err := tx.ExecContext(ctx, s.d.purgeChanges, cutoff, limit)
+	if err != nil {
+		return 0, fmt.Errorf("store: purge change feed: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("store: purge change feed: %w", err)
+	}
+	return n, nil
 }
 
 // changeRetention is how long change-feed entries are kept. It must exceed
