@@ -5,6 +5,7 @@ import (
 	"errors"
 	"regexp"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/oauth2-password/oauth2-password/plugin/oauth"
 	"github.com/oauth2-password/oauth2-password/store/clientsecret"
@@ -96,9 +97,12 @@ func clientAuthError(fromHeader bool) *Error {
 var errUnavailable = errors.New("token store unavailable")
 
 // lookupClient loads the client. found is false for an unknown client or
-// an empty id; err is errUnavailable when the store failed.
+// an id no client can have: empty, not UTF-8 or holding a NUL (PostgreSQL
+// text holds neither, and refuses the query with SQLSTATE 22021, which
+// would be answered as the store failing); err is errUnavailable when the
+// store failed.
 func (r *request) lookupClient(id string) (oauth.Client, bool, error) {
-	if id == "" {
+	if id == "" || !utf8.ValidString(id) || strings.IndexByte(id, 0) >= 0 {
 		return oauth.Client{}, false, nil
 	}
 	if m, ok := r.e.opt.Store.(CachedLookup); ok {

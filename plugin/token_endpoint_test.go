@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"encoding/base64"
 	"fmt"
+	"maps"
 	"mime/multipart"
 	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -178,6 +180,43 @@ func TestTokenRequestLimits(t *testing.T) {
 		f.expectError(400, "invalid_request", "Too many parameters")
 		if f.json()["state"] != "s" {
 			t.Errorf("%s: state not echoed: %s", tc.name, f.respBody)
+		}
+	}
+
+	// Exactly 1000 parameters are not more than 1000, in any body.
+	grant := passwordForm()
+	names := slices.Sorted(maps.Keys(grant))
+	for i := len(names); i < 1000; i++ {
+		names = append(names, fmt.Sprintf("p%d", i))
+	}
+	value := func(n string) string {
+		if v := grant.Get(n); v != "" {
+			return v
+		}
+		return "1"
+	}
+	var formB, jsonB, multiB strings.Builder
+	for i, n := range names {
+		if i > 0 {
+			formB.WriteString("&")
+			jsonB.WriteString(",")
+		}
+		formB.WriteString(url.QueryEscape(n) + "=" + url.QueryEscape(value(n)))
+		fmt.Fprintf(&jsonB, "%q:%q", n, value(n))
+		fmt.Fprintf(&multiB, "--b\r\nContent-Disposition: form-data; name=%q\r\n\r\n%s\r\n", n, value(n))
+	}
+	multiB.WriteString("--b--\r\n")
+	for _, tc := range []struct{ name, contentType, body string }{
+		{"form body", "application/x-www-form-urlencoded", formB.String()},
+		{"JSON body", "application/json", "{" + jsonB.String() + "}"},
+		{"multipart body", "multipart/form-data; boundary=b", multiB.String()},
+	} {
+		f = v.tokenReq(passwordForm())
+		f.headers["content-type"] = []string{tc.contentType}
+		f.body = []byte(tc.body)
+		access(c, f)
+		if f.status != 200 {
+			t.Errorf("%s with 1000 parameters: %d %s, want 200", tc.name, f.status, f.respBody)
 		}
 	}
 }

@@ -159,12 +159,12 @@ func parseMultipart(contentType string, body []byte) (params, error) {
 	mr := multipart.NewReader(bytes.NewReader(body), mp["boundary"])
 	p := params{}
 	for n := 0; ; n++ {
-		if n >= maxParams {
-			return p, errTooManyParams
-		}
 		part, err := mr.NextPart()
 		if err == io.EOF {
 			return p, nil
+		}
+		if n >= maxParams { // a part past the 1000th
+			return p, errTooManyParams
 		}
 		if err != nil {
 			return nil, nil

@@ -219,3 +219,26 @@ func flush(t *testing.T, v *env) {
 		t.Fatal(err)
 	}
 }
+
+// TestImpossibleClientIDsAreNotLookedUp: a client_id no client can have
+// (not UTF-8, or holding a NUL: PostgreSQL text holds neither and fails
+// the query, which would read as the store down) is invalid_client, in
+// the body or in Basic credentials, without a store lookup.
+func TestImpossibleClientIDsAreNotLookedUp(t *testing.T) {
+	v, cs := newCountingEnv(t)
+	c := v.config("")
+	before := cs.clients.Load()
+	for _, id := range []string{"\xff", "a\x00b"} {
+		f := v.tokenReq(passwordForm("client_id", id))
+		access(c, f)
+		f.expectError(400, "invalid_client", "Invalid client authentication")
+
+		f = v.tokenReq(passwordForm("client_id", "<del>", "client_secret", "<del>"))
+		f.headers["authorization"] = []string{basic(id, testSecret)}
+		access(c, f)
+		f.expectError(401, "invalid_client", "Invalid client authentication")
+	}
+	if got := cs.clients.Load() - before; got != 0 {
+		t.Errorf("%d store lookups for client_ids no client can have", got)
+	}
+}
