@@ -59,10 +59,25 @@ func (c *cli) clientsIntrospection(name string, allow bool, args []string) error
 		return usagef("usage: %s CLIENT_ID --service SERVICE", name)
 	case svc == "":
 		return usagef("%s: --service is required", name)
-	case len(svc) > 255 || !serviceNameRe.MatchString(svc): // a SERVICE, or a Kong service id (a UUID)
-		return usagef("%s: --service must be a service name or id ([A-Za-z0-9._-]+)", name)
+	case len(svc) > 255 || !validServiceName(svc): // a SERVICE, or a Kong service id (a UUID)
+		return usagef("%s: --service must be a service name or id ([A-Za-z0-9._-]+, not . or ..)", name)
 	}
 	return c.withStore(func(ctx context.Context, s store.Store) error {
+		if allow {
+			// RFC 7662 §4: introspection needs a client that can
+			// authenticate; public clients are refused there, so a grant
+			// to one would be shown and never work.
+			cl, err := s.Client(ctx, pos[0])
+			if errors.Is(err, store.ErrNotFound) {
+				return errNoClient(pos[0])
+			}
+			if err != nil {
+				return err
+			}
+			if cl.Type == store.Public {
+				return errorf("%s: %q is a public client; only confidential clients may introspect", name, pos[0])
+			}
+		}
 		if err := s.SetIntrospection(ctx, pos[0], svc, allow); err != nil {
 			if errors.Is(err, store.ErrNotFound) {
 				return errNoClient(pos[0])

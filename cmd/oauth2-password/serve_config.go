@@ -17,6 +17,7 @@ import (
 
 	"github.com/oauth2-password/oauth2-password/pdk/httpfront"
 	"github.com/oauth2-password/oauth2-password/plugin"
+	"github.com/oauth2-password/oauth2-password/plugin/oauth"
 )
 
 // serveConfig is serve mode's config file (YAML; JSON is valid YAML).
@@ -58,6 +59,14 @@ func (lc *loadedConfig) configs(e *plugin.Engine) (map[string]*plugin.Config, er
 
 var serviceNameRe = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)
 
+// validServiceName reports whether name can be a SERVICE: of
+// serviceNameRe's characters, and not "." or "..", which are path
+// segments every client and proxy resolves away before /services/SERVICE/
+// reaches us (RFC 3986 §5.2.4).
+func validServiceName(name string) bool {
+	return serviceNameRe.MatchString(name) && name != "." && name != ".."
+}
+
 // loadServeConfig reads and checks the config file, before anything else
 // starts. Every error names the field, as a usage error (exit 2). Services
 // take exactly the plugin configuration fields, with Kong mode's defaults;
@@ -92,6 +101,12 @@ func loadServeConfig(path string) (*loadedConfig, error) {
 		if c.Username == "" && c.ID == "" {
 			return nil, usagef("config %s: consumers[%d]: username or id is required", path, i)
 		}
+		// Each is sent upstream in an X-Consumer-* header.
+		for _, f := range []struct{ name, v string }{{"id", c.ID}, {"username", c.Username}, {"custom_id", c.CustomID}} {
+			if f.v != "" && !oauth.Printable(f.v) {
+				return nil, usagef("config %s: consumers[%d].%s: must be printable UTF-8 (it is sent upstream in a header)", path, i, f.name)
+			}
+		}
 		if c.ID == "" {
 			c.ID = c.Username
 		}
@@ -108,8 +123,8 @@ func loadServeConfig(path string) (*loadedConfig, error) {
 	sort.Strings(names)
 	for _, name := range names {
 		fields := sc.Services[name]
-		if !serviceNameRe.MatchString(name) {
-			return nil, usagef("config %s: services: %q is not a service name ([A-Za-z0-9._-]+)", path, name)
+		if !validServiceName(name) {
+			return nil, usagef("config %s: services: %q is not a service name ([A-Za-z0-9._-]+, not . or ..)", path, name)
 		}
 		if err := readProvisionKeyFile(fields); err != nil {
 			return nil, usagef("config %s: services.%s.%s: %v", path, name, provisionKeyFile, err)

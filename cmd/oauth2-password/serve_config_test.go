@@ -63,6 +63,13 @@ func TestServeConfigFileErrors(t *testing.T) {
 		{"key one level too high", "services:\n  orders:\n  provision_key: \"" + key + "\"\n", "cannot unmarshal a !!str value"},
 		{"key as the service", "services:\n  orders: \"" + key + "\"\n", "cannot unmarshal a !!str value"},
 		{"two documents", "services:\n  orders:\n    provision_key: pk-0123456789abcdef\n---\nservices:\n  more: {}\n", "more than one YAML document"},
+		// Dot segments never reach /services/SERVICE/: clients and
+		// proxies resolve them.
+		{"service ..", "services:\n  \"..\":\n    provision_key: pk-0123456789abcdef\n", "is not a service name"},
+		{"service .", "services:\n  \".\":\n    provision_key: pk-0123456789abcdef\n", "is not a service name"},
+		// Consumer fields go upstream in X-Consumer-* headers.
+		{"control character in custom_id", "consumers:\n  - username: bob\n    custom_id: \"crm\\u0007x\"\nservices:\n  orders:\n    provision_key: pk-0123456789abcdef\n", "consumers[0].custom_id: must be printable"},
+		{"line break in username", "consumers:\n  - username: \"bob\\r\\nX-Injected: 1\"\nservices:\n  orders:\n    provision_key: pk-0123456789abcdef\n", "consumers[0].username: must be printable"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := filepath.Join(t.TempDir(), "serve.yaml")

@@ -91,6 +91,20 @@ func TestIntrospectionOnlyForTheTokensClientUnlessGranted(t *testing.T) {
 	if _, _, code := harness.RunCLI(t, db, "clients", "grant-introspection", rs.ID); code != 2 {
 		t.Errorf("grant without --service: exit %d, want 2", code)
 	}
+	// A name no request can reach (clients and proxies resolve dot
+	// segments), and a public client, which introspection refuses: the
+	// grant would be shown and never work.
+	if _, _, code := harness.RunCLI(t, db, "clients", "grant-introspection", rs.ID, "--service", ".."); code != 2 {
+		t.Errorf("grant for service ..: exit %d, want 2", code)
+	}
+	pub := harness.CreateClient(t, db, "bob", "spa", "--public")
+	_, stderr, code = harness.RunCLI(t, db, "clients", "grant-introspection", pub.ID, "--service", "orders")
+	if code != 1 || !strings.Contains(string(stderr), "public client") {
+		t.Errorf("grant to a public client: exit %d %s, want 1 saying it is public", code, stderr)
+	}
+	if out := show("clients", "get", pub.ID); out["introspect_services"] != nil {
+		t.Errorf("the public client was granted %v", out["introspect_services"])
+	}
 }
 
 // waitFor polls cond until it holds (a change made by the CLI reaches
