@@ -3,6 +3,7 @@ package kongimport
 import (
 	"fmt"
 	"os"
+	"regexp"
 
 	"gopkg.in/yaml.v3"
 
@@ -33,6 +34,11 @@ type kongFile struct {
 	OAuth2Credentials []fileCredential `yaml:"oauth2_credentials"`
 }
 
+// yamlValue is how yaml.v3 quotes a value it could not decode: the start
+// of the value itself, which may be a client_secret in the wrong place.
+// The line number and the type say where and what.
+var yamlValue = regexp.MustCompile("!!([a-z]+) `[^`]*`")
+
 // ReadConfig reads the oauth2 credentials of a decK / Kong declarative file
 // (YAML or JSON). A file carries no tokens.
 //
@@ -47,7 +53,7 @@ func ReadConfig(path string) (Source, error) {
 	}
 	var f kongFile
 	if err := yaml.Unmarshal(b, &f); err != nil {
-		return Source{}, fmt.Errorf("kong config %s: %w", path, err)
+		return Source{}, fmt.Errorf("kong config %s: %s", path, yamlValue.ReplaceAllString(err.Error(), "a !!$1 value"))
 	}
 	var src Source
 	byRef := map[string]fileConsumer{}

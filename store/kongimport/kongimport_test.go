@@ -2,6 +2,7 @@ package kongimport_test
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -342,6 +343,16 @@ func TestImportConfig(t *testing.T) {
 func TestReadErrors(t *testing.T) {
 	if _, err := kongimport.ReadConfig(filepath.Join("testdata", "missing.yml")); err == nil {
 		t.Errorf("a missing file is no error")
+	}
+	// A client_secret one level off (a bare list item) is said without
+	// quoting it: yaml.v3 quotes the start of a value it cannot decode.
+	p := filepath.Join(t.TempDir(), "kong.yml")
+	bad := "_format_version: \"3.0\"\nconsumers:\n  - username: bob\n    oauth2_credentials:\n      - Zx9kQ2mP7vR4tY8wL3nB\n"
+	if err := os.WriteFile(p, []byte(bad), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kongimport.ReadConfig(p); err == nil || strings.Contains(err.Error(), "Zx9k") || !strings.Contains(err.Error(), "line 5") {
+		t.Errorf("misplaced secret: %v, want an error naming line 5 without the value", err)
 	}
 	_, err := kongimport.ReadDatabase(t.Context(), "postgres://kong:hunter2pw@127.0.0.1:1/kong?connect_timeout=1")
 	if err == nil || strings.Contains(err.Error(), "hunter2pw") {
