@@ -87,12 +87,13 @@ func isHeaderName(h string) bool {
 
 // mintedJWT is a signed upstream JWT, kept with its cached token.
 type mintedJWT struct {
-	header []string // {"Bearer " + jwt}: the Decision.Upstream value, shared
-	jwt    string   // header[0] without "Bearer " (the same bytes)
-	aud    string
-	ttl    int64
-	exp    int64 // unix seconds
-	capped bool  // exp is the opaque token's own end: minting again gains nothing
+	header   []string // {"Bearer " + jwt}: the Decision.Upstream value, shared
+	jwt      string   // header[0] without "Bearer " (the same bytes)
+	aud      string
+	ttl      int64
+	exp      int64    // unix seconds
+	capped   bool     // exp is the opaque token's own end: minting again gains nothing
+	consumer Consumer // the claims' consumer: a changed one is signed anew
 }
 
 // reusable reports whether m can be sent again at now for aud under ttl.
@@ -135,7 +136,9 @@ func (r *request) setUpstreamJWT(id *identity, memo *tokenMemo) (*mintedJWT, err
 	}
 	now := r.validAt
 	m := memo.jwt.Load()
-	if m == nil || !m.reusable(aud, r.s.jwtTTL, now) {
+	// The consumer's entry is refreshed from the gateway (renamed, another
+	// custom_id): its headers follow at once, and so must its claims.
+	if m == nil || !m.reusable(aud, r.s.jwtTTL, now) || m.consumer != id.consumer.consumer {
 		var err error
 		if m, err = r.mintJWT(id, aud, now); err != nil {
 			return nil, err
@@ -159,9 +162,13 @@ func (r *request) mintJWT(id *identity, aud string, now int64) (*mintedJWT, erro
 	t := &id.token
 	exp, capped := now+r.s.jwtTTL, false
 	if t.ExpiresIn > 0 {
-		// The opaque token is valid while now - issued_at <= expires_in.
+		// The opaque token is valid while now - issued_at <= expires_in,
+		// so through the whole second end: in that second the JWT ends
+		// with it, at end+1 (RFC 7519 §4.1.4: exp is the first instant it
+		// is refused), rather than being refused upstream at once and
+		// signed anew on every request.
 		if end := t.IssuedAt.Unix() + t.ExpiresIn; end <= exp {
-			exp, capped = end, true
+			exp, capped = max(end, now+1), true
 		}
 	}
 	sub := t.AuthenticatedUserID
@@ -182,7 +189,7 @@ func (r *request) mintJWT(id *identity, aud string, now int64) (*mintedJWT, erro
 		return nil, fmt.Errorf("signing the upstream JWT: %w", err)
 	}
 	bearer := "Bearer " + jwt
-	return &mintedJWT{header: []string{bearer}, jwt: bearer[len("Bearer "):], aud: aud, ttl: r.s.jwtTTL, exp: exp, capped: capped}, nil
+	return &mintedJWT{header: []string{bearer}, jwt: bearer[len("Bearer "):], aud: aud, ttl: r.s.jwtTTL, exp: exp, capped: capped, consumer: c}, nil
 }
 
 // jwksPath reports a path ending in /oauth2/jwks (optionally with "/"):

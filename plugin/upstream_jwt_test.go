@@ -278,3 +278,57 @@ func TestKongJWKSEndpoint(t *testing.T) {
 		t.Errorf("no keys: %d, want the path validated as any other (401)", f.status)
 	}
 }
+
+// TestUpstreamJWTFollowsTheConsumer: a consumer renamed in Kong (its
+// cache entry refreshed) is in the next JWT's claims, as in the
+// X-Consumer-* headers, though the JWT itself had years left.
+func TestUpstreamJWTFollowsTheConsumer(t *testing.T) {
+	v := newEnvOpts(t, nil, func(o *Options) { o.Signer = newSigner(t, jwtkeys.TypeEd25519); o.ConsumerTTL = time.Millisecond })
+	c := v.config(`{"upstream_jwt":true,"upstream_jwt_ttl":300}`)
+	tok := str(v.issue(c), "access_token")
+	expectProxied(t, v.proxy(c, tok))
+	renamed := testConsumer
+	renamed.Username, renamed.CustomID = "renamed-user", "new-custom"
+	var f *fakeKong
+	// Until the consumer's cache entry (1 ms) has been refreshed.
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		f = v.kong()
+		f.consumers[testConsumer.ID], f.consumers[testConsumer.Username] = renamed, renamed
+		f.path = "/api/things"
+		f.headers["authorization"] = []string{"Bearer " + tok}
+		access(c, f)
+		expectProxied(t, f)
+		if f.up("X-Consumer-Username") == "renamed-user" || time.Now().After(deadline) {
+			break
+		}
+	}
+	got, _ := verifyUpstream(t, v.e, f.up("Authorization"))
+	if f.up("X-Consumer-Username") != "renamed-user" || got.ConsumerUsername != "renamed-user" || got.ConsumerCustomID != "new-custom" {
+		t.Errorf("after the rename: header %q, claims %q / %q; want renamed-user / new-custom in both",
+			f.up("X-Consumer-Username"), got.ConsumerUsername, got.ConsumerCustomID)
+	}
+}
+
+// TestUpstreamJWTInTheTokensLastSecond: the opaque token is accepted
+// through the second issued_at + expires_in; the JWT sent then still
+// verifies strictly (no leeway) and is reused, not signed per request.
+func TestUpstreamJWTInTheTokensLastSecond(t *testing.T) {
+	v := newJWTEnv(t, newSigner(t, jwtkeys.TypeEd25519))
+	c := v.config(`{"upstream_jwt":true,"upstream_jwt_ttl":300,"token_expiration":20}`)
+	tok := str(v.issue(c), "access_token")
+	expectProxied(t, v.proxy(c, tok))
+	v.advance(20 * time.Second)
+	var jtis []string
+	for range 2 {
+		f := v.proxy(c, tok)
+		expectProxied(t, f)
+		got, _ := verifyUpstream(t, v.e, f.up("Authorization"))
+		if err := got.ValidateWithLeeway(jwt.Expected{Issuer: testIssuer, AnyAudience: jwt.Audience{testService}, Time: v.clock()}, 0); err != nil {
+			t.Errorf("the JWT sent in the token's last second: %v", err)
+		}
+		jtis = append(jtis, got.ID)
+	}
+	if jtis[0] != jtis[1] {
+		t.Error("the JWT was signed anew for each request of the last second")
+	}
+}

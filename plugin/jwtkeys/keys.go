@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strings"
 	"os"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -157,7 +158,10 @@ func NewSet(issuer string, keys []*Key) (*Set, error) {
 // let through for a loopback test bed).
 func CheckIssuer(issuer string) error {
 	u, err := url.Parse(issuer)
-	if issuer == "" || err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.ForceQuery {
+	// url.Parse keeps no trace of an empty fragment ("…#"), and takes a
+	// space in the path: both are refused on the raw string.
+	if issuer == "" || err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.ForceQuery ||
+		strings.ContainsFunc(issuer, func(r rune) bool { return r == '#' || r <= ' ' || r == 0x7f }) {
 		return fmt.Errorf("issuer %q must be an https URL with no query or fragment (RFC 8414 §2)", issuer)
 	}
 	return nil

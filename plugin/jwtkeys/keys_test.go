@@ -75,7 +75,9 @@ func TestSetAndIssuer(t *testing.T) {
 		t.Error("the same key twice was accepted")
 	}
 	for issuer, ok := range map[string]bool{"https://auth.example.com": true, "https://a.example/tenant": true, "http://127.0.0.1:8080": true,
-		"": false, "auth.example.com": false, "https://a.example/?x=1": false, "https://a.example/#f": false, "ftp://a.example": false} {
+		"": false, "auth.example.com": false, "https://a.example/?x=1": false, "https://a.example/#f": false, "ftp://a.example": false,
+		// An empty fragment is still one (RFC 3986 §3.5); a space is no URL character.
+		"https://a.example#": false, "https://a.example/a b": false, "https://a.example/\t": false} {
 		if err := CheckIssuer(issuer); (err == nil) != ok {
 			t.Errorf("issuer %q: %v, want accepted %v", issuer, err, ok)
 		}
