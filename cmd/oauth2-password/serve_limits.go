@@ -51,6 +51,13 @@ func (l *connLimits) apply(srv *http.Server, ln net.Listener) net.Listener {
 	if srv.ReadHeaderTimeout == 0 || srv.ReadHeaderTimeout > l.readTimeout {
 		srv.ReadHeaderTimeout = l.readTimeout
 	}
+	// HTTP/1.1 only, also under TLS: net/http counts an HTTP/2
+	// connection as active for its whole life, so the bound could not
+	// close idle ones to make room, and a client holding idle HTTP/2
+	// connections kept everyone out until -idle-timeout. The proxies in
+	// front speak HTTP/1.1 to an auth service; gRPC has its own listener.
+	srv.Protocols = new(http.Protocols)
+	srv.Protocols.SetHTTP1(true)
 	return newLimitListener(ln, l.maxConnections, srv)
 }
 

@@ -2,6 +2,7 @@ package serve
 
 import (
 	"bufio"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -247,6 +248,46 @@ func TestUnreadableBodyIs400(t *testing.T) {
 		if res.Header.Get("Cache-Control") != "no-store" || res.Header.Get("Pragma") != "no-cache" {
 			t.Errorf("%s: Cache-Control %q, Pragma %q; want no-store, no-cache", ep, res.Header.Get("Cache-Control"), res.Header.Get("Pragma"))
 		}
+	}
+}
+
+// TestIdleHTTP2ConnectionsDoNotHoldTheBound: under TLS a client that
+// offers HTTP/2 gets HTTP/1.1, whose idle connections the bound closes to
+// make room: two clients idling on a server bounded to two connections
+// do not keep a third out (HTTP/2 connections stayed until -idle-timeout).
+func TestIdleHTTP2ConnectionsDoNotHoldTheBound(t *testing.T) {
+	s := harness.StartServeTLS(t, harness.SQLiteURL(t), ordersConfig, "-max-connections", "2", "-idle-timeout", "60s")
+	addr := strings.TrimPrefix(s.URL, "https://")
+	for range 2 {
+		c, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"h2", "http/1.1"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if p := c.ConnectionState().NegotiatedProtocol; p == "h2" {
+			t.Fatalf("serve negotiated %s", p)
+		}
+		// One request, then the connection idles.
+		if _, err := io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		res, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+	}
+	client := s.Client
+	client.Timeout = 5 * time.Second
+	start := time.Now()
+	res, err := client.Get(s.URL + "/healthz")
+	if err != nil {
+		t.Fatalf("/healthz with the bound held by idle connections: %v after %v", err, time.Since(start))
+	}
+	res.Body.Close()
+	if res.StatusCode != 200 || res.ProtoMajor != 1 {
+		t.Errorf("/healthz: %d over %s, want 200 over HTTP/1.1", res.StatusCode, res.Proto)
 	}
 }
 
