@@ -132,7 +132,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		return errorf("serve: %v", err)
 	}
 	srv := &http.Server{
-		Handler:           newRouter(conf, services, st, f.engine.MaxBodyBytes, engine, f.signing.issuer),
+		Handler:           newRouter(conf, services, st, f.engine.MaxBodyBytes, f.limits.answerWithin(), engine, f.signing.issuer),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          log.New(libraryLog{logger, "http server"}, "", 0),
 	}
@@ -214,11 +214,11 @@ type readiness interface{ Ready() bool }
 // newRouter is serve's HTTP handler: the routes of newServeMux, the
 // well-known documents when serve signs upstream JWTs, and the routes of
 // forward auth and Envoy's HTTP ext_authz ahead of them all (authRoute).
-func newRouter(conf *loadedConfig, configs map[string]*plugin.Config, ready readiness, maxBody int, e *plugin.Engine, issuer string) http.Handler {
+func newRouter(conf *loadedConfig, configs map[string]*plugin.Config, ready readiness, maxBody int, answerWithin time.Duration, e *plugin.Engine, issuer string) http.Handler {
 	dir := httpfront.NewDirectory(conf.consumers)
 	services := make(map[string]*httpfront.Service, len(configs))
 	for name, c := range configs {
-		services[name] = &httpfront.Service{Config: c, Consumers: dir, Trusted: conf.trusted, MaxBody: int64(maxBody)}
+		services[name] = &httpfront.Service{Config: c, Consumers: dir, Trusted: conf.trusted, MaxBody: int64(maxBody), AnswerWithin: answerWithin}
 	}
 	mux := addWellKnown(newServeMux(services, ready), e, issuer, slices.Collect(maps.Keys(services)))
 	return authRoute{services: services, next: mux}

@@ -43,6 +43,14 @@ func (l *connLimits) check() error {
 	return nil
 }
 
+// answerWithin is how long the client endpoints may work on a request:
+// the write timeout less a margin (a tenth, at most a second) to write
+// the answer in. A slower login backend or store is answered 503 then;
+// at the write timeout net/http would close the connection unanswered.
+func (l *connLimits) answerWithin() time.Duration {
+	return l.writeTimeout - min(l.writeTimeout/10, time.Second)
+}
+
 // apply sets the timeouts on srv and returns ln bounded to maxConnections.
 func (l *connLimits) apply(srv *http.Server, ln net.Listener) net.Listener {
 	srv.ReadTimeout = l.readTimeout

@@ -1,6 +1,7 @@
 package httpfront
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"sync"
@@ -16,6 +17,20 @@ type Service struct {
 	Consumers plugin.Consumers
 	Trusted   Trusted
 	MaxBody   int64 // token-request body cap, as the engine's
+	// AnswerWithin bounds the client endpoints' work from the request's
+	// arrival (0: no bound of ours). serve sets it a little under its
+	// write timeout, past which net/http closes the connection without
+	// an answer: a login backend or store slower than that is then the
+	// engine's 503, not an empty reply.
+	AnswerWithin time.Duration
+}
+
+// answerCtx is r's context bounded by AnswerWithin.
+func (s *Service) answerCtx(r *http.Request) (context.Context, context.CancelFunc) {
+	if s.AnswerWithin <= 0 {
+		return r.Context(), func() {}
+	}
+	return context.WithTimeout(r.Context(), s.AnswerWithin)
 }
 
 // request wraps r as the original request itself.
@@ -26,6 +41,8 @@ func (s *Service) request(r *http.Request) *request {
 // Token serves POST …/oauth2/token (RFC 6749 §3.2).
 func (s *Service) Token(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
+	ctx, cancel := s.answerCtx(r)
+	defer cancel()
 	if s.refuseQueryCredentials(w, r, "token", queryCredentials, start) {
 		return
 	}
@@ -33,12 +50,14 @@ func (s *Service) Token(w http.ResponseWriter, r *http.Request) {
 	if !s.readBody(w, q, "token", start) {
 		return
 	}
-	s.answer(w, s.Config.Token(r.Context(), q, s.Consumers), start)
+	s.answer(w, s.Config.Token(ctx, q, s.Consumers), start)
 }
 
 // Revoke serves POST …/oauth2/revoke (RFC 7009).
 func (s *Service) Revoke(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
+	ctx, cancel := s.answerCtx(r)
+	defer cancel()
 	if s.refuseQueryCredentials(w, r, "revoke", presentedCredentials, start) {
 		return
 	}
@@ -46,12 +65,14 @@ func (s *Service) Revoke(w http.ResponseWriter, r *http.Request) {
 	if !s.readBody(w, q, "revoke", start) {
 		return
 	}
-	s.answer(w, s.Config.Revoke(r.Context(), q, s.Consumers), start)
+	s.answer(w, s.Config.Revoke(ctx, q, s.Consumers), start)
 }
 
 // Introspect serves POST …/oauth2/introspect (RFC 7662).
 func (s *Service) Introspect(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
+	ctx, cancel := s.answerCtx(r)
+	defer cancel()
 	if s.refuseQueryCredentials(w, r, "introspect", presentedCredentials, start) {
 		return
 	}
@@ -59,7 +80,7 @@ func (s *Service) Introspect(w http.ResponseWriter, r *http.Request) {
 	if !s.readBody(w, q, "introspect", start) {
 		return
 	}
-	s.answer(w, s.Config.Introspect(r.Context(), q, s.Consumers), start)
+	s.answer(w, s.Config.Introspect(ctx, q, s.Consumers), start)
 }
 
 // answer writes a decision of an endpoint that always answers, and

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"testing"
@@ -69,5 +70,33 @@ func TestStandardPasswordGrant(t *testing.T) {
 	var re *oauth2.RetrieveError
 	if !errors.As(err, &re) || re.Response.StatusCode != 400 || re.ErrorCode != "invalid_grant" {
 		t.Errorf("wrong password: %v", err)
+	}
+}
+
+// TestLoginSlowerThanTheWriteTimeout: a login backend slower than serve's
+// -write-timeout, under an authenticate_timeout longer still, is answered
+// 503 temporarily_unavailable before the write timeout, not with the
+// connection closed unanswered.
+func TestLoginSlowerThanTheWriteTimeout(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer backend.Close()
+	defer close(release)
+	db := harness.SQLiteURL(t)
+	s := harness.StartServeTLS(t, db, harness.ServeConfig(
+		"  accounts:\n    provision_key: \""+provisionKey+"\"\n"+
+			"    authenticate_url: "+backend.URL+"/login\n    authenticate_timeout: 6000"), "-write-timeout", "2s")
+	c := harness.CreateClient(t, db, "bob", "app")
+	start := time.Now()
+	a := post(t, s, "/services/accounts/oauth2/token", url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {"pw-0123456789"},
+		"client_id": {c.ID}, "client_secret": {c.Secret}})
+	if a.status != 503 || a.json(t)["error"] != "temporarily_unavailable" {
+		t.Errorf("after %v: %d %s, want 503 temporarily_unavailable", time.Since(start).Round(time.Millisecond), a.status, a.body)
 	}
 }
