@@ -20,8 +20,8 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"strings"
 	"os"
+	"strings"
 
 	jose "github.com/go-jose/go-jose/v4"
 )
