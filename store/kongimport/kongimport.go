@@ -468,6 +468,15 @@ func (im *importer) token(t Token) (store.Token, bool) {
 		tok.Refresh = &r
 		tok.RefreshExpiresAt = t.TTL
 	}
+	if !t.TTL.IsZero() {
+		// Kong deletes the row at its ttl, access token included: a
+		// refresh_token_ttl shorter than token_expiration ends the access
+		// token there too. Ours is valid while now - issued_at <=
+		// expires_in, so it ends a second before the ttl.
+		if end := t.TTL.Unix() - tok.IssuedAt.Unix() - 1; tok.ExpiresIn <= 0 || end < tok.ExpiresIn {
+			tok.ExpiresIn = max(end, 1)
+		}
+	}
 	return tok, true
 }
 

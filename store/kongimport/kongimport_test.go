@@ -305,6 +305,23 @@ func TestImportTokenWithoutCreatedAt(t *testing.T) {
 	token(t, s, k.tokens["global"].Access)
 }
 
+// TestImportTTLShorterThanExpiry: a row whose ttl (created_at +
+// refresh_token_ttl) comes before its access token's end is deleted by
+// Kong at the ttl, access token included: the imported access token ends
+// there too, not at created_at + expires_in.
+func TestImportTTLShorterThanExpiry(t *testing.T) {
+	k := newKongFixture(t)
+	live := k.tokens["live"] // created a minute ago, expires_in 7200
+	k.exec(t, `UPDATE oauth2_tokens SET ttl = created_at + interval '1 hour' WHERE id = $1`, live.ID)
+	s := openStore(t)
+	importDB(t, s, k, false)
+	got := token(t, s, live.Access)
+	ttl := live.CreatedAt.Add(time.Hour)
+	if got.AccessExpired(ttl.Add(-2*time.Second)) || !got.AccessExpired(ttl) {
+		t.Errorf("imported access token: issued %v, expires_in %d; want it valid until Kong's ttl %v and not at it", got.IssuedAt, got.ExpiresIn, ttl)
+	}
+}
+
 // TestImportConfig: the oauth2_credentials of a decK / kong.yml file, nested
 // in consumers or at the top level.
 func TestImportConfig(t *testing.T) {
