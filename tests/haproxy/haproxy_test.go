@@ -21,11 +21,15 @@ import (
 // must never be able to set them, in any spelling.
 var identityHeaders = fwdauth.IdentityHeaders
 
+// kongGroupHeaders are set by Kong's acl plugin, not by serve: an API
+// moved from Kong may authorize on them, so no client may set them.
+var kongGroupHeaders = []string{"X-Consumer-Groups", "X-Authenticated-Groups"}
+
 // spoofed is every identity header as a client sends it to pass as
 // someone else, in the dash and the underscore spelling.
 func spoofed() http.Header {
 	h := http.Header{}
-	for _, name := range identityHeaders {
+	for _, name := range append(slices.Clone(identityHeaders), kongGroupHeaders...) {
 		h[name] = []string{"spoofed"}
 		h[strings.ReplaceAll(name, "-", "_")] = []string{"spoofed_underscore"}
 	}
@@ -126,9 +130,28 @@ func TestThroughHAProxy(t *testing.T) {
 	// is refused before either sees it.
 	t.Run("dot segments", func(t *testing.T) {
 		for _, path := range []string{"/catalog/../orders/1", "/catalog/%2e%2e/orders/1", "/catalog/.%2E/orders/1",
-			"/catalog/./../orders", "/catalog/%2F..%2Forders", "/catalog/..%5corders"} {
+			"/catalog/./../orders", "/catalog/%2F..%2Forders", "/catalog/..%5corders",
+			// Java servers drop ";…" from a segment before resolving.
+			"/catalog/..;/orders/1", "/catalog/..%3B/orders/1"} {
 			if a := hap.do(t, "GET", path, "", nil); a.status != 400 {
 				t.Errorf("%s: %d %s, want 400", path, a.status, a.body)
+			}
+		}
+		// A raw backslash, which WHATWG URL parsers read as "/" (Go's
+		// client would escape it: the path goes as written).
+		for _, raw := range []string{`/catalog/..\orders/1`, `/catalog/x/..\..\orders/1`} {
+			req, err := http.NewRequest("GET", hap.url+"/", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.URL.Opaque = raw
+			resp, err := hap.hc.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != 400 {
+				t.Errorf("%s: %d, want 400", raw, resp.StatusCode)
 			}
 		}
 		if a := hap.do(t, "GET", "/catalog/a.b/..c/...", "", nil); a.status != 200 {
@@ -208,6 +231,11 @@ func checkIdentity(t *testing.T, who string, e echoed, want map[string]string) {
 			t.Errorf("%s: the API got %s %q, want %q", who, name, got[name], v)
 		case !set && len(got[name]) > 0:
 			t.Errorf("%s: the API got %s %q, want none", who, name, got[name])
+		}
+	}
+	for name, v := range e.identity(kongGroupHeaders) {
+		if len(v) > 0 {
+			t.Errorf("%s: the API got the client's %s %q", who, name, v)
 		}
 	}
 }
