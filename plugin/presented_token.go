@@ -66,18 +66,19 @@ func (r *request) presentedToken(c clientCall, unknown func()) (found presented,
 func (r *request) findPresented(tok, hint string) (presented, error) {
 	d := oauth.DigestOf(tok)
 	// A presented token is gated like a bearer token (unknown_budget.go):
-	// a cached access token is in use and costs no budget; otherwise one
-	// budget lookup covers both of its lookups.
-	var ticket lookupTicket
-	if !r.cachedAccess(d) {
-		var err error
-		ticket, err = r.mayLookUp(tok)
-		switch {
-		case errors.Is(err, errOverBudget):
+	// one budget lookup covers both of its lookups, and is given back when
+	// the token is found. Past the budget a cached access token, one in
+	// use here, is still found (cache hits come first); the cache is asked
+	// only then, so that a hit is not counted twice.
+	ticket, err := r.mayLookUp(tok)
+	switch {
+	case errors.Is(err, errOverBudget):
+		if !r.cachedAccess(d) {
 			return presented{}, err
-		case err != nil:
-			return presented{}, gatewayError{err}
 		}
+		ticket = lookupTicket{}
+	case err != nil:
+		return presented{}, gatewayError{err}
 	}
 	lookups := []func() (oauth.Token, bool, error){r.byAccess(d), r.byRefresh(d)}
 	if hint == "refresh_token" {
